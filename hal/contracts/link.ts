@@ -1,0 +1,19 @@
+/**
+ * The radio link that carries sealed frames off the device and commands onto it.
+ *
+ * Shaped after what the SDK's `bleserver` offers a GATT server: a notification to a connected,
+ * subscribed central (`notifyValue`) limited by the negotiated ATT MTU, and writes from the
+ * central. Frames larger than one notification are split by the link layer of the firmware.
+ */
+export interface FrameLink {
+  /** True while a central is connected and subscribed. */
+  readonly connected: boolean;
+  /** Largest payload of one notification: ATT MTU minus 3. */
+  readonly maxPayload: number;
+  /** Sends one notification; returns false when it could not be queued (not connected, busy). */
+  notify(payload: Uint8Array): boolean;
+  /** Called for each write from the central (commands, acknowledgements). */
+  onWrite: ((payload: Uint8Array) => void) | null;
+  /** Called when the connection state changes. */
+  onConnectionChange: ((connected: boolean) => void) | null;
+}
