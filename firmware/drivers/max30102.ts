@@ -1,0 +1,267 @@
+import type { SMBus } from "../../hal/contracts/i2c.js";
+import { failure, STATUS_OK, statusFromError } from "./driver-status.js";
+import type { DriverStatus } from "./driver-status.js";
+
+const REG_INT_STATUS_1 = 0x00;
+const REG_FIFO_WR_PTR = 0x04;
+const REG_FIFO_DATA = 0x07;
+const REG_FIFO_CONFIG = 0x08;
+const REG_MODE_CONFIG = 0x09;
+const REG_SPO2_CONFIG = 0x0a;
+const REG_LED1_PA = 0x0c;
+const REG_LED2_PA = 0x0d;
+const REG_INT_ENABLE_1 = 0x02;
+const REG_DIE_TINT = 0x1f;
+const REG_DIE_TEMP_CONFIG = 0x21;
+const REG_PART_ID = 0xff;
+
+const PART_ID = 0x15;
+const FIFO_DEPTH = 32;
+const INT_A_FULL = 0x80;
+const MODE_RESET = 0x40;
+const MODE_SHUTDOWN = 0x80;
+const MODE_HEART_RATE = 0x02;
+const MODE_SPO2 = 0x03;
+const RESET_POLLS = 10;
+
+const SAMPLE_RATES: readonly number[] = [50, 100, 200, 400, 800, 1000, 1600, 3200];
+const AVERAGING: readonly number[] = [1, 2, 4, 8, 16, 32];
+const PULSE_WIDTHS_US: readonly number[] = [69, 118, 215, 411];
+const ADC_RANGES_NA: readonly number[] = [2048, 4096, 8192, 16384];
+/** LED drive per LEDx_PA step. */
+const LED_MA_PER_STEP = 0.2;
+
+export type Max30102Mode = "spo2" | "heart-rate";
+
+/** Acquisition settings (datasheet values; anything else is rejected as `invalid-config`). */
+export interface Max30102Config {
+  /** ADC sample rate: 50, 100, 200, 400, 800, 1000, 1600 or 3200 samples/s. */
+  sampleRate: number;
+  /** On-chip averaging: 1, 2, 4, 8, 16 or 32; the FIFO receives sampleRate / averaging samples/s. */
+  averaging: number;
+  /** LED pulse width: 69, 118, 215 or 411 us (15 to 18 bits of resolution). */
+  pulseWidthUs: number;
+  /** ADC full scale: 2048, 4096, 8192 or 16384 nA. */
+  adcRangeNa: number;
+  /** Drive current of both LEDs, 0 to 51 mA in 0.2 mA steps. */
+  ledCurrentMa: number;
+  /** "spo2" (red + IR, default) or "heart-rate" (red only). */
+  mode?: Max30102Mode;
+  /** Overwrite the oldest samples when the FIFO is full instead of dropping new ones (default false). */
+  rollover?: boolean;
+}
+
+/**
+ * Driver for the MAX30102 pulse-oximetry sensor over an SMBus.
+ *
+ * `drain` empties the 32-sample FIFO with two bus transactions (status and pointers in one
+ * 7-byte read, then all unread samples in one FIFO_DATA burst into a preallocated buffer) and
+ * decodes the 18-bit samples into caller-provided arrays. Samples the chip dropped because the
+ * FIFO was full are counted from the overflow counter. No method throws: bus errors become
+ * `status` (and `healthy` turns false) and the method returns false, 0 or null.
+ */
+export class Max30102 {
+  private readonly bus: SMBus;
+  /** Status, enables, write pointer, overflow counter, read pointer (registers 0x00-0x06). */
+  private readonly header = new Uint8Array(7);
+  private readonly fifoBytes = new Uint8Array(FIFO_DEPTH * 6);
+  /** fifoViews[k] covers the first 3 * k bytes of fifoBytes (k = 0 .. 64). */
+  private readonly fifoViews: Uint8Array[] = [];
+  private readonly dieBytes = new Uint8Array(2);
+  private readonly clearPointers = new Uint8Array(3);
+  private channels = 0;
+  private dieConversionStarted = false;
+  /** Outcome of the last operation. */
+  status: DriverStatus = STATUS_OK;
+  /** Samples the chip dropped before the last drain (at least this many: the counter saturates at 31). */
+  lostSamples = 0;
+  /** Samples dropped since `configure`. */
+  totalLostSamples = 0;
+  /** Samples delivered since `configure`. */
+  totalSamples = 0;
+  /** Effective FIFO rate in samples/s after `configure` (sampleRate / averaging). */
+  outputRate = 0;
+
+  constructor(bus: SMBus) {
+    this.bus = bus;
+    for (let k = 0; k <= FIFO_DEPTH * 2; k++) this.fifoViews.push(this.fifoBytes.subarray(0, 3 * k));
+  }
+
+  /** False after a failed operation, until one succeeds. */
+  get healthy(): boolean {
+    return this.status.ok;
+  }
+
+  /** Checks that a MAX30102 answers (part ID 0x15). */
+  probe(): boolean {
+    try {
+      const id = this.bus.readUint8(REG_PART_ID);
+      return this.setStatus(id === PART_ID ? STATUS_OK : failure("wrong-part"));
+    } catch (e) {
+      return this.setStatus(statusFromError(e));
+    }
+  }
+
+  /** Power-on reset of every register; sampling stops until `configure`. */
+  reset(): boolean {
+    this.channels = 0;
+    this.outputRate = 0;
+    try {
+      this.bus.writeUint8(REG_MODE_CONFIG, MODE_RESET);
+      for (let i = 0; i < RESET_POLLS; i++) {
+        if ((this.bus.readUint8(REG_MODE_CONFIG) & MODE_RESET) === 0) return this.setStatus(STATUS_OK);
+      }
+      return this.setStatus(failure("timeout"));
+    } catch (e) {
+      return this.setStatus(statusFromError(e));
+    }
+  }
+
+  /** Programs sampling and starts it with an empty FIFO. */
+  configure(config: Max30102Config): boolean {
+    const rateCode = SAMPLE_RATES.indexOf(config.sampleRate);
+    const averagingCode = AVERAGING.indexOf(config.averaging);
+    const widthCode = PULSE_WIDTHS_US.indexOf(config.pulseWidthUs);
+    const rangeCode = ADC_RANGES_NA.indexOf(config.adcRangeNa);
+    const led = Math.round(config.ledCurrentMa / LED_MA_PER_STEP);
+    const mode = config.mode ?? "spo2";
+    if (rateCode < 0 || averagingCode < 0 || widthCode < 0 || rangeCode < 0 || !(led >= 0 && led <= 0xff) || (mode !== "spo2" && mode !== "heart-rate")) {
+      return this.setStatus(failure("invalid-config"));
+    }
+    try {
+      const bus = this.bus;
+      bus.writeUint8(REG_MODE_CONFIG, MODE_SHUTDOWN);
+      // Almost-full threshold 0 free slots: the A_FULL flag then means "FIFO full", which tells a
+      // full FIFO from an empty one when the write and read pointers are equal.
+      bus.writeUint8(REG_FIFO_CONFIG, (averagingCode << 5) | (config.rollover ? 0x10 : 0));
+      bus.writeUint8(REG_SPO2_CONFIG, (rangeCode << 5) | (rateCode << 2) | widthCode);
+      bus.writeUint8(REG_LED1_PA, led);
+      bus.writeUint8(REG_LED2_PA, mode === "spo2" ? led : 0);
+      bus.writeUint8(REG_INT_ENABLE_1, INT_A_FULL);
+      this.clearPointers.fill(0);
+      bus.writeBuffer(REG_FIFO_WR_PTR, this.clearPointers);
+      bus.readUint8(REG_INT_STATUS_1);
+      bus.writeUint8(REG_MODE_CONFIG, mode === "spo2" ? MODE_SPO2 : MODE_HEART_RATE);
+    } catch (e) {
+      this.channels = 0;
+      return this.setStatus(statusFromError(e));
+    }
+    this.channels = mode === "spo2" ? 2 : 1;
+    this.outputRate = config.sampleRate / config.averaging;
+    this.lostSamples = 0;
+    this.totalLostSamples = 0;
+    this.totalSamples = 0;
+    return this.setStatus(STATUS_OK);
+  }
+
+  /** Stops sampling and the LEDs (registers keep their values); `configure` starts again. */
+  shutdown(): boolean {
+    this.channels = 0;
+    this.outputRate = 0;
+    try {
+      this.bus.writeUint8(REG_MODE_CONFIG, MODE_SHUTDOWN);
+      return this.setStatus(STATUS_OK);
+    } catch (e) {
+      return this.setStatus(statusFromError(e));
+    }
+  }
+
+  /**
+   * Moves the unread FIFO samples into `pulse` (and `red`) and returns how many.
+   *
+   * `pulse` receives the heart-rate channel: IR in SpO2 mode, red in heart-rate mode; `red`, if
+   * given, receives the red channel in SpO2 mode. At most `min(pulse.length, red.length)`
+   * samples are taken; the rest stay in the FIFO. Values are 18-bit ADC counts (0..262143, the
+   * low bits are zero below 18-bit resolution). Returns 0 on a bus error (see `status`).
+   */
+  drain(pulse: Int32Array, red: Int32Array | null = null): number {
+    const channels = this.channels;
+    if (channels === 0) {
+      this.setStatus(failure("not-ready"));
+      return 0;
+    }
+    const header = this.header;
+    try {
+      this.bus.readBuffer(REG_INT_STATUS_1, header);
+    } catch (e) {
+      this.setStatus(statusFromError(e));
+      return 0;
+    }
+    const writePointer = header[4] & 0x1f;
+    const overflow = header[5] & 0x1f;
+    const readPointer = header[6] & 0x1f;
+    let available = (writePointer - readPointer) & 0x1f;
+    if (available === 0 && (overflow > 0 || (header[0] & INT_A_FULL) !== 0)) available = FIFO_DEPTH;
+    let count = available;
+    if (count > pulse.length) count = pulse.length;
+    if (red !== null && channels === 2 && count > red.length) count = red.length;
+    if (count === 0) {
+      this.lostSamples = 0;
+      this.setStatus(STATUS_OK);
+      return 0;
+    }
+    const bytes = this.fifoViews[count * channels];
+    try {
+      this.bus.readBuffer(REG_FIFO_DATA, bytes);
+    } catch (e) {
+      this.setStatus(statusFromError(e));
+      return 0;
+    }
+    const stride = 3 * channels;
+    for (let i = 0, o = 0; i < count; i++, o += stride) {
+      const first = ((bytes[o] & 0x03) << 16) | (bytes[o + 1] << 8) | bytes[o + 2];
+      if (channels === 2) {
+        pulse[i] = ((bytes[o + 3] & 0x03) << 16) | (bytes[o + 4] << 8) | bytes[o + 5];
+        if (red !== null) red[i] = first;
+      } else {
+        pulse[i] = first;
+      }
+    }
+    // Popping a sample clears the chip's overflow counter, so count the loss only now.
+    this.lostSamples = overflow;
+    this.totalLostSamples += overflow;
+    this.totalSamples += count;
+    this.setStatus(STATUS_OK);
+    return count;
+  }
+
+  /** Starts a die temperature conversion (about 29 ms). */
+  startDieTemperature(): boolean {
+    try {
+      this.bus.writeUint8(REG_DIE_TEMP_CONFIG, 0x01);
+      this.dieConversionStarted = true;
+      return this.setStatus(STATUS_OK);
+    } catch (e) {
+      return this.setStatus(statusFromError(e));
+    }
+  }
+
+  /**
+   * Result of the conversion started by `startDieTemperature`, in C (0.0625 C steps), or null
+   * while it is still running (`status` "busy"), when none was started, or on a bus error.
+   */
+  readDieTemperature(): number | null {
+    if (!this.dieConversionStarted) {
+      this.setStatus(failure("not-ready"));
+      return null;
+    }
+    try {
+      if ((this.bus.readUint8(REG_DIE_TEMP_CONFIG) & 0x01) !== 0) {
+        this.setStatus(failure("busy"));
+        return null;
+      }
+      this.bus.readBuffer(REG_DIE_TINT, this.dieBytes);
+    } catch (e) {
+      this.setStatus(statusFromError(e));
+      return null;
+    }
+    const integer = this.dieBytes[0] >= 0x80 ? this.dieBytes[0] - 0x100 : this.dieBytes[0];
+    this.setStatus(STATUS_OK);
+    return integer + (this.dieBytes[1] & 0x0f) * 0.0625;
+  }
+
+  private setStatus(status: DriverStatus): boolean {
+    this.status = status;
+    return status.ok;
+  }
+}
