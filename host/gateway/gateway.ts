@@ -1,0 +1,171 @@
+/**
+ * The gateway's verification core: a device registry around FrameOpener, counters, and flat
+ * readings for storage and export. Transport, storage and the CLI live elsewhere.
+ */
+import type { Crypto, KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
+import { fromHex, toHex } from "../../protocol/cbor.js";
+import { DEVICE_ID_LENGTH, FrameOpener, REJECT_REASONS } from "../../protocol/frame.js";
+import type { DeviceIdentity, DeviceReplayState, OpenResult, RejectReason } from "../../protocol/frame.js";
+
+export interface GatewayOptions {
+  crypto: Crypto;
+  gatewayPrivateKey: Uint8Array;
+  agreementAlg: KeyAgreementAlgorithm;
+  /** When given, announcements keyed to another gateway key are rejected. */
+  gatewayKeyId?: Uint8Array;
+  replayWindow?: number;
+  epochsRetained?: number;
+}
+
+export interface DeviceRegistration {
+  /** 8 bytes, or 16 hex digits. */
+  deviceId: Uint8Array | string;
+  identityPublicKey: Uint8Array;
+  signatureAlg: SignatureAlgorithm;
+}
+
+/** One verified reading, flattened. */
+export interface GatewayReading {
+  /** Device id, 16 lowercase hex digits. */
+  device: string;
+  seq: number;
+  /** ISO 8601 UTC time of the reading. */
+  time: string;
+  timeMs: number;
+  /** Heart rate in bpm (0.1 resolution) or null. */
+  hr: number | null;
+  hrQuality: number;
+  tempC: number | null;
+  flags: number;
+  frameSeq: number;
+  epoch: number;
+}
+
+export type GatewayEvent =
+  | { kind: "epoch"; device: string; epoch: number; repeated: boolean }
+  | {
+      kind: "readings";
+      device: string;
+      epoch: number;
+      frameSeq: number;
+      firmwareVersion: string;
+      gapBefore: number;
+      late: boolean;
+      readings: GatewayReading[];
+    }
+  | { kind: "rejected"; reason: RejectReason; detail: string };
+
+export interface GatewayCounters {
+  messages: number;
+  epochsOpened: number;
+  epochsRepeated: number;
+  frames: number;
+  readings: number;
+  /** Frames accepted out of order (within the replay window); each may fill a reported gap. */
+  lateFrames: number;
+  /** Sum of `gapBefore`: frame sequence numbers skipped when a frame jumped ahead. */
+  gapFrames: number;
+  rejected: Record<RejectReason, number>;
+}
+
+function deviceIdBytes(id: Uint8Array | string): Uint8Array {
+  const b = typeof id === "string" ? fromHex(id) : id;
+  if (b === null || b.length !== DEVICE_ID_LENGTH) throw new RangeError("device id must be 8 bytes (16 hex digits)");
+  return b.slice();
+}
+
+export class Gateway {
+  private readonly devices = new Map<string, DeviceIdentity>();
+  private readonly opener: FrameOpener;
+  private readonly counts: GatewayCounters;
+
+  constructor(options: GatewayOptions) {
+    this.opener = new FrameOpener({
+      crypto: options.crypto,
+      gatewayPrivateKey: options.gatewayPrivateKey,
+      agreementAlg: options.agreementAlg,
+      gatewayKeyId: options.gatewayKeyId,
+      replayWindow: options.replayWindow,
+      epochsRetained: options.epochsRetained,
+      lookupDevice: (id) => this.devices.get(toHex(id)) ?? null,
+    });
+    const rejected = {} as Record<RejectReason, number>;
+    for (const r of REJECT_REASONS) rejected[r] = 0;
+    this.counts = { messages: 0, epochsOpened: 0, epochsRepeated: 0, frames: 0, readings: 0, lateFrames: 0, gapFrames: 0, rejected };
+  }
+
+  registerDevice(d: DeviceRegistration): void {
+    const id = deviceIdBytes(d.deviceId);
+    const expected = d.signatureAlg === "ES256" ? 65 : 32;
+    if (d.signatureAlg !== "ES256" && d.signatureAlg !== "EdDSA") throw new RangeError(`unsupported signature algorithm ${String(d.signatureAlg)}`);
+    if (d.identityPublicKey.length !== expected) throw new RangeError(`${d.signatureAlg} public key must be ${expected} bytes`);
+    this.devices.set(toHex(id), { identityPublicKey: d.identityPublicKey.slice(), signatureAlg: d.signatureAlg });
+  }
+
+  /** Registered device ids (hex). */
+  registeredDevices(): string[] {
+    return [...this.devices.keys()];
+  }
+
+  /** Verifies one message (announcement or frame) and returns what it carried. Never throws. */
+  receive(bytes: Uint8Array): GatewayEvent {
+    this.counts.messages++;
+    let r: OpenResult;
+    try {
+      r = this.opener.accept(bytes);
+    } catch (e) {
+      // FrameOpener does not throw; this keeps a defect from stopping the gateway.
+      r = { kind: "rejected", reason: "malformed", detail: `internal error: ${String(e)}` };
+    }
+    if (r.kind === "rejected") {
+      this.counts.rejected[r.reason]++;
+      return r;
+    }
+    const device = toHex(r.deviceId);
+    if (r.kind === "epoch") {
+      if (r.repeated) this.counts.epochsRepeated++;
+      else this.counts.epochsOpened++;
+      return { kind: "epoch", device, epoch: r.epoch, repeated: r.repeated };
+    }
+    this.counts.frames++;
+    this.counts.readings += r.record.readings.length;
+    this.counts.gapFrames += r.gapBefore;
+    if (r.late) this.counts.lateFrames++;
+    const readings: GatewayReading[] = r.record.readings.map((x) => ({
+      device,
+      seq: x.seq,
+      time: new Date(x.timeMs).toISOString(),
+      timeMs: x.timeMs,
+      hr: x.hrBpm,
+      hrQuality: x.hrQuality,
+      tempC: x.tempC,
+      flags: x.flags,
+      frameSeq: r.frameSeq,
+      epoch: r.epoch,
+    }));
+    return {
+      kind: "readings",
+      device,
+      epoch: r.epoch,
+      frameSeq: r.frameSeq,
+      firmwareVersion: r.record.firmwareVersion,
+      gapBefore: r.gapBefore,
+      late: r.late,
+      readings,
+    };
+  }
+
+  /** A snapshot of the counters. */
+  counters(): GatewayCounters {
+    return { ...this.counts, rejected: { ...this.counts.rejected } };
+  }
+
+  /** Replay state to persist across restarts (contains no key). */
+  exportReplayState(): DeviceReplayState[] {
+    return this.opener.exportReplayState();
+  }
+
+  importReplayState(states: readonly DeviceReplayState[]): void {
+    this.opener.importReplayState(states);
+  }
+}

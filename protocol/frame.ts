@@ -1,0 +1,615 @@
+/**
+ * Frames v1: epoch announcements and data frames between a wearable and its gateway.
+ *
+ * - Epoch announcement: COSE_Sign1 (device identity key) over a CBOR map that carries the
+ *   device's ephemeral key-agreement public key for epoch E. The device and the gateway derive
+ *   the epoch's content key and base IV from ECDH(ephemeral, gateway static key) with HKDF.
+ * - Data frame: COSE_Encrypt0 (epoch content key, Partial IV = frame sequence number) whose
+ *   plaintext is a COSE_Sign1 (device identity key) over a schema-1 record (sign, then encrypt).
+ *
+ * `FrameSealer` is the device side; `FrameOpener` the receiving side (portable, so a verifier
+ * can run anywhere). docs/protocol.md is the normative, byte-exact description.
+ */
+import type {
+  AeadAlgorithm,
+  Crypto,
+  KeyAgreementAlgorithm,
+  SignatureAlgorithm,
+} from "../hal/contracts/crypto.js";
+import { CborWriter, bytesEqual, concatBytes, decodeCbor, describeCborError, toHex } from "./cbor.js";
+import type { CborValue } from "./cbor.js";
+import {
+  HEADER_ALG,
+  HEADER_KID,
+  HEADER_PARTIAL_IV,
+  TAG_ENCRYPT0,
+  TAG_SIGN1,
+  aeadAlgFromId,
+  aeadAlgId,
+  aeadKeyLength,
+  createSign1,
+  decodeEncrypt0,
+  decodePartialIv,
+  decodeSign1,
+  encStructure,
+  encodePartialIv,
+  encodeProtected,
+  openEncrypt0,
+  partialIvNonce,
+  signatureAlgFromId,
+  signatureAlgId,
+  verifySign1,
+} from "./cose.js";
+import type { CoseEncrypt0, CoseSign1, HeaderMap } from "./cose.js";
+import { MAX_FRAME_SEQ, RECORD_SCHEMA, decodeRecord, writeRecord } from "./record.js";
+import type { RecordV1 } from "./record.js";
+
+export const DEVICE_ID_LENGTH = 8;
+export const MAX_EPOCH = 0xffffffff;
+export const MAX_GATEWAY_KEY_ID_LENGTH = 32;
+export const BASE_IV_LENGTH = 12;
+/** Stream id of reading records in the external AAD. */
+export const STREAM_READINGS = 0;
+/** Announcement `type` value for "epoch open". */
+export const ANNOUNCEMENT_EPOCH_OPEN = 1;
+export const KDF_LABEL = "wearable frame v1";
+export const MAX_FRAME_BYTES = 4096;
+export const MAX_ANNOUNCEMENT_BYTES = 512;
+export const DEFAULT_REPLAY_WINDOW = 64;
+export const DEFAULT_EPOCHS_RETAINED = 4;
+
+/** Announcement payload map keys. */
+export const ANN_KEY_TYPE = 1;
+export const ANN_KEY_DEVICE = 2;
+export const ANN_KEY_EPOCH = 3;
+export const ANN_KEY_EPHEMERAL_KEY = 4;
+export const ANN_KEY_GATEWAY_KEY_ID = 5;
+export const ANN_KEY_AGREEMENT = 6;
+export const ANN_KEY_AEAD = 7;
+
+/** COSE elliptic-curve identifiers (RFC 9053 table 18) naming the key-agreement algorithm. */
+export const COSE_CRV_P256 = 1;
+export const COSE_CRV_X25519 = 4;
+
+export function agreementCurveId(alg: KeyAgreementAlgorithm): number {
+  return alg === "P-256" ? COSE_CRV_P256 : COSE_CRV_X25519;
+}
+
+export function agreementAlgFromCurveId(id: CborValue | undefined): KeyAgreementAlgorithm | null {
+  if (id === COSE_CRV_P256) return "P-256";
+  if (id === COSE_CRV_X25519) return "X25519";
+  return null;
+}
+
+export function agreementPublicKeyLength(alg: KeyAgreementAlgorithm): number {
+  return alg === "P-256" ? 65 : 32;
+}
+
+function validAgreementPublicKey(alg: KeyAgreementAlgorithm, key: Uint8Array): boolean {
+  return key.length === agreementPublicKeyLength(alg) && (alg !== "P-256" || key[0] === 0x04);
+}
+
+function u32be(n: number): Uint8Array {
+  return new Uint8Array([(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+}
+
+/** external_aad of both layers of a data frame: CBOR [deviceId, stream id, epoch, schema]. */
+export function frameExternalAad(deviceId: Uint8Array, epoch: number, stream = STREAM_READINGS, schema = RECORD_SCHEMA): Uint8Array {
+  return new CborWriter(32).arrayHeader(4).bytes(deviceId).int(stream).int(epoch).int(schema).toBytes();
+}
+
+/** kid of a data frame: deviceId || epoch (4 bytes, big-endian). */
+export function frameKid(deviceId: Uint8Array, epoch: number): Uint8Array {
+  return concatBytes(deviceId, u32be(epoch));
+}
+
+export interface EpochKeyInputs {
+  sharedSecret: Uint8Array;
+  deviceId: Uint8Array;
+  epoch: number;
+  aeadAlg: AeadAlgorithm;
+  agreementAlg: KeyAgreementAlgorithm;
+  signatureAlg: SignatureAlgorithm;
+  ephemeralPublicKey: Uint8Array;
+  gatewayKeyId: Uint8Array;
+}
+
+export interface EpochKeys {
+  contentKey: Uint8Array;
+  baseIv: Uint8Array;
+}
+
+/** The HKDF info: CBOR ["wearable frame v1", aead alg, agreement curve, signature alg, ephemeral key, gateway key id]. */
+export function epochKdfInfo(i: Omit<EpochKeyInputs, "sharedSecret" | "deviceId" | "epoch">): Uint8Array {
+  return new CborWriter(128)
+    .arrayHeader(6)
+    .text(KDF_LABEL)
+    .int(aeadAlgId(i.aeadAlg))
+    .int(agreementCurveId(i.agreementAlg))
+    .int(signatureAlgId(i.signatureAlg))
+    .bytes(i.ephemeralPublicKey)
+    .bytes(i.gatewayKeyId)
+    .toBytes();
+}
+
+/** HKDF-SHA256(ikm = shared secret, salt = deviceId || epoch BE32, info) -> content key || base IV. */
+export function deriveEpochKeys(crypto: Crypto, i: EpochKeyInputs): EpochKeys {
+  const keyLength = aeadKeyLength(i.aeadAlg);
+  const okm = crypto.hkdfSha256(i.sharedSecret, concatBytes(i.deviceId, u32be(i.epoch)), epochKdfInfo(i), keyLength + BASE_IV_LENGTH);
+  return { contentKey: okm.slice(0, keyLength), baseIv: okm.slice(keyLength, keyLength + BASE_IV_LENGTH) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device side
+
+export interface FrameSealerOptions {
+  crypto: Crypto;
+  deviceId: Uint8Array;
+  identityPrivateKey: Uint8Array;
+  signatureAlg: SignatureAlgorithm;
+  gatewayPublicKey: Uint8Array;
+  gatewayKeyId: Uint8Array;
+  agreementAlg: KeyAgreementAlgorithm;
+  aeadAlg?: AeadAlgorithm;
+}
+
+interface SealingEpoch {
+  epoch: number;
+  keys: EpochKeys;
+  externalAad: Uint8Array;
+  encAad: Uint8Array;
+  kid: Uint8Array;
+}
+
+/**
+ * Seals records into frames. Nonce safety: each epoch has a fresh content key, and within an
+ * epoch the frame sequence number (the Partial IV) must strictly increase, which `seal` enforces.
+ * The caller persists epochs and frame sequence numbers across restarts.
+ */
+export class FrameSealer {
+  private readonly o: Required<FrameSealerOptions>;
+  private current: SealingEpoch | null = null;
+  private lastFrameSeq = -1;
+  private readonly recordWriter = new CborWriter(512);
+  private readonly workWriter = new CborWriter(640);
+  private readonly signProtected: Uint8Array;
+  private readonly aeadProtected: Uint8Array;
+  private readonly innerUnprotected: Uint8Array;
+
+  constructor(options: FrameSealerOptions) {
+    const o = { aeadAlg: "A128GCM" as AeadAlgorithm, ...options };
+    if (!(o.deviceId instanceof Uint8Array) || o.deviceId.length !== DEVICE_ID_LENGTH) throw new RangeError("deviceId must be 8 bytes");
+    if (o.gatewayKeyId.length < 1 || o.gatewayKeyId.length > MAX_GATEWAY_KEY_ID_LENGTH) throw new RangeError("gatewayKeyId must be 1..32 bytes");
+    if (!validAgreementPublicKey(o.agreementAlg, o.gatewayPublicKey)) throw new RangeError(`gateway public key is not a ${o.agreementAlg} public key`);
+    if (o.signatureAlg !== "ES256" && o.signatureAlg !== "EdDSA") throw new RangeError("unsupported signature algorithm");
+    if (o.aeadAlg !== "A128GCM" && o.aeadAlg !== "ChaCha20/Poly1305") throw new RangeError("unsupported AEAD algorithm");
+    this.o = { ...o, deviceId: o.deviceId.slice(), gatewayKeyId: o.gatewayKeyId.slice() };
+    this.signProtected = encodeProtected(new Map([[HEADER_ALG, signatureAlgId(o.signatureAlg)]]));
+    this.aeadProtected = encodeProtected(new Map([[HEADER_ALG, aeadAlgId(o.aeadAlg)]]));
+    this.innerUnprotected = new CborWriter(16).mapHeader(1).int(HEADER_KID).bytes(this.o.deviceId).toBytes();
+  }
+
+  /** The open epoch, or null before the first `openEpoch`. */
+  get epoch(): number | null {
+    return this.current === null ? null : this.current.epoch;
+  }
+
+  /**
+   * Opens epoch `epoch` (strictly greater than any epoch opened by this sealer): generates an
+   * ephemeral key pair, derives the epoch keys, forgets the ephemeral private key, and returns
+   * the signed announcement to send before the epoch's frames.
+   */
+  openEpoch(epoch: number): Uint8Array {
+    if (!Number.isInteger(epoch) || epoch < 0 || epoch > MAX_EPOCH) throw new RangeError(`epoch ${epoch} outside 0..2^32-1`);
+    if (this.current !== null && epoch <= this.current.epoch) throw new RangeError(`epoch ${epoch} is not after ${this.current.epoch}`);
+    const o = this.o;
+    const eph = o.crypto.agreementKeyPair(o.agreementAlg);
+    const shared = o.crypto.agree(o.agreementAlg, eph.privateKey, o.gatewayPublicKey);
+    eph.privateKey.fill(0);
+    if (shared === null) throw new RangeError("key agreement with the gateway public key failed");
+    const keys = deriveEpochKeys(o.crypto, {
+      sharedSecret: shared,
+      deviceId: o.deviceId,
+      epoch,
+      aeadAlg: o.aeadAlg,
+      agreementAlg: o.agreementAlg,
+      signatureAlg: o.signatureAlg,
+      ephemeralPublicKey: eph.publicKey,
+      gatewayKeyId: o.gatewayKeyId,
+    });
+    shared.fill(0);
+    const externalAad = frameExternalAad(o.deviceId, epoch);
+    this.current = {
+      epoch,
+      keys,
+      externalAad,
+      encAad: encStructure(this.aeadProtected, externalAad),
+      kid: frameKid(o.deviceId, epoch),
+    };
+    const payload = new CborWriter(160)
+      .mapHeader(7)
+      .int(ANN_KEY_TYPE)
+      .int(ANNOUNCEMENT_EPOCH_OPEN)
+      .int(ANN_KEY_DEVICE)
+      .bytes(o.deviceId)
+      .int(ANN_KEY_EPOCH)
+      .int(epoch)
+      .int(ANN_KEY_EPHEMERAL_KEY)
+      .bytes(eph.publicKey)
+      .int(ANN_KEY_GATEWAY_KEY_ID)
+      .bytes(o.gatewayKeyId)
+      .int(ANN_KEY_AGREEMENT)
+      .int(agreementCurveId(o.agreementAlg))
+      .int(ANN_KEY_AEAD)
+      .int(aeadAlgId(o.aeadAlg))
+      .toBytes();
+    return createSign1({
+      crypto: o.crypto,
+      alg: o.signatureAlg,
+      privateKey: o.identityPrivateKey,
+      payload,
+      unprotectedHeaders: new Map([[HEADER_KID, o.deviceId]]),
+    });
+  }
+
+  /** Signs and encrypts a record; `record.frameSeq` becomes the Partial IV and must increase. */
+  seal(record: RecordV1): Uint8Array {
+    const e = this.current;
+    if (e === null) throw new RangeError("no epoch is open");
+    const seq = record.frameSeq;
+    if (!Number.isInteger(seq) || seq < 0 || seq > MAX_FRAME_SEQ) throw new RangeError(`frameSeq ${seq} outside 0..2^40-1`);
+    if (seq <= this.lastFrameSeq) throw new RangeError(`frameSeq ${seq} is not after ${this.lastFrameSeq}`);
+    const o = this.o;
+    // Two long-lived writers: the record stays in one while the other builds, in turn, the
+    // Sig_structure, the inner COSE_Sign1 and the frame; the views are consumed before reuse.
+    const payload = writeRecord(record, this.recordWriter).view();
+
+    // Sig_structure = ["Signature1", protected, external_aad, payload]
+    const w = this.workWriter.reset();
+    w.arrayHeader(4).text("Signature1").bytes(this.signProtected).bytes(e.externalAad).bytes(payload);
+    const signature = o.crypto.sign(o.signatureAlg, o.identityPrivateKey, w.view());
+
+    // Inner COSE_Sign1 (tag 18)
+    w.reset().tag(TAG_SIGN1).arrayHeader(4).bytes(this.signProtected).raw(this.innerUnprotected).bytes(payload).bytes(signature);
+
+    const piv = encodePartialIv(seq);
+    const ciphertext = o.crypto.aeadSeal(o.aeadAlg, e.keys.contentKey, partialIvNonce(e.keys.baseIv, piv), e.encAad, w.view());
+    this.lastFrameSeq = seq;
+
+    // Outer COSE_Encrypt0 (tag 16): unprotected {4: kid, 6: piv}
+    w.reset()
+      .tag(TAG_ENCRYPT0)
+      .arrayHeader(3)
+      .bytes(this.aeadProtected)
+      .mapHeader(2)
+      .int(HEADER_KID)
+      .bytes(e.kid)
+      .int(HEADER_PARTIAL_IV)
+      .bytes(piv)
+      .bytes(ciphertext);
+    return w.toBytes();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiving side
+
+export type RejectReason =
+  | "malformed"
+  | "unknown-device"
+  | "unknown-epoch"
+  | "stale-epoch"
+  | "decrypt-failed"
+  | "bad-signature"
+  | "replay"
+  | "counter-outside-window"
+  | "unsupported-schema"
+  | "inconsistent";
+
+export const REJECT_REASONS: readonly RejectReason[] = [
+  "malformed",
+  "unknown-device",
+  "unknown-epoch",
+  "stale-epoch",
+  "decrypt-failed",
+  "bad-signature",
+  "replay",
+  "counter-outside-window",
+  "unsupported-schema",
+  "inconsistent",
+];
+
+export type OpenResult =
+  | { kind: "epoch"; deviceId: Uint8Array; epoch: number; /** true when this announcement was already accepted (ignored). */ repeated: boolean }
+  | {
+      kind: "record";
+      deviceId: Uint8Array;
+      epoch: number;
+      frameSeq: number;
+      record: RecordV1;
+      /** Frame sequence numbers skipped between the previous highest and this frame (0 if none or late). */
+      gapBefore: number;
+      /** True when the frame is older than the highest accepted one (accepted once, within the window). */
+      late: boolean;
+    }
+  | { kind: "rejected"; reason: RejectReason; detail: string };
+
+export interface DeviceIdentity {
+  identityPublicKey: Uint8Array;
+  signatureAlg: SignatureAlgorithm;
+}
+
+export interface FrameOpenerOptions {
+  crypto: Crypto;
+  gatewayPrivateKey: Uint8Array;
+  agreementAlg: KeyAgreementAlgorithm;
+  lookupDevice(deviceId: Uint8Array): DeviceIdentity | null;
+  /** When given, announcements naming another gateway key are rejected. */
+  gatewayKeyId?: Uint8Array;
+  /** Replay window in frames (default 64, 1..1024). */
+  replayWindow?: number;
+  /** Epoch keys kept per device (default 4): frames of older epochs are "stale-epoch". */
+  epochsRetained?: number;
+}
+
+interface OpeningEpoch {
+  epoch: number;
+  aeadAlg: AeadAlgorithm;
+  ephemeralPublicKey: Uint8Array;
+  keys: EpochKeys;
+  externalAad: Uint8Array;
+}
+
+interface DeviceState {
+  /** Newest epoch ever accepted for the device (kept even when its keys are not). */
+  newestEpoch: number;
+  epochs: OpeningEpoch[];
+  highestSeq: number;
+  /** Bit i set: frame highestSeq - i was accepted. */
+  window: bigint;
+}
+
+/** Replay state of one device, without any key: what a gateway persists across restarts. */
+export interface DeviceReplayState {
+  deviceId: string;
+  newestEpoch: number;
+  /** -1 when no frame was accepted yet. */
+  highestSeq: number;
+  /** Window bitmap as hex (bit i: highestSeq - i accepted). */
+  window: string;
+}
+
+function rejected(reason: RejectReason, detail: string): OpenResult {
+  return { kind: "rejected", reason, detail };
+}
+
+function onlyKeys(m: HeaderMap, allowed: number[]): boolean {
+  for (const k of m.keys()) if (typeof k !== "number" || allowed.indexOf(k) < 0) return false;
+  return true;
+}
+
+/**
+ * Opens announcements and frames from registered devices: verifies, decrypts, checks replay
+ * and consistency. `accept` never throws on any input; state changes only for accepted input.
+ */
+export class FrameOpener {
+  private readonly o: FrameOpenerOptions;
+  private readonly windowSize: number;
+  private readonly windowMask: bigint;
+  private readonly epochsRetained: number;
+  private readonly devices = new Map<string, DeviceState>();
+
+  constructor(options: FrameOpenerOptions) {
+    this.o = options;
+    const w = options.replayWindow ?? DEFAULT_REPLAY_WINDOW;
+    if (!Number.isInteger(w) || w < 1 || w > 1024) throw new RangeError("replayWindow must be 1..1024");
+    this.windowSize = w;
+    this.windowMask = (BigInt(1) << BigInt(w)) - BigInt(1);
+    const r = options.epochsRetained ?? DEFAULT_EPOCHS_RETAINED;
+    if (!Number.isInteger(r) || r < 1 || r > 64) throw new RangeError("epochsRetained must be 1..64");
+    this.epochsRetained = r;
+  }
+
+  accept(bytes: Uint8Array): OpenResult {
+    if (!(bytes instanceof Uint8Array) || bytes.length === 0) return rejected("malformed", "empty message");
+    // 0xd2 = tag 18 (COSE_Sign1), 0xd0 = tag 16 (COSE_Encrypt0)
+    if (bytes[0] === 0xd2) return this.acceptAnnouncement(bytes);
+    if (bytes[0] === 0xd0) return this.acceptFrame(bytes);
+    return rejected("malformed", "not a tagged COSE_Sign1 (18) or COSE_Encrypt0 (16)");
+  }
+
+  /** Replay state of every known device (no keys). */
+  exportReplayState(): DeviceReplayState[] {
+    const out: DeviceReplayState[] = [];
+    for (const [id, s] of this.devices) {
+      out.push({ deviceId: id, newestEpoch: s.newestEpoch, highestSeq: s.highestSeq, window: s.window.toString(16) });
+    }
+    return out;
+  }
+
+  /**
+   * Restores replay state saved by `exportReplayState` (e.g. after a restart). Devices then
+   * re-announce their current epoch; announcements and frames older than the saved state are
+   * rejected as before.
+   */
+  importReplayState(states: readonly DeviceReplayState[]): void {
+    for (const s of states) {
+      if (!/^[0-9a-f]{16}$/.test(s.deviceId) || !/^[0-9a-f]{1,300}$/.test(s.window)) throw new RangeError("bad replay state");
+      if (!Number.isInteger(s.newestEpoch) || s.newestEpoch < 0 || s.newestEpoch > MAX_EPOCH) throw new RangeError("bad replay state epoch");
+      if (!Number.isInteger(s.highestSeq) || s.highestSeq < -1 || s.highestSeq > MAX_FRAME_SEQ) throw new RangeError("bad replay state seq");
+      this.devices.set(s.deviceId, {
+        newestEpoch: s.newestEpoch,
+        epochs: [],
+        highestSeq: s.highestSeq,
+        window: BigInt("0x" + s.window) & this.windowMask,
+      });
+    }
+  }
+
+  private acceptAnnouncement(bytes: Uint8Array): OpenResult {
+    const o = this.o;
+    if (bytes.length > MAX_ANNOUNCEMENT_BYTES) return rejected("malformed", `announcement longer than ${MAX_ANNOUNCEMENT_BYTES} bytes`);
+    const d = decodeSign1(bytes);
+    if (!d.ok) return rejected("malformed", `announcement: ${d.error.message}`);
+    const msg: CoseSign1 = d.value;
+    if (!onlyKeys(msg.protectedHeaders, [HEADER_ALG]) || !onlyKeys(msg.unprotectedHeaders, [HEADER_KID]) || !msg.protectedHeaders.has(HEADER_ALG)) {
+      return rejected("malformed", "announcement headers must be protected {alg} and unprotected {kid}");
+    }
+    const kid = msg.unprotectedHeaders.get(HEADER_KID);
+    if (!(kid instanceof Uint8Array) || kid.length !== DEVICE_ID_LENGTH) return rejected("malformed", "announcement kid is not an 8-byte device id");
+    const alg = signatureAlgFromId(msg.alg);
+    if (alg === null) return rejected("malformed", `unsupported signature algorithm ${String(msg.alg)}`);
+    const device = o.lookupDevice(kid);
+    if (device === null) return rejected("unknown-device", `device ${toHex(kid)} is not registered`);
+    if (alg !== device.signatureAlg) return rejected("bad-signature", `device ${toHex(kid)} signs with ${device.signatureAlg}, not ${alg}`);
+    const v = verifySign1(o.crypto, msg, device.identityPublicKey, new Uint8Array(0), device.signatureAlg);
+    if (!v.ok) return rejected("bad-signature", `announcement: ${v.error.message}`);
+
+    const p = decodeCbor(msg.payload, { maxDepth: 1 });
+    if (!p.ok) return rejected("malformed", `announcement payload: ${describeCborError(p.error)}`);
+    const m = p.value;
+    if (!(m instanceof Map) || m.size !== 7 || !onlyKeys(m, [1, 2, 3, 4, 5, 6, 7])) return rejected("malformed", "announcement payload is not the 7-entry map");
+    if (m.get(ANN_KEY_TYPE) !== ANNOUNCEMENT_EPOCH_OPEN) return rejected("malformed", `announcement type ${String(m.get(ANN_KEY_TYPE))} unknown`);
+    const deviceId = m.get(ANN_KEY_DEVICE);
+    const epoch = m.get(ANN_KEY_EPOCH);
+    const eph = m.get(ANN_KEY_EPHEMERAL_KEY);
+    const gwKid = m.get(ANN_KEY_GATEWAY_KEY_ID);
+    const ka = agreementAlgFromCurveId(m.get(ANN_KEY_AGREEMENT));
+    const aead = aeadAlgFromId(m.get(ANN_KEY_AEAD));
+    if (!(deviceId instanceof Uint8Array) || !bytesEqual(deviceId, kid)) return rejected("inconsistent", "announcement device differs from its kid");
+    if (typeof epoch !== "number" || epoch < 0 || epoch > MAX_EPOCH) return rejected("malformed", "announcement epoch is not a uint32");
+    if (!(gwKid instanceof Uint8Array) || gwKid.length < 1 || gwKid.length > MAX_GATEWAY_KEY_ID_LENGTH) return rejected("malformed", "gateway key id is not 1..32 bytes");
+    if (ka === null || ka !== o.agreementAlg) return rejected("malformed", `key agreement ${String(m.get(ANN_KEY_AGREEMENT))} is not the gateway's ${o.agreementAlg}`);
+    if (aead === null) return rejected("malformed", `content encryption algorithm ${String(m.get(ANN_KEY_AEAD))} not supported`);
+    if (!(eph instanceof Uint8Array) || !validAgreementPublicKey(ka, eph)) return rejected("malformed", `ephemeral key is not a ${ka} public key`);
+    if (o.gatewayKeyId !== undefined && !bytesEqual(o.gatewayKeyId, gwKid)) {
+      return rejected("unknown-epoch", `epoch ${epoch} is keyed to gateway key ${toHex(gwKid)}, not this gateway's`);
+    }
+
+    const id = toHex(kid);
+    const state = this.devices.get(id);
+    if (state !== undefined) {
+      const known = state.epochs.find((e) => e.epoch === epoch);
+      if (known !== undefined) {
+        if (bytesEqual(known.ephemeralPublicKey, eph) && known.aeadAlg === aead) return { kind: "epoch", deviceId: kid, epoch, repeated: true };
+        return rejected("inconsistent", `epoch ${epoch} was already opened with another ephemeral key`);
+      }
+      if (epoch < state.newestEpoch) return rejected("stale-epoch", `epoch ${epoch} is older than epoch ${state.newestEpoch}`);
+    }
+
+    const shared = o.crypto.agree(ka, o.gatewayPrivateKey, eph);
+    if (shared === null) return rejected("malformed", "ephemeral key is not a valid point");
+    const keys = deriveEpochKeys(o.crypto, {
+      sharedSecret: shared,
+      deviceId: kid,
+      epoch,
+      aeadAlg: aead,
+      agreementAlg: ka,
+      signatureAlg: alg,
+      ephemeralPublicKey: eph,
+      gatewayKeyId: gwKid,
+    });
+    const entry: OpeningEpoch = { epoch, aeadAlg: aead, ephemeralPublicKey: eph, keys, externalAad: frameExternalAad(kid, epoch) };
+    const s: DeviceState = state ?? { newestEpoch: epoch, epochs: [], highestSeq: -1, window: BigInt(0) };
+    s.newestEpoch = epoch;
+    s.epochs.push(entry);
+    s.epochs.sort((a, b) => a.epoch - b.epoch);
+    while (s.epochs.length > this.epochsRetained) s.epochs.shift();
+    this.devices.set(id, s);
+    return { kind: "epoch", deviceId: kid, epoch, repeated: false };
+  }
+
+  private acceptFrame(bytes: Uint8Array): OpenResult {
+    const o = this.o;
+    if (bytes.length > MAX_FRAME_BYTES) return rejected("malformed", `frame longer than ${MAX_FRAME_BYTES} bytes`);
+    const d = decodeEncrypt0(bytes);
+    if (!d.ok) return rejected("malformed", `frame: ${d.error.message}`);
+    const msg: CoseEncrypt0 = d.value;
+    if (
+      !onlyKeys(msg.protectedHeaders, [HEADER_ALG]) ||
+      !msg.protectedHeaders.has(HEADER_ALG) ||
+      !onlyKeys(msg.unprotectedHeaders, [HEADER_KID, HEADER_PARTIAL_IV]) ||
+      msg.unprotectedHeaders.size !== 2
+    ) {
+      return rejected("malformed", "frame headers must be protected {alg} and unprotected {kid, partial IV}");
+    }
+    const aead = aeadAlgFromId(msg.alg);
+    if (aead === null) return rejected("malformed", `unsupported content encryption algorithm ${String(msg.alg)}`);
+    const kid = msg.unprotectedHeaders.get(HEADER_KID);
+    const piv = msg.unprotectedHeaders.get(HEADER_PARTIAL_IV);
+    if (!(kid instanceof Uint8Array) || kid.length !== DEVICE_ID_LENGTH + 4) return rejected("malformed", "frame kid is not deviceId || epoch (12 bytes)");
+    const seq = piv instanceof Uint8Array ? decodePartialIv(piv) : null;
+    if (seq === null || !(piv instanceof Uint8Array)) return rejected("malformed", "partial IV is not a minimal 1..5-byte counter");
+    const deviceId = kid.slice(0, DEVICE_ID_LENGTH);
+    const epoch = ((kid[8] << 24) >>> 0) + ((kid[9] << 16) | (kid[10] << 8) | kid[11]);
+    const id = toHex(deviceId);
+
+    const device = o.lookupDevice(deviceId);
+    if (device === null) return rejected("unknown-device", `device ${id} is not registered`);
+    const state = this.devices.get(id);
+    const ep = state?.epochs.find((e) => e.epoch === epoch);
+    if (state === undefined || ep === undefined) {
+      if (state !== undefined && (epoch < state.newestEpoch || (state.epochs.length > 0 && epoch < state.epochs[0].epoch))) {
+        return rejected("stale-epoch", `epoch ${epoch} of device ${id} is no longer open (newest ${state.newestEpoch})`);
+      }
+      return rejected("unknown-epoch", `no announcement for epoch ${epoch} of device ${id}`);
+    }
+    if (aead !== ep.aeadAlg) return rejected("inconsistent", `frame uses ${aead}, epoch ${epoch} announced ${ep.aeadAlg}`);
+
+    const replay = this.checkWindow(state, seq);
+    if (replay !== null) return replay;
+
+    const opened = openEncrypt0(o.crypto, msg, ep.keys.contentKey, partialIvNonce(ep.keys.baseIv, piv), ep.externalAad, ep.aeadAlg);
+    if (!opened.ok) return rejected("decrypt-failed", `frame ${seq} of device ${id}: ${opened.error.message}`);
+
+    const inner = decodeSign1(opened.value);
+    if (!inner.ok) return rejected("malformed", `inner COSE_Sign1: ${inner.error.message}`);
+    const sig = inner.value;
+    if (!onlyKeys(sig.protectedHeaders, [HEADER_ALG]) || !sig.protectedHeaders.has(HEADER_ALG) || !onlyKeys(sig.unprotectedHeaders, [HEADER_KID])) {
+      return rejected("malformed", "inner headers must be protected {alg} and unprotected {kid}");
+    }
+    const innerKid = sig.unprotectedHeaders.get(HEADER_KID);
+    if (!(innerKid instanceof Uint8Array) || !bytesEqual(innerKid, deviceId)) return rejected("inconsistent", "inner kid differs from the frame's device");
+    const alg = signatureAlgFromId(sig.alg);
+    if (alg !== device.signatureAlg) return rejected("bad-signature", `device ${id} signs with ${device.signatureAlg}, not ${String(sig.alg)}`);
+    const v = verifySign1(o.crypto, sig, device.identityPublicKey, ep.externalAad, device.signatureAlg);
+    if (!v.ok) return rejected("bad-signature", `frame ${seq} of device ${id}: ${v.error.message}`);
+
+    const r = decodeRecord(sig.payload);
+    if (!r.ok) {
+      if (r.error.code === "unsupported-schema") return rejected("unsupported-schema", r.error.message);
+      return rejected("malformed", `record ${r.error.path}: ${r.error.message}`);
+    }
+    if (r.record.frameSeq !== seq) return rejected("inconsistent", `record frameSeq ${r.record.frameSeq} differs from partial IV ${seq}`);
+
+    const { gapBefore, late } = this.commitWindow(state, seq);
+    return { kind: "record", deviceId, epoch, frameSeq: seq, record: r.record, gapBefore, late };
+  }
+
+  private checkWindow(s: DeviceState, seq: number): OpenResult | null {
+    if (s.highestSeq < 0 || seq > s.highestSeq) return null;
+    const age = s.highestSeq - seq;
+    if (age >= this.windowSize) {
+      return rejected("counter-outside-window", `frame ${seq} is ${age} behind the highest accepted ${s.highestSeq} (window ${this.windowSize})`);
+    }
+    if ((s.window >> BigInt(age)) & BigInt(1)) return rejected("replay", `frame ${seq} was already accepted`);
+    return null;
+  }
+
+  private commitWindow(s: DeviceState, seq: number): { gapBefore: number; late: boolean } {
+    if (s.highestSeq < 0) {
+      s.highestSeq = seq;
+      s.window = BigInt(1);
+      return { gapBefore: 0, late: false };
+    }
+    if (seq > s.highestSeq) {
+      const shift = seq - s.highestSeq;
+      const gapBefore = shift - 1;
+      s.window = shift >= this.windowSize ? BigInt(1) : ((s.window << BigInt(shift)) | BigInt(1)) & this.windowMask;
+      s.highestSeq = seq;
+      return { gapBefore, late: false };
+    }
+    s.window |= BigInt(1) << BigInt(s.highestSeq - seq);
+    return { gapBefore: 0, late: true };
+  }
+}
