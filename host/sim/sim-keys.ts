@@ -1,0 +1,59 @@
+/**
+ * Keys for a simulated device and its gateway, derived deterministically from the run's seed so
+ * that every run is reproducible. These are TEST KEYS for the simulator only.
+ */
+import { createHash } from "node:crypto";
+import type { KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
+import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
+import { bytesToHex } from "../../entry/utf8.js";
+import type { SimProvisioning } from "../../entry/sim-session.js";
+
+export function seededBytes(seed: number, label: string): (n: number) => Uint8Array {
+  let counter = 0;
+  return (n: number) => {
+    const out = new Uint8Array(n);
+    for (let off = 0; off < n; off += 32) {
+      const block = createHash("sha256").update(`${label}/${seed}/${counter++}`).digest();
+      out.set(block.subarray(0, Math.min(32, n - off)), off);
+    }
+    return out;
+  };
+}
+
+export interface SimKeys {
+  provisioning: SimProvisioning;
+  deviceId: Uint8Array;
+  identityPublicKey: Uint8Array;
+  gatewayPrivateKey: Uint8Array;
+  gatewayPublicKey: Uint8Array;
+  gatewayKeyId: Uint8Array;
+  signatureAlg: SignatureAlgorithm;
+  agreementAlg: KeyAgreementAlgorithm;
+}
+
+export function simKeys(seed: number, deviceIndex = 0, signatureAlg: SignatureAlgorithm = "ES256", agreementAlg: KeyAgreementAlgorithm = "P-256"): SimKeys {
+  const deviceCrypto = new NobleCrypto(seededBytes(seed, `device-${deviceIndex}`));
+  const gatewayCrypto = new NobleCrypto(seededBytes(seed, "gateway"));
+  const deviceId = seededBytes(seed, `device-id-${deviceIndex}`)(8);
+  const identity = deviceCrypto.signatureKeyPair(signatureAlg);
+  const gateway = gatewayCrypto.agreementKeyPair(agreementAlg);
+  const gatewayKeyId = gatewayCrypto.sha256(gateway.publicKey).subarray(0, 8);
+  return {
+    provisioning: {
+      deviceId: bytesToHex(deviceId),
+      signingKey: bytesToHex(identity.privateKey),
+      signatureAlg,
+      gatewayPublicKey: bytesToHex(gateway.publicKey),
+      gatewayKeyId: bytesToHex(gatewayKeyId),
+      agreementAlg,
+      aeadAlg: "A128GCM",
+    },
+    deviceId,
+    identityPublicKey: identity.publicKey,
+    gatewayPrivateKey: gateway.privateKey,
+    gatewayPublicKey: gateway.publicKey,
+    gatewayKeyId,
+    signatureAlg,
+    agreementAlg,
+  };
+}
