@@ -1,0 +1,179 @@
+/// <reference path="../../typings/index.d.ts" />
+/**
+ * The `FrameLink` contract over the SDK's `bleserver` (NimBLE on the ESP32). The GATT services
+ * come from bleservices/*.json, deployed by the SDK before onReady:
+ *
+ *   wearable (128-bit)   frames (notify): sealed frames, split by the firmware's link framing
+ *                        commands (write), acks (write): from the phone or gateway
+ *   0x180D Heart Rate    0x2A37 measurement (notify), 0x2A38 body sensor location
+ *   0x1809 Thermometer   0x2A1C temperature measurement (indicate)
+ *   0x180F Battery, 0x180A Device Information
+ *
+ * The standard services let sport watches and nRF Connect read the wearer's values; they carry
+ * no security of their own (BLE link encryption covers only the hop to the phone), the sealed
+ * frames do (signed, then encrypted end to end).
+ */
+import BLEServer from "bleserver";
+import type { Characteristic, PeerDevice } from "bleserver";
+import { uuid } from "btutils";
+import { IOCapability } from "sm";
+import type { FrameLink } from "../contracts/link.js";
+import type { Log } from "../contracts/log.js";
+import { heartRateMeasurement, temperatureMeasurement } from "./gatt-values.js";
+
+/** Largest frames notification: the characteristic's maxBytes in bleservices/wearable.json. */
+export const FRAMES_MAX_BYTES = 244;
+/** ATT payload before an MTU exchange: the default ATT MTU 23 minus 3. */
+const DEFAULT_PAYLOAD = 20;
+
+export interface BleLinkOptions {
+  deviceName: string;
+  firmwareVersion: string;
+  /** Pair with a passkey the device shows (needs a display or a log reader); default Just Works. */
+  passkeyPairing?: boolean;
+  log: Log;
+}
+
+class WearableGattServer extends BLEServer {
+  owner: BleFrameLink | null = null;
+
+  override onReady(): void {
+    this.owner?.ready(this);
+  }
+  override onConnected(device: PeerDevice): void {
+    this.owner?.connectedTo(device);
+  }
+  override onDisconnected(): void {
+    this.owner?.disconnected();
+  }
+  override onMTUExchanged(mtu: number): void {
+    this.owner?.mtu(mtu);
+  }
+  override onCharacteristicNotifyEnabled(characteristic: Characteristic): void {
+    this.owner?.subscribed(characteristic, true);
+  }
+  override onCharacteristicNotifyDisabled(characteristic: Characteristic): void {
+    this.owner?.subscribed(characteristic, false);
+  }
+  override onCharacteristicWritten(characteristic: Characteristic, value: unknown): void {
+    this.owner?.written(characteristic, value);
+  }
+  override onCharacteristicRead(characteristic: Characteristic): unknown {
+    return this.owner?.read(characteristic);
+  }
+  override onPasskeyDisplay(params: { passkey: number }): void {
+    this.owner?.options.log.log("info", `BLE pairing passkey ${String(params.passkey).padStart(6, "0")}`);
+  }
+  override onAuthenticated(params: { bonded: boolean }): void {
+    this.owner?.options.log.log("info", `BLE link encrypted${params.bonded ? ", bonded" : ""}`);
+  }
+}
+
+export class BleFrameLink implements FrameLink {
+  onWrite: ((payload: Uint8Array) => void) | null = null;
+  onConnectionChange: ((connected: boolean) => void) | null = null;
+  batteryPercent = 100;
+
+  private server: WearableGattServer | null = null;
+  private peer = false;
+  private payloadLimit = DEFAULT_PAYLOAD;
+  private frames: Characteristic | null = null;
+  private heartRate: Characteristic | null = null;
+  private temperature: Characteristic | null = null;
+
+  constructor(readonly options: BleLinkOptions) {}
+
+  /** Starts the BLE stack; advertising begins once it is ready. */
+  start(): void {
+    const server = new WearableGattServer();
+    server.owner = this;
+    this.server = server;
+  }
+
+  get connected(): boolean {
+    return this.peer && this.frames !== null;
+  }
+
+  get maxPayload(): number {
+    return this.payloadLimit;
+  }
+
+  notify(payload: Uint8Array): boolean {
+    const server = this.server;
+    if (!server || !this.connected || payload.length > this.payloadLimit) return false;
+    try {
+      server.notifyValue(this.frames!, payload.slice().buffer as ArrayBuffer);
+      return true;
+    } catch (e) {
+      this.options.log.log("warn", `BLE notify failed: ${e instanceof Error ? e.message : String(e)}`);
+      return false;
+    }
+  }
+
+  /** Heart Rate Measurement notification for standard clients (sport watches, nRF Toolbox). */
+  notifyHeartRate(bpm: number | null, contact: boolean): void {
+    if (this.server && this.peer && this.heartRate) this.server.notifyValue(this.heartRate, heartRateMeasurement(bpm, contact));
+  }
+
+  /** Temperature Measurement indication for standard clients. */
+  indicateTemperature(celsius: number | null): void {
+    if (this.server && this.peer && this.temperature) this.server.notifyValue(this.temperature, temperatureMeasurement(celsius));
+  }
+
+  // Callbacks from the GATT server.
+
+  ready(server: WearableGattServer): void {
+    server.deviceName = this.options.deviceName;
+    server.securityParameters = this.options.passkeyPairing
+      ? { encryption: true, bonding: true, mitm: true, ioCapability: IOCapability.DisplayOnly }
+      : { encryption: true, bonding: true, mitm: false, ioCapability: IOCapability.NoInputNoOutput };
+    this.advertise();
+  }
+
+  connectedTo(_device: PeerDevice): void {
+    this.server?.stopAdvertising();
+    this.peer = true;
+    this.payloadLimit = DEFAULT_PAYLOAD;
+  }
+
+  disconnected(): void {
+    const was = this.connected;
+    this.peer = false;
+    this.frames = this.heartRate = this.temperature = null;
+    this.payloadLimit = DEFAULT_PAYLOAD;
+    if (was) this.onConnectionChange?.(false);
+    this.advertise();
+  }
+
+  mtu(mtu: number): void {
+    this.payloadLimit = Math.max(DEFAULT_PAYLOAD, Math.min(FRAMES_MAX_BYTES, mtu - 3));
+    if (this.connected) this.onConnectionChange?.(true);
+  }
+
+  subscribed(characteristic: Characteristic, on: boolean): void {
+    const was = this.connected;
+    if (characteristic.name === "frames") this.frames = on ? characteristic : null;
+    else if (characteristic.name === "measurement") this.heartRate = on ? characteristic : null;
+    else if (characteristic.name === "temperature") this.temperature = on ? characteristic : null;
+    if (was !== this.connected) this.onConnectionChange?.(this.connected);
+  }
+
+  written(characteristic: Characteristic, value: unknown): void {
+    if (characteristic.name !== "commands" && characteristic.name !== "acks") return;
+    if (!(value instanceof ArrayBuffer)) return;
+    this.onWrite?.(new Uint8Array(value));
+  }
+
+  read(characteristic: Characteristic): unknown {
+    if (characteristic.name === "battery") return this.batteryPercent;
+    if (characteristic.name === "firmware") return this.options.firmwareVersion;
+    return undefined;
+  }
+
+  private advertise(): void {
+    this.server?.startAdvertising({
+      advertisingData: { flags: 6, completeName: this.options.deviceName, completeUUID16List: [uuid`180D`, uuid`1809`, uuid`180F`] },
+      scanResponseData: { completeUUID128List: [uuid`7A1E0001-5C3B-4E2A-9F4D-1B8E6A0C2D10`] },
+    });
+  }
+}
