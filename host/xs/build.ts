@@ -12,7 +12,8 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const xsBuildDir = join(repoRoot, "build", "xs");
+/** Output folder; WEARABLE_XS_BUILD_DIR lets concurrent runs build apart from each other. */
+export const xsBuildDir = process.env.WEARABLE_XS_BUILD_DIR ? resolve(process.env.WEARABLE_XS_BUILD_DIR) : join(repoRoot, "build", "xs");
 
 const portableRoots = ["firmware", "protocol", "hal/contracts", "hal/sim", "hal/portable", "entry", "host-tests/portable"];
 
