@@ -12,11 +12,9 @@ import { Gateway, type GatewayEvent, type GatewayReading } from "../gateway/gate
 import { startEngine, type EngineName, type SimEngine } from "./engines.js";
 import { simKeys, seededBytes } from "./sim-keys.js";
 import type { LogLevel } from "../../hal/contracts/log.js";
+import { PiecewiseLinear, type HeartRatePoint } from "../../hal/sim/traces.js";
 
-export interface HeartRatePoint {
-  atS: number;
-  bpm: number;
-}
+export type { HeartRatePoint };
 
 /** A resting wearer: heart rate drifting between 64 and 80 bpm over ten minutes, then steady. */
 export const DEFAULT_HR_TRACE: HeartRatePoint[] = [
@@ -47,15 +45,8 @@ export function parseHrTrace(text: string): HeartRatePoint[] | string {
 }
 
 /** Heart rate of a trace at `tS` seconds: linear between points, the last value after them. */
-export function traceAt(trace: HeartRatePoint[], tS: number): number {
-  for (let i = 1; i < trace.length; i++) {
-    if (tS <= trace[i].atS) {
-      const a = trace[i - 1];
-      const b = trace[i];
-      return a.bpm + ((b.bpm - a.bpm) * (tS - a.atS)) / (b.atS - a.atS);
-    }
-  }
-  return trace[trace.length - 1].bpm;
+export function traceAt(trace: readonly HeartRatePoint[], tS: number): number {
+  return PiecewiseLinear.fromHeartRate(trace).valueAt(tS);
 }
 
 export interface SimRunOptions {
