@@ -9,7 +9,9 @@
  *               the central and the gateway (host/device/sim-moddable.ts)
  *   randomness  the board's seeded generator (the simulator is reproducible; the device uses
  *               the ESP32's hardware RNG)
- *   flash, OTA  not used by the firmware yet; hal/sim models them for the project's simulator
+ *   flash, OTA  the desktop has no app slots: the update agent is there (it checks and refuses
+ *               offers with a reason) but cannot install; hal/sim models the slots for the
+ *               project's simulator
  *
  * The host sends the provisioning (test keys, traces, frame period) when it accepts the
  * connection; the firmware starts once it is stored.
@@ -26,6 +28,9 @@ import { ModdablePreferenceStore } from "../hal/moddable/preference-store.js";
 import { ModdableTimers } from "../hal/moddable/timers.js";
 import { VirtualBoard } from "../hal/sim/board.js";
 import { hexToBytes } from "./utf8.js";
+import { UpdateAgent } from "../firmware/update/update-agent.js";
+import { updateSelfTest } from "../firmware/update/self-test.js";
+import { CLASS_ID, FACTORY_SEQUENCE, VENDOR_ID } from "../firmware/update/identity.js";
 
 interface Provisioning {
   seed: number;
@@ -98,6 +103,20 @@ const bridge: TcpBridgeLink = new TcpBridgeLink(bridgeAt.address, bridgeAt.port,
     };
     firmware = new WearableFirmware(hal);
     firmware.start();
+    // The same update agent as on the device, over slots the desktop does not have.
+    const noSlots = {
+      begin(): never {
+        throw new Error("the desktop simulator has no app slots");
+      },
+      confirmRunningImage: () => true,
+      runningState: () => "valid",
+      rollback() {},
+      restart() {},
+    };
+    const updates = new UpdateAgent({ crypto: hal.crypto, store, slots: noSlots, slotCapacity: 0, timers, log: bridge, security: firmware.securityLog, identity: { vendorId: VENDOR_ID, classId: CLASS_ID }, running: { version: board.firmwareVersion, sequence: FACTORY_SEQUENCE }, batteryPercent: () => 100, report: () => {} });
+    // The self-test runs as on the device; the running image is never "pending" here, so a
+    // failing self-test is logged and nothing rolls back.
+    updates.startBootCheck(updateSelfTest(firmware, store, bridge), 1000, 60_000);
     bridge.markProvisioned();
     const running = firmware;
     statusTimer = timers.repeat(() => bridge.status(JSON.stringify(running.getStatus())), 1000);

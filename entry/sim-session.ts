@@ -5,10 +5,19 @@
 import type { AeadAlgorithm, KeyAgreementAlgorithm, SignatureAlgorithm } from "../hal/contracts/crypto.js";
 import type { LogLevel } from "../hal/contracts/log.js";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
-import { VirtualBoard } from "../hal/sim/board.js";
-import { WearableFirmware, SETTINGS_DOMAIN, type FirmwareStatus } from "../firmware/app.js";
+import { VirtualBoard, type ScheduledFault, type VirtualBoardOptions } from "../hal/sim/board.js";
+import { WearableFirmware, SETTINGS_DOMAIN, PPG_SAMPLE_RATE, type FirmwareStatus } from "../firmware/app.js";
 import { storeCredentials } from "../firmware/security/credentials.js";
+import { storeRoleKey } from "../firmware/security/trust.js";
+import { storeFactoryKey } from "../firmware/security/provisioning.js";
+import type { Role } from "../protocol/command.js";
 import { hexToBytes } from "./utf8.js";
+import { PpgProbe, collectTelemetry, runControl, type SimTelemetry } from "./sim-telemetry.js";
+import { fragmentMessage } from "../protocol/link-framing.js";
+import { MqttFrameLink } from "../firmware/link/mqtt-link.js";
+import { FallbackLink } from "../firmware/link/fallback-link.js";
+import { loadTransport } from "../firmware/security/command-handler.js";
+import { SimUpdateStack, restoreBoard, type PersistedBoard, type SimImageStamp, type SimUpdateBridge, type SimUpdateStatus } from "./sim-update.js";
 
 export interface SimProvisioning {
   deviceId: string;
@@ -18,6 +27,8 @@ export interface SimProvisioning {
   gatewayKeyId: string;
   agreementAlg: KeyAgreementAlgorithm;
   aeadAlg: AeadAlgorithm;
+  /** Role public keys (hex) for the trust store; TEST KEYS in the simulator. */
+  trust?: Partial<Record<Role, { alg: SignatureAlgorithm; publicKey: string }>>;
 }
 
 export interface SimSessionConfig {
@@ -30,10 +41,45 @@ export interface SimSessionConfig {
   /** ATT MTU the central negotiates on connection. */
   mtu: number;
   provisioning: SimProvisioning | null;
+  /** PPG waveform beyond the heart rate (a scenario's variability, motion, contact, perfusion). */
+  ppg?: VirtualBoardOptions["ppg"];
+  /** Faults injected at set times. */
+  faults?: ScheduledFault[];
+  /** Skin thermometer on the board (default MAX30205). */
+  thermometerChip?: "max30205" | "tmp117";
+  /** Start in lab mode: raw PPG streamed in records (key 4). */
+  labMode?: boolean;
+  /** Factory public key written "at manufacturing" (verifies provisioning bundles). */
+  factoryKey?: { alg: SignatureAlgorithm; publicKey: string };
+  /** A provisioning bundle (hex) the central writes to the unprovisioned device after connecting. */
+  provisioningBundle?: string;
+  /** Seconds between periodic epoch rotations (default: the firmware's, one hour). */
+  epochPeriodS?: number;
+  /** Messages (hex) the central writes to the device at given simulated seconds (signed commands). */
+  centralMessages?: { atS: number; hex: string }[];
+  /** What the running image's release stamped into it (version, sequence, test fault); absent: the factory build. */
+  image?: SimImageStamp | null;
+  /** Link to the gateway (default: the "transport" setting, else BLE); "both" prefers BLE and falls back to MQTT. */
+  transport?: "ble" | "mqtt" | "both";
+  /** The MQTT broker the board's Wi-Fi reaches (a real one on the host, through the XS bridge). */
+  mqtt?: SimMqttConfig;
+}
+
+export interface SimMqttConfig {
+  host: string;
+  port: number;
+  /** TLS server name to verify (the host verifies against its CA); null for plain TCP. */
+  tlsServerName: string | null;
+  username: string;
+  password: string;
+  /** e.g. `wearable/<device id>`. */
+  topicPrefix: string;
+  /** CA certificate (PEM) the host side verifies the broker with (never used inside the board). */
+  caPem?: string;
 }
 
 /** What the session needs from whoever runs it: the host side of the radio and the log. */
-export interface SimHostBridge {
+export interface SimHostBridge extends SimUpdateBridge {
   notify(payload: Uint8Array): void;
   log(level: LogLevel, message: string): void;
 }
@@ -41,19 +87,36 @@ export interface SimHostBridge {
 export interface SimStatus {
   virtualMs: number;
   firmware: FirmwareStatus;
+  /** Update path: boot slot and state, agent progress, and whether the board asks to be reset. */
+  update?: SimUpdateStatus;
 }
+
+/** From a reboot to the central's reconnection (boot, advertising, connection setup). */
+export const BOOT_TO_CONNECTION_MS = 2000;
 
 export class SimSession {
   readonly board: VirtualBoard;
-  readonly firmware: WearableFirmware;
+  /** The running firmware (a new instance after each reboot or power cut). */
+  firmware: WearableFirmware;
+  /** Reboots and power cuts so far. */
+  readonly restarts = { reboots: 0, powerCuts: 0 };
+  private readonly firmwareHal: ReturnType<VirtualBoard["hal"]>;
 
-  constructor(config: SimSessionConfig, bridge: SimHostBridge) {
+  /** The update path (boot slots, agent, update characteristic, watchdog). */
+  readonly updates: SimUpdateStack;
+
+  /** `persisted`: the board's store, flash and boot decision after a reset (the host boots a fresh engine from them). */
+  constructor(config: SimSessionConfig, bridge: SimHostBridge, persisted: PersistedBoard | null = null) {
     this.board = new VirtualBoard({
       seed: config.seed,
       startWallTimeMs: config.startWallTimeMs,
       heartRate: config.heartRate,
       skinTempC: config.skinTempC,
+      ppg: config.ppg,
+      faults: config.faults,
+      thermometerChip: config.thermometerChip,
     });
+    if (persisted) restoreBoard(this.board, persisted);
     const rng = this.board.rng;
     const crypto = new NobleCrypto((n) => {
       const out = new Uint8Array(n);
@@ -71,27 +134,162 @@ export class SimSession {
         agreementAlg: p.agreementAlg,
         aeadAlg: p.aeadAlg,
       });
+      for (const [role, k] of Object.entries(p.trust ?? {})) {
+        if (k) storeRoleKey(this.board.store, role as Role, { alg: k.alg, publicKey: hexToBytes(k.publicKey) });
+      }
     }
+    if (config.factoryKey) storeFactoryKey(this.board.store, { alg: config.factoryKey.alg, publicKey: hexToBytes(config.factoryKey.publicKey) });
+    if (config.epochPeriodS !== undefined) this.board.store.set(SETTINGS_DOMAIN, "epochPeriodS", config.epochPeriodS);
+    this.provisioningBundle = config.provisioningBundle ? hexToBytes(config.provisioningBundle) : null;
+    this.centralMessages = config.centralMessages ?? [];
     this.board.store.set(SETTINGS_DOMAIN, "framePeriodS", config.framePeriodS);
     this.board.link.central.onNotify = (payload: Uint8Array) => bridge.notify(payload);
-    this.firmware = new WearableFirmware(
-      this.board.hal({ crypto, log: { log: (level, message) => bridge.log(level, message) }, firmwareVersion: config.firmwareVersion }),
-    );
+    this.firmwareHal = this.board.hal({ crypto, log: { log: (level, message) => bridge.log(level, message) }, firmwareVersion: config.firmwareVersion });
+    const transport = config.transport ?? loadTransport(this.board.store);
+    if (transport !== "ble" && config.mqtt) {
+      const m = config.mqtt;
+      const board = this.board;
+      this.mqttLink = new MqttFrameLink({
+        socket: board.network.open,
+        timers: board.clock,
+        clock: board.clock,
+        log: this.firmwareHal.log,
+        random: () => board.rng.nextFloat(),
+        host: m.host,
+        port: m.port,
+        tlsServerName: m.tlsServerName,
+        clientId: m.username,
+        username: m.username,
+        password: m.password,
+        topicPrefix: m.topicPrefix,
+      });
+      this.firmwareHal.link = transport === "mqtt" ? this.mqttLink : new FallbackLink(board.link.device, this.mqttLink);
+    }
+    this.firmware = new WearableFirmware(this.firmwareHal);
     this.mtu = config.mtu;
+    this.labMode = config.labMode === true;
+    this.updates = new SimUpdateStack({ board: this.board, firmware: { getStatus: () => this.firmware.getStatus(), securityLog: this.firmware.securityLog }, crypto, log: this.firmwareHal.log, image: config.image ?? null, firmwareVersion: config.firmwareVersion, bridge, boot: persisted ? persisted.boot : null });
   }
 
   private readonly mtu: number;
+  private readonly labMode: boolean;
+  /** The Wi-Fi link when the transport is "mqtt" or "both". */
+  readonly mqttLink: MqttFrameLink | null = null;
+  private readonly provisioningBundle: Uint8Array | null;
+  private readonly centralMessages: { atS: number; hex: string }[];
 
   boot(): void {
     this.firmware.start();
+    if (this.labMode) this.firmware.setLabMode(true);
+    if (this.mqttLink) this.mqttLink.start();
     this.board.link.central.connect(this.mtu);
+    this.updates.start(this.mtu);
+    if (this.provisioningBundle) this.centralSend(this.provisioningBundle);
+    for (const m of this.centralMessages) {
+      const bytes = hexToBytes(m.hex);
+      this.board.clock.set(() => this.centralSend(bytes), Math.max(0, Math.round(m.atS * 1000)));
+    }
+  }
+
+  private sendNumber = 0;
+  private readonly outbox: { message: Uint8Array; fragments: Uint8Array[] | null; next: number }[] = [];
+
+  /**
+   * Central -> device: queues one message (a command, a provisioning bundle); it is split into
+   * writes of the link's payload limit once the link is up, and written as the link takes them.
+   */
+  centralSend(message: Uint8Array): void {
+    this.outbox.push({ message: message.slice(), fragments: null, next: 0 });
+    this.flushCentral();
+  }
+
+  private flushCentral(): void {
+    const central = this.board.link.central;
+    while (central.connected && this.outbox.length > 0) {
+      const head = this.outbox[0];
+      if (head.fragments === null) head.fragments = fragmentMessage(head.message, central.mtu - 3, this.sendNumber++);
+      while (head.next < head.fragments.length) {
+        if (!central.write(head.fragments[head.next])) return;
+        head.next++;
+      }
+      this.outbox.shift();
+    }
+  }
+
+  /** Reboot: the firmware stops cleanly, the store and flash stay, the radio reconnects after boot. */
+  reboot(): string {
+    this.firmware.stop();
+    this.restart();
+    this.restarts.reboots++;
+    return "";
+  }
+
+  /**
+   * Power cut now, or, with `afterFlashOps`, at that many flash operations from now (the cut
+   * then tears that operation, in the middle of whatever the firmware was doing).
+   */
+  powerCut(afterFlashOps?: string | number): string {
+    const n = afterFlashOps === undefined || afterFlashOps === "" ? 0 : Number(afterFlashOps);
+    if (!(Number.isInteger(n) && n >= 0)) return `power-cut needs a whole number of flash operations, not "${String(afterFlashOps)}"`;
+    if (n > 0) {
+      this.board.flash.cutPowerAtOperation(this.board.flash.counters.operations + n - 1);
+      return "";
+    }
+    this.board.flash.cutPower();
+    this.afterPowerCut();
+    return "";
+  }
+
+  private afterPowerCut(): void {
+    this.firmware.stop();
+    this.board.flash.restorePower();
+    this.restart();
+    this.restarts.powerCuts++;
+    this.updates.powerCut();
+  }
+
+  /** Drops the radio, starts a new firmware on the same board, and lets the central reconnect. */
+  private restart(): void {
+    const central = this.board.link.central;
+    central.disconnect();
+    // The Wi-Fi connection dies with the old firmware (no DISCONNECT: the broker sends the will).
+    if (this.mqttLink) this.mqttLink.stop();
+    this.firmware = new WearableFirmware(this.firmwareHal);
+    this.firmware.start();
+    if (this.mqttLink) this.mqttLink.start();
+    this.board.clock.set(() => {
+      if (!central.connected) central.connect(this.mtu);
+    }, BOOT_TO_CONNECTION_MS);
   }
 
   advance(ms: number): void {
-    this.board.clock.advance(ms);
+    const end = this.board.clock.ticks() + ms;
+    for (;;) {
+      try {
+        this.board.clock.advanceTo(end);
+        break;
+      } catch (e) {
+        // A power cut armed at a flash operation surfaces as that operation's error.
+        if (this.board.flash.poweredOn) throw e;
+        this.afterPowerCut();
+      }
+    }
+    this.flushCentral();
   }
 
   status(): SimStatus {
-    return { virtualMs: this.board.clock.ticks(), firmware: this.firmware.getStatus() };
+    return { virtualMs: this.board.clock.ticks(), firmware: this.firmware.getStatus(), update: this.updates.status() };
+  }
+
+  private readonly probe = new PpgProbe();
+
+  /** Dashboard telemetry; PPG samples from index `sinceSample` on (bounded ring). */
+  telemetry(sinceSample: number): SimTelemetry {
+    return collectTelemetry(this, this.probe, sinceSample, PPG_SAMPLE_RATE);
+  }
+
+  /** Carries out a dashboard control (link-drop, reboot, power-cut, scenario); "" when done, else why not. */
+  control(name: string, arg: string): string {
+    return runControl(this, name, arg, this.mtu);
   }
 }

@@ -1,13 +1,19 @@
 import type { Hal } from "../hal/contracts/hal.js";
 import { FrameSealer } from "../protocol/frame.js";
-import { FLAG_HR_SENSOR_FAULT, FLAG_NO_CONTACT, FLAG_TEMP_SENSOR_FAULT, type Reading, type RecordV1 } from "../protocol/record.js";
-import { Max30102 } from "./drivers/max30102.js";
-import { Max30205 } from "./drivers/max30205.js";
+import { type Reading, type RecordV1 } from "../protocol/record.js";
 import { Uplink } from "./link/uplink.js";
+import { isAck } from "./link/link-messages.js";
+import { openFrameQueue } from "./storage/open-queue.js";
+import { publishStandardValues } from "./link/standard-values.js";
 import { loadCredentials } from "./security/credentials.js";
 import { PersistentCounter } from "./security/persistent-counter.js";
-import { HeartRateEstimator } from "./sensing/heart-rate.js";
-import { TemperatureFilter } from "./sensing/temperature.js";
+import { FragmentReassembler } from "../protocol/link-framing.js";
+import { CommandHandler, loadTransport } from "./security/command-handler.js";
+import { applyProvisioningBundle, factoryReset } from "./security/provisioning.js";
+import { SecurityLog } from "./security/security-log.js";
+import type { HeartRateEstimator } from "./sensing/heart-rate.js";
+import { alertNames } from "./sensing/alerts.js";
+import { SensingPipeline, type SensingStatus } from "./sensing/pipeline.js";
 
 export const PPG_ADDRESS = 0x57;
 export const THERMOMETER_ADDRESS = 0x48;
@@ -16,6 +22,8 @@ export const PPG_SAMPLE_RATE = 50;
 /** FIFO drain period: 10 samples at 50 sps, well inside the 32-sample FIFO (640 ms). */
 export const PPG_DRAIN_MS = 200;
 export const READING_PERIOD_MS = 1000;
+/** Lab mode: raw PPG samples per record (5 s at 50 sps; 1500 bytes of samples). */
+export const LAB_CHUNK_SAMPLES = 250;
 
 export const SETTINGS_DOMAIN = "settings";
 export const COUNTER_DOMAIN = "counters";
@@ -30,7 +38,21 @@ export interface FirmwareStatus {
   dropped: number;
   lastHrBpm: number | null;
   lastTempC: number | null;
+  /** Raw PPG streaming requested by the clinician role (lab mode). */
+  labMode: boolean;
+  /** Sensor self-test, thermometer found, faults and recoveries. */
+  sensing: SensingStatus | null;
+  /** Active alert bits of the last reading. */
+  alerts: number;
+  transport: "ble" | "mqtt" | "both";
+  commandsAccepted: number;
+  commandsRejected: number;
+  /** Entries the security log holds in total (its next sequence number). */
+  securityEvents: number;
 }
+
+/** Default epoch period: a new epoch (fresh keys) every hour, besides the one opened at boot. */
+export const DEFAULT_EPOCH_PERIOD_S = 3600;
 
 /**
  * The wearable's application: samples the PPG and temperature chips, estimates heart rate and
@@ -41,16 +63,20 @@ export class WearableFirmware {
   private readonly hal: Hal;
   private sealer: FrameSealer | null = null;
   private uplink: Uplink;
-  private ppg: Max30102 | null = null;
-  private thermometer: Max30205 | null = null;
-  private readonly heartRate = new HeartRateEstimator(PPG_SAMPLE_RATE);
-  private readonly temperature = new TemperatureFilter();
-  private readonly samples = new Int32Array(64);
+  private sensing: SensingPipeline;
+  private readonly labBuffer = new Int32Array(LAB_CHUNK_SAMPLES * 2);
+  /** Recent alert transitions (at most 20), for inspection. */
+  private readonly alertEvents: { timeMs: number; alerts: string[] }[] = [];
   private readonly batch: Reading[] = [];
   private readingSeq: PersistentCounter | null = null;
   private frameSeq: PersistentCounter | null = null;
   private timers: number[] = [];
   private framePeriodS = 5;
+  private epochs: PersistentCounter | null = null;
+  private commands: CommandHandler | null = null;
+  private readonly linkIn = new FragmentReassembler();
+  /** The device's hash-chained security event log (Preference domain "seclog"). */
+  readonly securityLog: SecurityLog;
   private readonly status: FirmwareStatus = {
     state: "idle",
     detail: "",
@@ -61,11 +87,20 @@ export class WearableFirmware {
     dropped: 0,
     lastHrBpm: null,
     lastTempC: null,
+    labMode: false,
+    sensing: null,
+    alerts: 0,
+    transport: "ble",
+    commandsAccepted: 0,
+    commandsRejected: 0,
+    securityEvents: 0,
   };
 
   constructor(hal: Hal) {
     this.hal = hal;
-    this.uplink = new Uplink(hal.link, 64);
+    this.sensing = new SensingPipeline({ i2c: hal.i2c, store: hal.store, log: hal.log, sampleRate: PPG_SAMPLE_RATE });
+    this.uplink = new Uplink(hal.link, openFrameQueue(hal), hal.clock);
+    this.securityLog = new SecurityLog(hal.store, hal.crypto, () => hal.clock.wallTime());
   }
 
   start(): void {
@@ -75,6 +110,7 @@ export class WearableFirmware {
       this.status.state = "unprovisioned";
       this.status.detail = `not provisioned: ${creds.missing} missing`;
       hal.log.log("error", `${this.status.detail}; provision the device first`);
+      hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => (isAck(m) ? void this.uplink.handleAck(m) : this.provision(m)));
       return;
     }
     const c = creds.credentials;
@@ -82,6 +118,7 @@ export class WearableFirmware {
     if (typeof period === "number" && Number.isInteger(period) && period >= 1 && period <= 60) this.framePeriodS = period;
 
     const epochs = new PersistentCounter(hal.store, COUNTER_DOMAIN, "epoch", 1);
+    this.epochs = epochs;
     this.frameSeq = new PersistentCounter(hal.store, COUNTER_DOMAIN, "frameSeq", 32);
     this.readingSeq = new PersistentCounter(hal.store, COUNTER_DOMAIN, "readingSeq", 64);
     this.sealer = new FrameSealer({
@@ -97,62 +134,181 @@ export class WearableFirmware {
     const epoch = epochs.take();
     this.status.epoch = epoch;
     this.uplink.enqueue(this.sealer.openEpoch(epoch), true);
+    this.securityLog.record("key-rotation", `epoch ${epoch} (boot)`);
 
-    this.ppg = new Max30102(hal.i2c({ address: PPG_ADDRESS, hz: 400_000 }));
-    this.thermometer = new Max30205(hal.i2c({ address: THERMOMETER_ADDRESS, hz: 400_000 }));
-    const ppgOk = this.ppg.probe();
-    if (ppgOk) this.ppg.configure({ sampleRate: PPG_SAMPLE_RATE, averaging: 1, pulseWidthUs: 411, adcRangeNa: 4096, ledCurrentMa: 6.4 });
-    const tempOk = this.thermometer.probe();
-    this.status.state = ppgOk && tempOk ? "running" : "sensor-fault";
-    this.status.detail = ppgOk && tempOk ? "" : `${ppgOk ? "" : "PPG sensor not answering; "}${tempOk ? "" : "thermometer not answering"}`;
+    this.sensing.stop();
+    this.sensing = new SensingPipeline({ i2c: hal.i2c, store: hal.store, log: hal.log, sampleRate: PPG_SAMPLE_RATE, interrupt: hal.interrupt });
+    const sensorsOk = this.sensing.start();
+    const ss = this.sensing.getStatus();
+    this.status.state = sensorsOk ? "running" : "sensor-fault";
+    this.status.detail = sensorsOk ? "" : `${ss.ppgFault ? `PPG sensor: ${ss.ppgFault}; ` : ""}${ss.tempFault ? `thermometer: ${ss.tempFault}` : ""}`;
     hal.log.log("info", `firmware ${hal.firmwareVersion} running, epoch ${epoch}, frame period ${this.framePeriodS} s`);
 
-    hal.link.onConnectionChange = () => this.uplink.pump();
-    this.timers.push(hal.timers.repeat(() => this.drainPpg(), PPG_DRAIN_MS));
+    hal.link.onConnectionChange = (connected) => this.uplink.connectionChanged(connected);
+    this.status.transport = loadTransport(hal.store);
+    this.commands = new CommandHandler({
+      crypto: hal.crypto,
+      store: hal.store,
+      wallTime: () => hal.clock.wallTime(),
+      deviceId: c.deviceId,
+      signingKey: c.signingKey,
+      signatureAlg: c.signatureAlg,
+      events: this.securityLog,
+      actions: {
+        framePeriodChanged: (s) => {
+          this.framePeriodS = s;
+        },
+        transportChanged: (t) => {
+          this.status.transport = t;
+        },
+        labMode: (on) => this.setLabMode(on),
+        rotateKeys: () => this.rotateEpoch("command"),
+        factoryReset: () => this.factoryReset(),
+        readSecurityLog: (from, count) => this.securityLog.read(from, count),
+      },
+    });
+    hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => (isAck(m) ? void this.uplink.handleAck(m) : this.command(m)));
+    const epochPeriod = hal.store.get(SETTINGS_DOMAIN, "epochPeriodS");
+    const epochPeriodS = typeof epochPeriod === "number" && Number.isInteger(epochPeriod) && epochPeriod >= 10 ? epochPeriod : DEFAULT_EPOCH_PERIOD_S;
+    this.timers.push(hal.timers.repeat(() => this.rotateEpoch("periodic"), epochPeriodS * 1000));
+    // The FIFO drains on its almost-full interrupt when the board wires the INT pin, else on a timer.
+    if (!this.sensing.interruptDriven) this.timers.push(hal.timers.repeat(() => this.drainPpg(), PPG_DRAIN_MS));
     this.timers.push(hal.timers.repeat(() => this.takeReading(), READING_PERIOD_MS));
   }
 
   stop(): void {
     for (const t of this.timers) this.hal.timers.clear(t);
     this.timers = [];
+    this.sensing.stop();
+  }
+
+  /** The heart-rate estimator, for read-only inspection (detected beats). */
+  get heartRateEstimator(): HeartRateEstimator {
+    return this.sensing.heartRate;
+  }
+
+  /** Recent alert transitions, newest last. */
+  get alerts(): { recent(): { timeMs: number; alerts: string[] }[] } {
+    return { recent: () => this.alertEvents.slice() };
+  }
+
+  /** Lab mode: raw PPG is kept for streaming (see SensingPipeline.takeLabSamples). */
+  setLabMode(on: boolean): void {
+    this.status.labMode = on;
+    this.sensing.setLabMode(on);
   }
 
   getStatus(): FirmwareStatus {
+    const sensing = this.sensing.getStatus();
+    this.status.sensing = sensing;
+    if (this.status.state === "running" || this.status.state === "sensor-fault") {
+      const faults = `${sensing.ppgFault ? `PPG sensor: ${sensing.ppgFault}; ` : ""}${sensing.tempFault ? `thermometer: ${sensing.tempFault}` : ""}`;
+      this.status.state = faults ? "sensor-fault" : "running";
+      this.status.detail = faults;
+    }
     this.status.queueDepth = this.uplink.depth;
     this.status.dropped = this.uplink.dropped;
+    this.status.commandsAccepted = this.commands ? this.commands.accepted : 0;
+    this.status.commandsRejected = this.commands ? this.commands.rejected : 0;
+    this.status.securityEvents = this.securityLog.nextSeq;
     return { ...this.status };
   }
 
+  /** Opens a new epoch now (periodic rotation, or the rotate-keys command); returns its number. */
+  rotateEpoch(why: string): number {
+    const epoch = this.epochs!.take();
+    this.uplink.enqueue(this.sealer!.openEpoch(epoch), true);
+    this.status.epoch = epoch;
+    this.securityLog.record("key-rotation", `epoch ${epoch} (${why})`);
+    return epoch;
+  }
+
+  /** Joins link writes (central -> device) into messages; broken sequences are logged and dropped. */
+  private linkWrite(payload: Uint8Array, handle: (message: Uint8Array) => void): void {
+    const r = this.linkIn.push(payload);
+    if (r.kind === "error") this.hal.log.log("warn", `link: dropped a broken write (${r.error.code})`);
+    else if (r.kind === "message") handle(r.message);
+  }
+
+  private command(message: Uint8Array): void {
+    if (this.commands === null) return;
+    this.uplink.enqueue(this.commands.handle(message), true);
+  }
+
+  private provision(bundle: Uint8Array): void {
+    const r = applyProvisioningBundle(this.hal.store, this.hal.crypto, bundle);
+    if (!r.ok) {
+      this.securityLog.record("provisioning-rejected", `${r.error}: ${r.detail}`);
+      this.hal.log.log("warn", `provisioning bundle rejected: ${r.error} (${r.detail})`);
+      return;
+    }
+    this.securityLog.record("provisioned", `device ${toHexId(r.content.credentials.deviceId)}`);
+    this.hal.log.log("info", "provisioned; starting");
+    this.start();
+  }
+
+  private factoryReset(): void {
+    this.stop();
+    factoryReset(this.hal.store);
+    this.securityLog.record("factory-reset", "identity, trust, counters and settings wiped");
+    this.commands = null;
+    this.sealer = null;
+    this.status.state = "unprovisioned";
+    this.status.detail = "factory reset: waiting for a provisioning bundle";
+    this.hal.log.log("warn", this.status.detail);
+    this.hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => (isAck(m) ? void this.uplink.handleAck(m) : this.provision(m)));
+  }
+
   private drainPpg(): void {
-    const ppg = this.ppg;
-    if (!ppg) return;
-    const n = ppg.drain(this.samples);
-    if (ppg.lostSamples > 0) this.heartRate.markGap(ppg.lostSamples);
-    this.heartRate.pushBlock(this.samples, n);
+    this.sensing.drain();
   }
 
   private takeReading(): void {
-    const estimate = this.heartRate.estimate();
-    const rawTemp = this.thermometer ? this.thermometer.readCelsius() : null;
-    const tempC = rawTemp === null ? null : this.temperature.push(rawTemp);
-    let flags = 0;
-    if (estimate.bpm === null && estimate.noContact) flags |= FLAG_NO_CONTACT;
-    if (this.ppg && !this.ppg.healthy) flags |= FLAG_HR_SENSOR_FAULT;
-    if (rawTemp === null) flags |= FLAG_TEMP_SENSOR_FAULT;
+    const r = this.sensing.reading();
     const reading: Reading = {
       seq: this.readingSeq!.take(),
       timeMs: Math.round(this.hal.clock.wallTime()),
-      hrBpm: estimate.bpm === null ? null : Math.round(estimate.bpm * 10) / 10,
-      hrQuality: estimate.quality,
-      tempC: tempC === null ? null : Math.round(tempC * 100) / 100,
-      flags,
+      hrBpm: r.hrBpm,
+      hrQuality: r.hrQuality,
+      tempC: r.tempC,
+      flags: r.flags,
     };
+    if (r.alerts) reading.alerts = r.alerts;
+    this.status.alerts = r.alerts;
     this.status.readings++;
     this.status.lastHrBpm = reading.hrBpm;
     this.status.lastTempC = reading.tempC;
+    publishStandardValues(this.hal.link, reading);
     this.batch.push(reading);
-    if (this.batch.length >= this.framePeriodS) this.sendBatch();
+    if (r.alertsChanged) {
+      if (this.alertEvents.length >= 20) this.alertEvents.shift();
+      this.alertEvents.push({ timeMs: reading.timeMs, alerts: alertNames(r.alerts) });
+      this.hal.log.log("warn", `alerts: ${alertNames(r.alerts).join(", ") || "none"}`);
+    }
+    // An alert that starts or ends goes out at once, in a frame of its own.
+    if (this.batch.length >= this.framePeriodS || r.alertsChanged) this.sendBatch();
+    if (this.sensing.labMode && this.sensing.labPending >= LAB_CHUNK_SAMPLES) this.sendLabChunk();
     this.uplink.pump();
+  }
+
+  /** Lab mode: a record with no readings and a chunk of raw PPG, sealed like every frame. */
+  private sendLabChunk(): void {
+    const { firstIndex, count } = this.sensing.takeLabSamples(this.labBuffer);
+    const ir = new Int32Array(count);
+    const red = new Int32Array(count);
+    for (let i = 0; i < count; i++) {
+      ir[i] = this.labBuffer[2 * i];
+      red[i] = this.labBuffer[2 * i + 1];
+    }
+    const record: RecordV1 = {
+      schema: 1,
+      frameSeq: this.frameSeq!.take(),
+      firmwareVersion: this.hal.firmwareVersion,
+      readings: [],
+      ppg: { firstIndex, rate: PPG_SAMPLE_RATE, ir, red },
+    };
+    this.uplink.enqueue(this.sealer!.seal(record));
+    this.status.frames++;
   }
 
   private sendBatch(): void {
@@ -166,4 +322,10 @@ export class WearableFirmware {
     this.uplink.enqueue(sealer.seal(record));
     this.status.frames++;
   }
+}
+
+function toHexId(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
+  return s;
 }

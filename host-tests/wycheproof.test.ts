@@ -1,5 +1,5 @@
 /**
- * Runs NobleCrypto against the C2SP Wycheproof vectors in ../shared/vectors/wycheproof for every
+ * Runs NobleCrypto (portable) and NodeCrypto (host) against the C2SP Wycheproof vectors in ../shared/vectors/wycheproof for every
  * algorithm the Crypto interface has. Valid cases must give the exact output, invalid cases must
  * be rejected, acceptable cases may go either way (counted). Cases outside the interface (other
  * key or nonce sizes) are skipped and counted.
@@ -9,7 +9,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
-import type { AeadAlgorithm, SignatureAlgorithm } from "../hal/contracts/crypto.js";
+import type { AeadAlgorithm, Crypto, SignatureAlgorithm } from "../hal/contracts/crypto.js";
+import { NodeCrypto } from "../host/crypto/node-crypto.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const vectorsDir = resolve(repoRoot, "../shared/vectors");
@@ -41,12 +42,20 @@ interface Tally {
   failures: string[];
 }
 
-const crypto = new NobleCrypto((n) => {
-  // Deterministic bytes: no test here draws randomness for key material.
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * 151 + 17) & 0xff;
-  return out;
-});
+const implementations: [string, Crypto][] = [
+  [
+    "NobleCrypto",
+    new NobleCrypto((n) => {
+      // Deterministic bytes: no test here draws randomness for key material.
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n; i++) out[i] = (i * 151 + 17) & 0xff;
+      return out;
+    }),
+  ],
+  ["NodeCrypto", new NodeCrypto()],
+];
+/** The implementation under test (set by each suite's `before`). */
+let crypto: Crypto = implementations[0][1];
 
 function hex(s: unknown): Uint8Array {
   assert.equal(typeof s, "string");
@@ -136,7 +145,11 @@ function signatureCase(alg: SignatureAlgorithm, publicKey: (g: WycheproofGroup) 
 
 const present = existsSync(wycheproofDir);
 
-describe("Wycheproof", function () {
+for (const [implName, impl] of implementations)
+describe(`Wycheproof (${implName})`, function () {
+  before(() => {
+    crypto = impl;
+  });
   if (!present) {
     it("is skipped: the vectors folder is missing", function () {
       console.log(`      Wycheproof skipped: ${wycheproofDir} does not exist (the conformance vectors live beside the repository in ../shared/vectors)`);

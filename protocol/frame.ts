@@ -297,6 +297,7 @@ export class FrameSealer {
 export type RejectReason =
   | "malformed"
   | "unknown-device"
+  | "unknown-key"
   | "unknown-epoch"
   | "stale-epoch"
   | "decrypt-failed"
@@ -309,6 +310,7 @@ export type RejectReason =
 export const REJECT_REASONS: readonly RejectReason[] = [
   "malformed",
   "unknown-device",
+  "unknown-key",
   "unknown-epoch",
   "stale-epoch",
   "decrypt-failed",
@@ -337,6 +339,11 @@ export type OpenResult =
 export interface DeviceIdentity {
   identityPublicKey: Uint8Array;
   signatureAlg: SignatureAlgorithm;
+  /**
+   * Identity keys the device had before it was re-keyed (re-provisioned). An announcement that
+   * verifies only under one of them is "unknown-key", not "bad-signature".
+   */
+  retiredKeys?: readonly Uint8Array[];
 }
 
 export interface FrameOpenerOptions {
@@ -463,7 +470,14 @@ export class FrameOpener {
     if (device === null) return rejected("unknown-device", `device ${toHex(kid)} is not registered`);
     if (alg !== device.signatureAlg) return rejected("bad-signature", `device ${toHex(kid)} signs with ${device.signatureAlg}, not ${alg}`);
     const v = verifySign1(o.crypto, msg, device.identityPublicKey, new Uint8Array(0), device.signatureAlg);
-    if (!v.ok) return rejected("bad-signature", `announcement: ${v.error.message}`);
+    if (!v.ok) {
+      for (const old of device.retiredKeys ?? []) {
+        if (verifySign1(o.crypto, msg, old, new Uint8Array(0), device.signatureAlg).ok) {
+          return rejected("unknown-key", `device ${toHex(kid)} signed with a retired identity key (it was re-keyed)`);
+        }
+      }
+      return rejected("bad-signature", `announcement: ${v.error.message}`);
+    }
 
     const p = decodeCbor(msg.payload, { maxDepth: 1 });
     if (!p.ok) return rejected("malformed", `announcement payload: ${describeCborError(p.error)}`);

@@ -15,6 +15,13 @@ export const RECORD_KEY_SCHEMA = 0;
 export const RECORD_KEY_FRAME_SEQ = 1;
 export const RECORD_KEY_FIRMWARE = 2;
 export const RECORD_KEY_READINGS = 3;
+/** Optional: a chunk of raw PPG samples (lab mode), see PpgChunk. */
+export const RECORD_KEY_PPG = 4;
+export const PPG_KEY_FIRST_INDEX = 0;
+export const PPG_KEY_RATE = 1;
+export const PPG_KEY_SAMPLES = 2;
+/** Raw PPG pairs per record at most (6 bytes each: IR then red, 3-byte big-endian 18-bit counts). */
+export const MAX_PPG_PAIRS = 500;
 
 export const READING_KEY_SEQ = 0;
 export const READING_KEY_TIME = 1;
@@ -22,6 +29,8 @@ export const READING_KEY_HR = 2;
 export const READING_KEY_QUALITY = 3;
 export const READING_KEY_TEMP = 4;
 export const READING_KEY_FLAGS = 5;
+/** Optional: active alert bits (ALERT_*), present only when not 0. */
+export const READING_KEY_ALERTS = 6;
 
 /** Reading flags (bit field). Bits not named here are reserved: senders leave them 0, receivers keep them. */
 export const FLAG_NO_CONTACT = 1 << 0;
@@ -30,6 +39,17 @@ export const FLAG_TEMP_SENSOR_FAULT = 1 << 2;
 export const FLAG_MOTION = 1 << 3;
 export const FLAG_LOW_BATTERY = 1 << 4;
 export const FLAG_TIME_UNSYNCED = 1 << 5;
+/** Clean beats at irregular intervals (e.g. atrial fibrillation); the rate is the mean over the beats. */
+export const FLAG_IRREGULAR_RHYTHM = 1 << 6;
+
+/** Alert bits (reading key 6). */
+export const ALERT_BRADYCARDIA = 1 << 0;
+export const ALERT_TACHYCARDIA = 1 << 1;
+export const ALERT_FEVER = 1 << 2;
+export const ALERT_NO_CONTACT = 1 << 3;
+export const ALERT_SENSOR_FAULT = 1 << 4;
+export const ALERT_LOW_TEMPERATURE = 1 << 5;
+export const MAX_ALERTS = 0xff;
 
 export const MAX_READINGS = 64;
 export const MAX_FIRMWARE_VERSION_BYTES = 32;
@@ -56,6 +76,20 @@ export interface Reading {
   tempC: number | null;
   /** FLAG_* bits (0..0xffff). */
   flags: number;
+  /** Active ALERT_* bits (1..0xff); absent (or 0) when no alert is active. */
+  alerts?: number;
+}
+
+/** Raw PPG samples as the chip delivered them (lab mode). */
+export interface PpgChunk {
+  /** Index of the first sample since sampling started (sample n is at n / rate s). */
+  firstIndex: number;
+  /** Samples per second. */
+  rate: number;
+  /** IR counts (0..262143). */
+  ir: ArrayLike<number>;
+  /** Red counts, as many as IR. */
+  red: ArrayLike<number>;
 }
 
 export interface RecordV1 {
@@ -63,6 +97,8 @@ export interface RecordV1 {
   frameSeq: number;
   firmwareVersion: string;
   readings: Reading[];
+  /** Optional raw PPG chunk (lab mode). */
+  ppg?: PpgChunk;
 }
 
 export type RecordErrorCode =
@@ -141,8 +177,14 @@ export function writeRecord(record: RecordV1, writer: CborWriter): CborWriter {
   if (!Array.isArray(readings) || readings.length > MAX_READINGS) {
     throw new RecordEncodeError("readings", `not an array of at most ${MAX_READINGS} readings`);
   }
+  const ppg = record.ppg;
+  if (ppg !== undefined) {
+    if (!intIn(ppg.firstIndex, 0, MAX_FRAME_SEQ)) throw new RecordEncodeError("ppg.firstIndex", "not an integer in 0..2^40-1");
+    if (!intIn(ppg.rate, 1, 3200)) throw new RecordEncodeError("ppg.rate", "not an integer in 1..3200");
+    if (ppg.ir.length !== ppg.red.length || ppg.ir.length > MAX_PPG_PAIRS) throw new RecordEncodeError("ppg", `IR and red must have the same length, at most ${MAX_PPG_PAIRS}`);
+  }
   const w = writer.reset();
-  w.mapHeader(4);
+  w.mapHeader(ppg === undefined ? 4 : 5);
   w.int(RECORD_KEY_SCHEMA).int(RECORD_SCHEMA);
   w.int(RECORD_KEY_FRAME_SEQ).int(record.frameSeq);
   w.int(RECORD_KEY_FIRMWARE).text(record.firmwareVersion);
@@ -154,7 +196,9 @@ export function writeRecord(record: RecordV1, writer: CborWriter): CborWriter {
     if (!intIn(r.timeMs, 0, MAX_TIME_MS)) throw new RecordEncodeError(`${at}.timeMs`, "not an integer in 0..8.64e15");
     if (!intIn(r.hrQuality, 0, 100)) throw new RecordEncodeError(`${at}.hrQuality`, "not an integer in 0..100");
     if (!intIn(r.flags, 0, MAX_FLAGS)) throw new RecordEncodeError(`${at}.flags`, "not an integer in 0..0xffff");
-    w.mapHeader(6);
+    const alerts = r.alerts ?? 0;
+    if (!intIn(alerts, 0, MAX_ALERTS)) throw new RecordEncodeError(`${at}.alerts`, "not an integer in 0..255");
+    w.mapHeader(alerts ? 7 : 6);
     w.int(READING_KEY_SEQ).int(r.seq);
     w.int(READING_KEY_TIME).int(r.timeMs);
     w.int(READING_KEY_HR);
@@ -165,8 +209,28 @@ export function writeRecord(record: RecordV1, writer: CborWriter): CborWriter {
     if (r.tempC === null) w.simple(null);
     else w.int(centiC(r.tempC, `${at}.tempC`));
     w.int(READING_KEY_FLAGS).int(r.flags);
+    if (alerts) w.int(READING_KEY_ALERTS).int(alerts);
+  }
+  if (ppg !== undefined) {
+    const n = ppg.ir.length;
+    const bytes = new Uint8Array(n * 6);
+    for (let i = 0; i < n; i++) {
+      put18(bytes, i * 6, ppg.ir[i], `ppg.ir[${i}]`);
+      put18(bytes, i * 6 + 3, ppg.red[i], `ppg.red[${i}]`);
+    }
+    w.int(RECORD_KEY_PPG).mapHeader(3);
+    w.int(PPG_KEY_FIRST_INDEX).int(ppg.firstIndex);
+    w.int(PPG_KEY_RATE).int(ppg.rate);
+    w.int(PPG_KEY_SAMPLES).bytes(bytes);
   }
   return w;
+}
+
+function put18(out: Uint8Array, at: number, v: number, path: string): void {
+  if (!intIn(v, 0, 0x3ffff)) throw new RecordEncodeError(path, "not an 18-bit count");
+  out[at] = v >> 16;
+  out[at + 1] = (v >> 8) & 0xff;
+  out[at + 2] = v & 0xff;
 }
 
 class RecordFailure {
@@ -197,6 +261,25 @@ function intField(m: Map<unknown, CborValue>, key: number, path: string, min: nu
   return v;
 }
 
+function decodePpg(v: CborValue): PpgChunk {
+  const p = asMap(v, "ppg", 3);
+  const firstIndex = intField(p, PPG_KEY_FIRST_INDEX, "ppg.firstIndex", 0, MAX_FRAME_SEQ);
+  const rate = intField(p, PPG_KEY_RATE, "ppg.rate", 1, 3200);
+  const b = field(p, PPG_KEY_SAMPLES, "ppg.samples");
+  if (!(b instanceof Uint8Array)) bad("wrong-type", "ppg.samples", "not a byte string");
+  if (b.length % 6 !== 0 || b.length > MAX_PPG_PAIRS * 6) bad("out-of-range", "ppg.samples", `length ${b.length} is not a multiple of 6 up to ${MAX_PPG_PAIRS * 6}`);
+  const n = b.length / 6;
+  const ir = new Int32Array(n);
+  const red = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = i * 6;
+    if (b[o] > 3 || b[o + 3] > 3) bad("out-of-range", "ppg.samples", `sample ${i} is not an 18-bit count`);
+    ir[i] = (b[o] << 16) | (b[o + 1] << 8) | b[o + 2];
+    red[i] = (b[o + 3] << 16) | (b[o + 4] << 8) | b[o + 5];
+  }
+  return { firstIndex, rate, ir, red };
+}
+
 /** Decodes and validates a schema-1 record; never throws. */
 export function decodeRecord(bytes: Uint8Array): RecordDecodeResult {
   const d = decodeCbor(bytes, { maxDepth: 3 });
@@ -208,7 +291,7 @@ export function decodeRecord(bytes: Uint8Array): RecordDecodeResult {
     if (schema !== RECORD_SCHEMA) {
       bad("unsupported-schema", "schema", `schema ${schema === undefined ? "missing" : String(schema)}, only ${RECORD_SCHEMA} is supported`);
     }
-    const m = asMap(top, "", 4);
+    const m = asMap(top, "", 5);
     const frameSeq = intField(m, RECORD_KEY_FRAME_SEQ, "frameSeq", 0, MAX_FRAME_SEQ);
     const fw = field(m, RECORD_KEY_FIRMWARE, "firmwareVersion");
     if (typeof fw !== "string") bad("wrong-type", "firmwareVersion", "not a text string");
@@ -219,7 +302,9 @@ export function decodeRecord(bytes: Uint8Array): RecordDecodeResult {
     const readings: Reading[] = [];
     for (let i = 0; i < list.length; i++) {
       const at = `readings[${i}]`;
-      const r = asMap(list[i], at, 6);
+      const r = asMap(list[i], at, 7);
+      let alerts: number | undefined;
+      if (r.has(READING_KEY_ALERTS)) alerts = intField(r, READING_KEY_ALERTS, `${at}.alerts`, 1, MAX_ALERTS);
       const hr = field(r, READING_KEY_HR, `${at}.hrBpm`);
       if (hr !== null && typeof hr !== "number") bad("wrong-type", `${at}.hrBpm`, "not an integer or null");
       if (typeof hr === "number" && (hr < 0 || hr > MAX_DECI_BPM)) bad("out-of-range", `${at}.hrBpm`, `${hr} deci-bpm outside 0..${MAX_DECI_BPM}`);
@@ -235,9 +320,12 @@ export function decodeRecord(bytes: Uint8Array): RecordDecodeResult {
         hrQuality: intField(r, READING_KEY_QUALITY, `${at}.hrQuality`, 0, 100),
         tempC: temp === null ? null : temp / 100,
         flags: intField(r, READING_KEY_FLAGS, `${at}.flags`, 0, MAX_FLAGS),
+        ...(alerts !== undefined ? { alerts } : {}),
       });
     }
-    return { ok: true, record: { schema: 1, frameSeq, firmwareVersion: fw, readings } };
+    const record: RecordV1 = { schema: 1, frameSeq, firmwareVersion: fw, readings };
+    if (m.has(RECORD_KEY_PPG)) record.ppg = decodePpg(m.get(RECORD_KEY_PPG) as CborValue);
+    return { ok: true, record };
   } catch (e) {
     if (e instanceof RecordFailure) return { ok: false, error: e.error };
     return { ok: false, error: { code: "cbor", path: "", message: `decoder failure: ${String(e)}` } };

@@ -49,6 +49,11 @@ export interface Max30102Config {
   mode?: Max30102Mode;
   /** Overwrite the oldest samples when the FIFO is full instead of dropping new ones (default false). */
   rollover?: boolean;
+  /**
+   * Unread samples that raise the FIFO-almost-full interrupt (A_FULL), 17..32 (default 32: "FIFO
+   * full"). With the INT pin wired, the FIFO is drained when it fires.
+   */
+  almostFullSamples?: number;
 }
 
 /**
@@ -125,15 +130,17 @@ export class Max30102 {
     const rangeCode = ADC_RANGES_NA.indexOf(config.adcRangeNa);
     const led = Math.round(config.ledCurrentMa / LED_MA_PER_STEP);
     const mode = config.mode ?? "spo2";
+    const almostFull = config.almostFullSamples ?? FIFO_DEPTH;
+    if (!(Number.isInteger(almostFull) && almostFull >= 17 && almostFull <= FIFO_DEPTH)) return this.setStatus(failure("invalid-config"));
     if (rateCode < 0 || averagingCode < 0 || widthCode < 0 || rangeCode < 0 || !(led >= 0 && led <= 0xff) || (mode !== "spo2" && mode !== "heart-rate")) {
       return this.setStatus(failure("invalid-config"));
     }
     try {
       const bus = this.bus;
       bus.writeUint8(REG_MODE_CONFIG, MODE_SHUTDOWN);
-      // Almost-full threshold 0 free slots: the A_FULL flag then means "FIFO full", which tells a
-      // full FIFO from an empty one when the write and read pointers are equal.
-      bus.writeUint8(REG_FIFO_CONFIG, (averagingCode << 5) | (config.rollover ? 0x10 : 0));
+      // A_FULL needs at least 17 unread samples, so with equal write and read pointers the flag
+      // (read in the same burst as the pointers) tells a full FIFO from an empty one.
+      bus.writeUint8(REG_FIFO_CONFIG, (averagingCode << 5) | (config.rollover ? 0x10 : 0) | (FIFO_DEPTH - almostFull));
       bus.writeUint8(REG_SPO2_CONFIG, (rangeCode << 5) | (rateCode << 2) | widthCode);
       bus.writeUint8(REG_LED1_PA, led);
       bus.writeUint8(REG_LED2_PA, mode === "spo2" ? led : 0);

@@ -3,7 +3,7 @@ import { Biquad } from "./biquad.js";
 export interface HeartRateEstimatorOptions {
   /** PPG samples per second delivered to `push` (at least 10). */
   sampleRate: number;
-  /** RR intervals whose median gives the rate (default 5). */
+  /** RR intervals kept: the median of the last 5 gives a regular rate, the mean of all an irregular one (default 8). */
   rrWindow?: number;
   /** DC level below which the sensor is taken to be off the skin (default 10000 counts). */
   minDcCounts?: number;
@@ -27,7 +27,18 @@ export interface HeartRateEstimate {
   lastRrMs: number;
   /** True while the DC level says the sensor is not on the skin. */
   noContact: boolean;
+  /**
+   * 0-100: share of the in-band signal power that moves the red and IR channels alike (motion
+   * changes both by the same fraction; a pulse changes red about half as much as IR). 0 without
+   * a red channel.
+   */
+  motion: number;
+  /** True when beats are clean but RR intervals are irregular (e.g. atrial fibrillation). */
+  irregular: boolean;
 }
+
+/** Motion index (0-100) from which a reading is marked as disturbed by motion. */
+export const MOTION_THRESHOLD = 40;
 
 const DC_TIME_CONSTANT_S = 1.5;
 const ENVELOPE_TIME_CONSTANT_S = 3;
@@ -44,6 +55,21 @@ const RECENT_TOLERANCE = 0.12;
 const PERIODICITY_WINDOW_S = 3;
 const PERIODICITY_FLOOR = 0.3;
 const PERIODICITY_FULL = 0.7;
+/** Time constant of the red/IR power estimates for the motion index. */
+const MOTION_TIME_CONSTANT_S = 2;
+/** Pulse ratio of ratios (red perfusion / IR perfusion, about 0.5 at 97 % SpO2). */
+const PULSE_RATIO = 0.5;
+/** Motion indices (0..1) at which the motion part of the quality is full and zero. */
+const MOTION_CLEAN = 0.2;
+const MOTION_DIRTY = 0.6;
+/** Irregularity above which clean beats are reported as an irregular rhythm. */
+const IRREGULAR_FROM = 0.08;
+/** Beats used for the median of a regular rhythm. */
+const REGULAR_BEATS = 5;
+/** RR intervals that can be handed out by `takeRrIntervals` between two calls. */
+const RR_OUT_CAPACITY = 16;
+/** Detected beat times kept for `recentBeats` (read-only inspection, e.g. the simulator's plot). */
+export const BEAT_MARKS = 16;
 
 /**
  * Streaming heart-rate estimator for raw PPG counts (the MAX30102's IR channel), in fixed memory.
@@ -58,6 +84,13 @@ const PERIODICITY_FULL = 0.7;
  * last 3 s of band-passed signal with itself one RR earlier, from a ring buffer sized at
  * construction). Below `minQuality`, without contact, or when beats stop, `bpm` is null rather
  * than a guess.
+ *
+ * With the red channel (`pushPair`) the estimator also computes a motion index: the in-band
+ * signal is split into a pulse part (red moves about half as much as IR) and a motion part (both
+ * move by the same fraction); the share of motion power scales the quality down to 0, so readings
+ * in motion are marked and withheld instead of reporting the step cadence. Clean, strong beats at
+ * irregular intervals (irregularity above 8 % with no motion) are an irregular rhythm: the rate is
+ * the mean of the last 8 RR intervals and `irregular` is set.
  */
 export class HeartRateEstimator {
   readonly sampleRate: number;
@@ -100,12 +133,27 @@ export class HeartRateEstimator {
   private rrCount = 0;
   private rrNext = 0;
   private amplitude = 0;
+  /** Times (ms on the sample clock) of the most recent detected beats, a ring of BEAT_MARKS. */
+  private readonly beatMarks = new Float64Array(BEAT_MARKS);
+  private beatsDetected = 0;
+  // Red channel (motion index): DC, band-pass, exponentially weighted powers.
+  private readonly redHighPass: Biquad;
+  private readonly redLowPass: Biquad;
+  private readonly motionAlpha: number;
+  private redDc = 0;
+  private redPrimed = false;
+  private hasRed = false;
+  private powerPulse = 0;
+  private powerMotion = 0;
+  private lastY = 0;
+  private readonly rrOut = new Float64Array(RR_OUT_CAPACITY);
+  private rrOutCount = 0;
 
   constructor(options: HeartRateEstimatorOptions | number) {
     const o: HeartRateEstimatorOptions = typeof options === "number" ? { sampleRate: options } : options;
     if (!(o.sampleRate >= 10)) throw new RangeError(`heart-rate sample rate ${o.sampleRate} must be at least 10 samples/s`);
     this.sampleRate = o.sampleRate;
-    this.rrWindow = Math.max(3, Math.floor(o.rrWindow ?? 5));
+    this.rrWindow = Math.max(3, Math.floor(o.rrWindow ?? 8));
     this.minDcCounts = o.minDcCounts ?? 10000;
     this.minPerfusion = o.minPerfusion ?? 0.0005;
     this.goodPerfusion = Math.max(o.goodPerfusion ?? 0.003, this.minPerfusion * 1.01);
@@ -120,6 +168,9 @@ export class HeartRateEstimator {
     this.lowPass = Biquad.lowPass(Math.min(4, o.sampleRate * 0.4), o.sampleRate);
     this.rr = new Float64Array(this.rrWindow);
     this.sorted = new Float64Array(this.rrWindow);
+    this.redHighPass = Biquad.highPass(0.5, o.sampleRate);
+    this.redLowPass = Biquad.lowPass(Math.min(4, o.sampleRate * 0.4), o.sampleRate);
+    this.motionAlpha = 1 - Math.exp(-1 / (o.sampleRate * MOTION_TIME_CONSTANT_S));
     this.history = new Float32Array(Math.ceil(o.sampleRate * (PERIODICITY_WINDOW_S + this.maxRrMs / 1000)) + 2);
   }
 
@@ -138,6 +189,7 @@ export class HeartRateEstimator {
       this.settleUntil = n + this.settleSamples;
     }
     const y = this.lowPass.step(this.highPass.step(this.dc - sample));
+    this.lastY = y;
     if (n < this.settleUntil) {
       this.y2 = this.y1;
       this.y1 = y;
@@ -155,10 +207,61 @@ export class HeartRateEstimator {
     this.y1 = y;
   }
 
-  /** Feeds `count` samples from `samples`. */
-  pushBlock(samples: ArrayLike<number>, count: number): void {
-    const n = count < samples.length ? count : samples.length;
+  /**
+   * Feeds one sample pair: IR (the pulse channel) and red. The red channel only feeds the motion
+   * index: a pulse moves red by about half the fraction it moves IR, motion moves both alike.
+   */
+  pushPair(ir: number, red: number): void {
+    this.push(ir);
+    if (!this.redPrimed || Math.abs(red - this.redDc) > this.redDc * STEP_RESTART_FRACTION) {
+      this.redPrimed = true;
+      this.redDc = red;
+      this.redHighPass.reset();
+      this.redLowPass.reset();
+      this.powerPulse = 0;
+      this.powerMotion = 0;
+    }
+    this.redDc += (red - this.redDc) * this.dcAlpha;
+    const yr = this.redLowPass.step(this.redHighPass.step(this.redDc - red));
+    if (!this.contact || this.redDc <= 0 || this.dc <= 0) return;
+    this.hasRed = true;
+    const xi = this.lastY / this.dc;
+    const xr = yr / this.redDc;
+    const k = 1 / (1 - PULSE_RATIO);
+    const pulse = (xi - xr) * k;
+    const motion = (xr - PULSE_RATIO * xi) * k;
+    const a = this.motionAlpha;
+    this.powerPulse += (pulse * pulse - this.powerPulse) * a;
+    this.powerMotion += (motion * motion - this.powerMotion) * a;
+  }
+
+  /** Feeds `count` samples from `samples` (IR), with the red channel when given. */
+  pushBlock(samples: ArrayLike<number>, count: number, red: ArrayLike<number> | null = null): void {
+    let n = count < samples.length ? count : samples.length;
+    if (red !== null) {
+      if (red.length < n) n = red.length;
+      for (let i = 0; i < n; i++) this.pushPair(samples[i], red[i]);
+      return;
+    }
     for (let i = 0; i < n; i++) this.push(samples[i]);
+  }
+
+  /** Motion index 0..1 (0 without a red channel). */
+  private motionIndex(): number {
+    if (!this.hasRed || !this.contact) return 0;
+    const total = this.powerPulse + this.powerMotion;
+    return total > 0 ? this.powerMotion / total : 0;
+  }
+
+  /**
+   * Copies the RR intervals (ms) accepted since the previous call into `out` and returns how many
+   * (at most `out.length`; the oldest are dropped beyond 16).
+   */
+  takeRrIntervals(out: Float64Array): number {
+    const n = this.rrOutCount < out.length ? this.rrOutCount : out.length;
+    for (let i = 0; i < n; i++) out[i] = this.rrOut[this.rrOutCount - n + i];
+    this.rrOutCount = 0;
+    return n;
   }
 
   /** Accounts for `count` samples lost (FIFO overflow): time moves on, no RR spans the gap. */
@@ -171,12 +274,16 @@ export class HeartRateEstimator {
 
   /** Current estimate; call about once per second. */
   estimate(): HeartRateEstimate {
-    if (!this.contact) return { bpm: null, quality: 0, lastRrMs: this.lastRrMs, noContact: true };
-    const count = this.rrCount < this.rrWindow ? this.rrCount : this.rrWindow;
-    if (count < 3) return { bpm: null, quality: 0, lastRrMs: this.lastRrMs, noContact: false };
+    const motionIndex = this.motionIndex();
+    const motion = Math.round(100 * motionIndex);
+    if (!this.contact) return { bpm: null, quality: 0, lastRrMs: this.lastRrMs, noContact: true, motion: 0, irregular: false };
+    const all = this.rrCount < this.rrWindow ? this.rrCount : this.rrWindow;
+    const count = all < REGULAR_BEATS ? all : REGULAR_BEATS;
+    if (count < 3) return { bpm: null, quality: 0, lastRrMs: this.lastRrMs, noContact: false, motion, irregular: false };
     const median = this.medianRr(count);
     let deviation = 0;
-    for (let i = 0; i < count; i++) deviation += Math.abs(this.rr[i] - median);
+    const w = this.rrWindow;
+    for (let i = 0; i < count; i++) deviation += Math.abs(this.rr[(this.rrNext - 1 - i + w) % w] - median);
     const irregularity = deviation / count / median;
     const regularity = clamp01(1 - irregularity / IRREGULARITY_LIMIT);
     const perfusion = this.dc > 0 ? this.amplitude / this.dc : 0;
@@ -184,9 +291,45 @@ export class HeartRateEstimator {
     const nowMs = this.sampleIndex * this.msPerSample;
     const stale = this.lastBeatMs < 0 || nowMs - this.lastBeatMs > Math.max(2.5 * median, 2000);
     const periodicity = clamp01((this.correlationAtLag(median) - PERIODICITY_FLOOR) / (PERIODICITY_FULL - PERIODICITY_FLOOR));
-    const quality = stale ? 0 : Math.round(100 * regularity * strength * periodicity);
+    const cleanliness = clamp01((MOTION_DIRTY - motionIndex) / (MOTION_DIRTY - MOTION_CLEAN));
+    // Clean, strong beats at irregular intervals (with the red channel saying "no motion") are an
+    // irregular rhythm, not noise: the rate is then the mean over all kept beats.
+    const irregular = this.hasRed && cleanliness >= 1 && irregularity > IRREGULAR_FROM && all >= 5 && strength > 0.5;
+    const rhythm = irregular ? Math.max(regularity * periodicity, 0.6) : regularity * periodicity;
+    const quality = stale ? 0 : Math.round(100 * strength * rhythm * cleanliness);
     const confident = quality >= this.minQuality && perfusion >= this.minPerfusion;
-    return { bpm: confident ? 60000 / this.recentRr(count, median) : null, quality, lastRrMs: this.lastRrMs, noContact: false };
+    let bpm: number | null = null;
+    if (confident) bpm = irregular ? 60000 / this.meanRr(all) : 60000 / this.recentRr(count, median);
+    return { bpm, quality, lastRrMs: this.lastRrMs, noContact: false, motion, irregular: irregular && bpm !== null };
+  }
+
+  /** Mean of the `count` most recent RR intervals. */
+  private meanRr(count: number): number {
+    const w = this.rrWindow;
+    let sum = 0;
+    for (let i = 0; i < count; i++) sum += this.rr[(this.rrNext - 1 - i + w) % w];
+    return sum / count;
+  }
+
+  /** Samples accounted for so far (pushed or lost); sample n is at n * 1000 / sampleRate ms. */
+  get samplesSeen(): number {
+    return this.sampleIndex;
+  }
+
+  /** Beats detected so far (confirmed systolic peaks). */
+  get beatCount(): number {
+    return this.beatsDetected;
+  }
+
+  /**
+   * Read-only view of the detected beats: copies the times (ms on the sample clock, oldest first)
+   * of the most recent beats, at most `out.length` and BEAT_MARKS, into `out`; returns how many.
+   */
+  recentBeats(out: Float64Array): number {
+    const kept = this.beatsDetected < BEAT_MARKS ? this.beatsDetected : BEAT_MARKS;
+    const n = kept < out.length ? kept : out.length;
+    for (let i = 0; i < n; i++) out[i] = this.beatMarks[(this.beatsDetected - n + i) % BEAT_MARKS];
+    return n;
   }
 
   /** Forgets everything (new wearer, new configuration). */
@@ -196,6 +339,11 @@ export class HeartRateEstimator {
     this.contact = false;
     this.lastRrMs = 0;
     this.amplitude = 0;
+    this.redPrimed = false;
+    this.hasRed = false;
+    this.powerPulse = 0;
+    this.powerMotion = 0;
+    this.rrOutCount = 0;
     this.forgetBeats();
   }
 
@@ -290,9 +438,16 @@ export class HeartRateEstimator {
         this.rrNext = (this.rrNext + 1) % this.rrWindow;
         this.rrCount++;
         this.lastRrMs = rr;
+        if (this.rrOutCount === RR_OUT_CAPACITY) {
+          this.rrOut.copyWithin(0, 1);
+          this.rrOutCount--;
+        }
+        this.rrOut[this.rrOutCount++] = rr;
       }
     }
     this.lastBeatMs = this.candidateMs;
+    this.beatMarks[this.beatsDetected % BEAT_MARKS] = this.candidateMs;
+    this.beatsDetected++;
     const a = this.candidateAmplitude;
     if (a > 0 && a < Infinity) this.amplitude = this.amplitude === 0 ? a : this.amplitude + 0.25 * (a - this.amplitude);
   }

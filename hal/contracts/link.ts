@@ -16,4 +16,12 @@ export interface FrameLink {
   onWrite: ((payload: Uint8Array) => void) | null;
   /** Called when the connection state changes. */
   onConnectionChange: ((connected: boolean) => void) | null;
+  /**
+   * Sets the value of a standard characteristic (encoded by protocol/gatt.ts) and notifies or
+   * indicates it to a subscribed central. Links without standard services leave it out.
+   */
+  publishCharacteristic?(name: StandardCharacteristic, value: Uint8Array): void;
 }
+
+/** Heart Rate Measurement 0x2A37, Temperature Measurement 0x2A1C, Battery Level 0x2A19, Firmware Revision 0x2A26. */
+export type StandardCharacteristic = "heart-rate" | "temperature" | "battery" | "firmware";

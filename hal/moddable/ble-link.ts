@@ -17,7 +17,7 @@ import BLEServer from "bleserver";
 import type { Characteristic, PeerDevice } from "bleserver";
 import { uuid } from "btutils";
 import { IOCapability } from "sm";
-import type { FrameLink } from "../contracts/link.js";
+import type { FrameLink, StandardCharacteristic } from "../contracts/link.js";
 import type { Log } from "../contracts/log.js";
 import { heartRateMeasurement, temperatureMeasurement } from "./gatt-values.js";
 
@@ -108,6 +108,13 @@ export class BleFrameLink implements FrameLink {
       this.options.log.log("warn", `BLE notify failed: ${e instanceof Error ? e.message : String(e)}`);
       return false;
     }
+  }
+
+  /** A standard characteristic's value from the firmware (encoded by protocol/gatt.ts). */
+  publishCharacteristic(name: StandardCharacteristic, value: Uint8Array): void {
+    if (name === "battery") this.batteryPercent = value[0] ?? this.batteryPercent;
+    const characteristic = name === "heart-rate" ? this.heartRate : name === "temperature" ? this.temperature : null;
+    if (this.server && this.peer && characteristic) this.server.notifyValue(characteristic, value.slice().buffer as ArrayBuffer);
   }
 
   /** Heart Rate Measurement notification for standard clients (sport watches, nRF Toolbox). */

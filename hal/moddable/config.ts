@@ -26,6 +26,8 @@ export interface WearableBoardConfig {
   ppgInterruptPin: number;
   deviceName: string;
   firmwareVersion: string;
+  /** Sequence number of this build's release (mcconfig firmwareSequence=N; the update manifest's). */
+  firmwareSequence: number;
   /** Milliseconds of healthy running before a new image confirms itself to the bootloader. */
   confirmAfterMs: number;
 }
@@ -39,6 +41,7 @@ export function boardConfig(): WearableBoardConfig {
     ppgInterruptPin: numberAt("ppgInterruptPin", -1),
     deviceName: stringAt("deviceName", "Wearable"),
     firmwareVersion: stringAt("firmwareVersion", "0.0.0"),
+    firmwareSequence: numberAt("firmwareSequence", 1),
     confirmAfterMs: numberAt("confirmAfterMs", 30_000),
   };
 }

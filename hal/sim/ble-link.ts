@@ -1,4 +1,4 @@
-import type { FrameLink } from "../contracts/link.js";
+import type { FrameLink, StandardCharacteristic } from "../contracts/link.js";
 import type { Timers, TimerId } from "../contracts/timer.js";
 
 /** Default ATT MTU before an exchange (Bluetooth Core): 23 bytes, so 20-byte notifications. */
@@ -21,7 +21,16 @@ export interface SimBleLinkOptions {
   deviceMaxMtu?: number;
   /** MTU the central asks for when `connect()` is called without one (default 247). */
   centralMtu?: number;
+  /**
+   * Standard services (heart rate, thermometer, battery, device information) readable without
+   * an encrypted, bonded link (default false: a central must pair first, as bleservices require).
+   */
+  standardServicesOpen?: boolean;
+  /** Seeded random disconnects: mean time between drops while connected, and how long until the central reconnects. */
+  randomDrops?: { meanIntervalMs: number; reconnectAfterMs: number; seed: number };
 }
+
+export type CharacteristicReadResult = { ok: true; value: Uint8Array } | { ok: false; error: "not-connected" | "insufficient-authentication" | "no-value" };
 
 /** Counters for cost and throughput figures. */
 export interface BleLinkCounters {
@@ -30,6 +39,10 @@ export interface BleLinkCounters {
   bytesDelivered: number;
   notificationsRejected: number;
   writesDelivered: number;
+  /** Disconnects caused by `randomDrops`. */
+  randomDrops: number;
+  /** Standard characteristic notifications and indications delivered. */
+  standardNotifications: number;
 }
 
 /** The phone or gateway side of the simulated link, driven by tests and the host. */
@@ -43,6 +56,15 @@ export interface SimBleCentral {
   /** Write to the device's command characteristic; false when not connected, too long or the queue is full. */
   write(payload: Uint8Array): boolean;
   onNotify: ((payload: Uint8Array) => void) | null;
+  /** Pairs (Just Works) and bonds: the link is encrypted now and on every later connection. */
+  pair(): boolean;
+  readonly bonded: boolean;
+  readonly encrypted: boolean;
+  /** Reads a standard characteristic; refused on an unencrypted link unless the services are open. */
+  read(name: StandardCharacteristic): CharacteristicReadResult;
+  /** Subscribes to notifications (heart rate) or indications (temperature) of a standard characteristic. */
+  subscribe(name: StandardCharacteristic): CharacteristicReadResult;
+  onCharacteristic: ((name: StandardCharacteristic, value: Uint8Array) => void) | null;
 }
 
 type LinkState = "idle" | "connecting" | "connected";
@@ -67,6 +89,8 @@ export class SimBleLink {
     bytesDelivered: 0,
     notificationsRejected: 0,
     writesDelivered: 0,
+    randomDrops: 0,
+    standardNotifications: 0,
   };
   readonly connectionIntervalMs: number;
   readonly notificationsPerEvent: number;
@@ -82,6 +106,14 @@ export class SimBleLink {
   private eventTimer: TimerId | null = null;
   private readonly notifications: Uint8Array[] = [];
   private readonly writes: Uint8Array[] = [];
+  readonly standardServicesOpen: boolean;
+  private isBonded = false;
+  private isEncrypted = false;
+  private readonly values = new Map<StandardCharacteristic, Uint8Array>();
+  private readonly subscriptions = new Set<StandardCharacteristic>();
+  private readonly standardQueue: { name: StandardCharacteristic; value: Uint8Array }[] = [];
+  private readonly drops: { meanIntervalMs: number; reconnectAfterMs: number } | null;
+  private dropSeed: number;
 
   constructor(options: SimBleLinkOptions) {
     this.timers = options.timers;
@@ -91,8 +123,69 @@ export class SimBleLink {
     this.writeQueueCapacity = options.writeQueueCapacity ?? 16;
     this.deviceMaxMtu = clampMtu(options.deviceMaxMtu ?? 247);
     this.defaultCentralMtu = clampMtu(options.centralMtu ?? 247);
+    this.standardServicesOpen = options.standardServicesOpen ?? false;
+    this.drops = options.randomDrops ? { meanIntervalMs: options.randomDrops.meanIntervalMs, reconnectAfterMs: options.randomDrops.reconnectAfterMs } : null;
+    this.dropSeed = (options.randomDrops?.seed ?? 1) >>> 0;
     this.device = new SimBleDevice(this);
     this.central = new SimBleCentralEnd(this);
+  }
+
+  /** Notifications per second times payload: what the link carries at most with the current MTU. */
+  get throughputBytesPerSecond(): number {
+    return Math.floor((this.notificationsPerEvent * (this.attMtu - ATT_HEADER) * 1000) / this.connectionIntervalMs);
+  }
+
+  get bonded(): boolean {
+    return this.isBonded;
+  }
+
+  get encrypted(): boolean {
+    return this.isEncrypted;
+  }
+
+  /** Forgets the bond on both sides (a factory reset, or "forget this device" on the phone). */
+  forgetBond(): void {
+    this.isBonded = false;
+    this.isEncrypted = false;
+  }
+
+  pair(): boolean {
+    if (this.state !== "connected") return false;
+    this.isBonded = true;
+    this.isEncrypted = true;
+    return true;
+  }
+
+  /** Device side: the current value of a standard characteristic. */
+  publish(name: StandardCharacteristic, value: Uint8Array): void {
+    this.values.set(name, value.slice());
+    if (this.state === "connected" && this.subscriptions.has(name) && this.mayAccess() && this.standardQueue.length < this.notifyQueueCapacity) {
+      this.standardQueue.push({ name, value: value.slice() });
+    }
+  }
+
+  read(name: StandardCharacteristic): CharacteristicReadResult {
+    if (this.state !== "connected") return { ok: false, error: "not-connected" };
+    if (!this.mayAccess()) return { ok: false, error: "insufficient-authentication" };
+    const v = this.values.get(name);
+    return v ? { ok: true, value: v.slice() } : { ok: false, error: "no-value" };
+  }
+
+  subscribe(name: StandardCharacteristic): CharacteristicReadResult {
+    if (this.state !== "connected") return { ok: false, error: "not-connected" };
+    if (!this.mayAccess()) return { ok: false, error: "insufficient-authentication" };
+    this.subscriptions.add(name);
+    const v = this.values.get(name);
+    return v ? { ok: true, value: v.slice() } : { ok: false, error: "no-value" };
+  }
+
+  private mayAccess(): boolean {
+    return this.standardServicesOpen || (this.isEncrypted && this.isBonded);
+  }
+
+  private nextRandom(): number {
+    this.dropSeed = (Math.imul(this.dropSeed ^ (this.dropSeed >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
+    return this.dropSeed / 4294967296;
   }
 
   get isConnected(): boolean {
@@ -142,6 +235,9 @@ export class SimBleLink {
     this.attMtu = BLE_DEFAULT_ATT_MTU;
     this.notifications.length = 0;
     this.writes.length = 0;
+    this.isEncrypted = false;
+    this.subscriptions.clear();
+    this.standardQueue.length = 0;
     if (wasConnected) {
       this.timers.set(() => {
         const device = this.device;
@@ -154,11 +250,22 @@ export class SimBleLink {
     this.counters.connectionEvents++;
     if (this.state === "connecting") {
       this.state = "connected";
+      // A bonded pair re-encrypts with its stored key at once.
+      this.isEncrypted = this.isBonded;
       const device = this.device;
       if (device.onConnectionChange) device.onConnectionChange(true);
       return;
     }
     if (this.state !== "connected") return;
+    if (this.drops && this.nextRandom() < this.connectionIntervalMs / this.drops.meanIntervalMs) {
+      this.counters.randomDrops++;
+      const mtu = this.requestedMtu;
+      this.disconnect();
+      this.timers.set(() => {
+        if (this.state === "idle") this.connect(mtu);
+      }, this.drops.reconnectAfterMs);
+      return;
+    }
     if (this.attMtu === BLE_DEFAULT_ATT_MTU && this.requestedMtu > BLE_DEFAULT_ATT_MTU) {
       this.attMtu = Math.min(this.requestedMtu, this.deviceMaxMtu);
     }
@@ -167,6 +274,12 @@ export class SimBleLink {
       this.counters.writesDelivered++;
       const onWrite = this.device.onWrite;
       if (onWrite) onWrite(payload);
+    }
+    while (this.standardQueue.length > 0 && this.state === "connected") {
+      const s = this.standardQueue.shift() as { name: StandardCharacteristic; value: Uint8Array };
+      this.counters.standardNotifications++;
+      const onCharacteristic = this.central.onCharacteristic;
+      if (onCharacteristic) onCharacteristic(s.name, s.value);
     }
     for (let i = 0; i < this.notificationsPerEvent && this.notifications.length > 0 && this.state === "connected"; i++) {
       const payload = this.notifications.shift() as Uint8Array;
@@ -201,10 +314,35 @@ class SimBleDevice implements FrameLink {
   notify(payload: Uint8Array): boolean {
     return this.link.queueNotification(payload);
   }
+
+  publishCharacteristic(name: StandardCharacteristic, value: Uint8Array): void {
+    this.link.publish(name, value);
+  }
 }
 
 class SimBleCentralEnd implements SimBleCentral {
   onNotify: ((payload: Uint8Array) => void) | null = null;
+  onCharacteristic: ((name: StandardCharacteristic, value: Uint8Array) => void) | null = null;
+
+  get bonded(): boolean {
+    return this.link.bonded;
+  }
+
+  get encrypted(): boolean {
+    return this.link.encrypted;
+  }
+
+  pair(): boolean {
+    return this.link.pair();
+  }
+
+  read(name: StandardCharacteristic): CharacteristicReadResult {
+    return this.link.read(name);
+  }
+
+  subscribe(name: StandardCharacteristic): CharacteristicReadResult {
+    return this.link.subscribe(name);
+  }
 
   constructor(private readonly link: SimBleLink) {}
 

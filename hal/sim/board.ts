@@ -1,12 +1,18 @@
 import type { Crypto } from "../contracts/crypto.js";
+import type { FlashPartition } from "../contracts/flash.js";
 import type { Hal } from "../contracts/hal.js";
+import type { InterruptLine } from "../contracts/interrupt.js";
 import type { Log } from "../contracts/log.js";
+import { SimBattery } from "./battery.js";
 import { SimBleLink } from "./ble-link.js";
 import type { SimBleLinkOptions } from "./ble-link.js";
 import { SimI2cBus } from "./i2c-bus.js";
 import { MAX30102_ADDRESS, Max30102Model } from "./max30102.js";
 import { MAX30205_ADDRESS, Max30205Model } from "./max30205.js";
+import { NorFlash } from "./nor-flash.js";
+import { SimNetwork } from "./network.js";
 import { PpgSource } from "./ppg-source.js";
+import { TMP117_ADDRESS, Tmp117Model } from "./tmp117.js";
 import type { PpgSourceOptions } from "./ppg-source.js";
 import { SimPreferenceStore } from "./preference-store.js";
 import { SimRng } from "./rng.js";
@@ -29,7 +35,46 @@ export interface VirtualBoardOptions {
   link?: Omit<SimBleLinkOptions, "timers" | "centralMtu">;
   /** Die temperature of the PPG sensor relative to skin temperature (default -1.5 C). */
   dieOffsetC?: number;
+  /** Which skin thermometer sits at 0x48 (default "max30205"). */
+  thermometerChip?: "max30205" | "tmp117";
+  /** Faults that start (and optionally end) at set times. */
+  faults?: readonly ScheduledFault[];
 }
+
+/**
+ * Injectable faults. "nack": the chip stops answering; "bus-stuck": SDA held low, every
+ * transaction on the bus fails; "saturated": the PPG ADC pinned at full scale; "fifo-overflow":
+ * the PPG FIFO loses every sample; "off-body": the wearable is taken off (low DC, no pulse, the
+ * thermometer cools to the room); "temp-drift": the thermometer drifts by `cPerMin` C per minute.
+ */
+export type SimFaultKind = "nack" | "bus-stuck" | "saturated" | "fifo-overflow" | "off-body" | "temp-drift";
+export type SimFaultTarget = "ppg" | "thermometer";
+
+export interface ScheduledFault {
+  kind: SimFaultKind;
+  /** Chip concerned (default "ppg"; "temp-drift" is always the thermometer). */
+  target?: SimFaultTarget;
+  atS: number;
+  /** How long it lasts (default: until the end). */
+  durationS?: number;
+  /** For "temp-drift": drift rate in C per minute (default 0.5). */
+  cPerMin?: number;
+}
+
+export const SIM_FAULT_KINDS: readonly SimFaultKind[] = ["nack", "bus-stuck", "saturated", "fifo-overflow", "off-body", "temp-drift"];
+
+/** Room temperature an off-body thermometer cools towards, and the time constant in seconds. */
+const ROOM_C = 24;
+const COOLING_S = 60;
+
+/** Size of the module's flash, and its data and app partitions (sdkconfig/partitions.csv). */
+export const FLASH_BYTES = 4 * 1024 * 1024;
+export const FLASH_PARTITIONS: Record<string, { offset: number; size: number }> = {
+  otadata: { offset: 0xd000, size: 0x2000 },
+  ota_0: { offset: 0x10000, size: 0x1c0000 },
+  ota_1: { offset: 0x1d0000, size: 0x1c0000 },
+  framequeue: { offset: 0x3a0000, size: 0x60000 },
+};
 
 export interface BoardHalExtras {
   crypto: Crypto;
@@ -48,9 +93,19 @@ export class VirtualBoard {
   readonly bus: SimI2cBus;
   readonly ppgSource: PpgSource;
   readonly ppg: Max30102Model;
-  readonly thermometer: Max30205Model;
+  readonly thermometer: Max30205Model | Tmp117Model;
+  readonly thermometerAddress: number;
+  private driftStartS = -1;
+  private driftCPerMin = 0;
+  private offBodySinceS = -1;
   readonly store: SimPreferenceStore;
   readonly link: SimBleLink;
+  /** The module's 4 MB SPI NOR flash, partitioned as sdkconfig/partitions.csv says. */
+  readonly flash: NorFlash;
+  /** Wi-Fi: sockets forwarded to the host's real ones (hal/sim/network.ts). */
+  readonly network: SimNetwork;
+  /** The cell, drained by time and radio use. */
+  readonly battery: SimBattery;
   readonly heartRateTrace: PiecewiseLinear;
   readonly skinTemperatureTrace: PiecewiseLinear;
 
@@ -69,16 +124,91 @@ export class VirtualBoard {
     });
     // A separate trace object for the thermometer: lookups cache their segment.
     const skinForThermometer = PiecewiseLinear.fromTemperature(options.skinTempC);
-    this.thermometer = new Max30205Model({
-      clock: this.clock,
-      temperatureAt: (t) => skinForThermometer.valueAt(t),
-      seed: this.rng.nextUint32(),
-    });
+    const thermometerSeed = this.rng.nextUint32();
+    const sensed = (t: number) => this.sensedTemperature(skinForThermometer.valueAt(t), t);
+    if (options.thermometerChip === "tmp117") {
+      this.thermometer = new Tmp117Model({ clock: this.clock, temperatureAt: sensed, seed: thermometerSeed });
+      this.thermometerAddress = TMP117_ADDRESS;
+    } else {
+      this.thermometer = new Max30205Model({ clock: this.clock, temperatureAt: sensed, seed: thermometerSeed });
+      this.thermometerAddress = MAX30205_ADDRESS;
+    }
     this.bus = new SimI2cBus();
     this.bus.attach(MAX30102_ADDRESS, this.ppg);
-    this.bus.attach(MAX30205_ADDRESS, this.thermometer);
+    this.bus.attach(this.thermometerAddress, this.thermometer);
+    for (const f of options.faults ?? []) {
+      this.clock.set(() => this.injectFault(f), Math.max(0, f.atS * 1000));
+      if (f.durationS !== undefined) this.clock.set(() => this.clearFault(f), Math.max(0, (f.atS + f.durationS) * 1000));
+    }
     this.store = new SimPreferenceStore();
     this.link = new SimBleLink({ ...options.link, timers: this.clock, centralMtu: options.mtu });
+    this.battery = new SimBattery(() => this.clock.ticks(), this.link.counters);
+    this.flash = new NorFlash({ byteLength: FLASH_BYTES, seed: (options.seed ^ 0x5eed) >>> 0 });
+    this.network = new SimNetwork(this.clock);
+  }
+
+  /** Starts a fault now. */
+  injectFault(fault: Omit<ScheduledFault, "atS" | "durationS">): void {
+    const address = fault.target === "thermometer" ? this.thermometerAddress : MAX30102_ADDRESS;
+    const nowS = this.clock.ticks() / 1000;
+    switch (fault.kind) {
+      case "nack":
+        this.bus.injectFault(address, "nack", Infinity);
+        return;
+      case "bus-stuck":
+        this.bus.injectBusFault("bus-stuck");
+        return;
+      case "saturated":
+      case "fifo-overflow":
+        this.ppg.fault = fault.kind;
+        return;
+      case "off-body":
+        this.ppgSource.overrideContact(0);
+        this.offBodySinceS = nowS;
+        return;
+      case "temp-drift":
+        this.driftStartS = nowS;
+        this.driftCPerMin = fault.cPerMin ?? 0.5;
+        return;
+    }
+  }
+
+  /** Ends a fault (a drift's offset disappears with it). */
+  clearFault(fault: Omit<ScheduledFault, "atS" | "durationS">): void {
+    const address = fault.target === "thermometer" ? this.thermometerAddress : MAX30102_ADDRESS;
+    switch (fault.kind) {
+      case "nack":
+        this.bus.injectFault(address, "nack", 0);
+        return;
+      case "bus-stuck":
+        this.bus.injectBusFault(null);
+        return;
+      case "saturated":
+      case "fifo-overflow":
+        this.ppg.fault = "none";
+        return;
+      case "off-body":
+        this.ppgSource.overrideContact(null);
+        this.offBodySinceS = -1;
+        return;
+      case "temp-drift":
+        this.driftStartS = -1;
+        return;
+    }
+  }
+
+  /** What the thermometer senses: skin (or the room once off the body) plus any injected drift. */
+  private sensedTemperature(skinC: number, tS: number): number {
+    let c = skinC;
+    if (this.offBodySinceS >= 0 && tS >= this.offBodySinceS) c = ROOM_C + (skinC - ROOM_C) * Math.exp(-(tS - this.offBodySinceS) / COOLING_S);
+    if (this.driftStartS >= 0 && tS >= this.driftStartS) c += (this.driftCPerMin * (tS - this.driftStartS)) / 60;
+    return c;
+  }
+
+  /** A flash partition by its name in sdkconfig/partitions.csv, or null if there is none. */
+  partition(name: string): FlashPartition | null {
+    const p = FLASH_PARTITIONS[name];
+    return p ? this.flash.partition(p.offset, p.size) : null;
   }
 
   /** The HAL the firmware runs on; the I2C opener is the virtual bus. */
@@ -93,6 +223,22 @@ export class VirtualBoard {
       link: this.link.device,
       crypto: extras.crypto,
       firmwareVersion: extras.firmwareVersion,
+      partition: (name: string) => this.partition(name),
+      interrupt: (sensor, onInterrupt) => (sensor === "ppg" ? this.ppgInterruptLine(onInterrupt) : null),
+    };
+  }
+
+  /** The MAX30102's INT pin wired to a GPIO: the firmware's callback runs on each falling edge. */
+  private ppgInterruptLine(onInterrupt: () => void): InterruptLine {
+    const ppg = this.ppg;
+    ppg.attachInterrupt(onInterrupt);
+    return {
+      get asserted() {
+        return ppg.interruptAsserted;
+      },
+      close() {
+        ppg.attachInterrupt(null);
+      },
     };
   }
 

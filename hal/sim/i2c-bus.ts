@@ -69,6 +69,7 @@ interface InjectedFault {
 export class SimI2cBus {
   private readonly chips = new Map<number, I2cChipModel>();
   private readonly faults = new Map<number, InjectedFault>();
+  private busFault: I2cErrorKind | null = null;
   readonly counters: I2cBusCounters = { transactions: 0, bytesRead: 0, bytesWritten: 0, busTimeUs: 0, nacks: 0 };
 
   attach(address: number, chip: I2cChipModel): void {
@@ -86,7 +87,12 @@ export class SimI2cBus {
     return this.chips.get(address);
   }
 
-  /** Makes the next `count` transactions to `address` fail with `kind`. */
+  /** Every transaction on the bus fails with `kind` (SDA held low: "bus-stuck") until called with null. */
+  injectBusFault(kind: I2cErrorKind | null): void {
+    this.busFault = kind;
+  }
+
+  /** Makes the next `count` transactions to `address` fail with `kind` (Infinity: until cleared with count 0). */
   injectFault(address: number, kind: I2cErrorKind, count = 1): void {
     if (count > 0) this.faults.set(address, { kind, remaining: count });
     else this.faults.delete(address);
@@ -114,6 +120,7 @@ export class SimI2cBus {
     // Address + register byte, (repeated start + address for reads), data bytes; 9 bits each.
     const bytesOnWire = (isRead ? 3 : 2) + buffer.length;
     c.busTimeUs += ((bytesOnWire * 9 + 2) * 1e6) / hz;
+    if (this.busFault !== null) throw new I2cError(this.busFault, address);
     const fault = this.faults.get(address);
     if (fault) {
       if (--fault.remaining <= 0) this.faults.delete(address);

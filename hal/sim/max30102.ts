@@ -1,4 +1,4 @@
-import type { Clock } from "../contracts/timer.js";
+import type { Clock, Timers } from "../contracts/timer.js";
 import { ByteRegisterChip } from "./i2c-bus.js";
 import { PPG_REFERENCE_ADC_RANGE_NA, PPG_REFERENCE_LED_MA } from "./ppg-source.js";
 import type { PpgSource } from "./ppg-source.js";
@@ -57,8 +57,16 @@ export const MAX30102_DIE_TEMP_CONVERSION_MS = 29;
 
 const FULL_SCALE = 0x3ffff;
 
+/**
+ * Injectable chip faults: "saturated" pins every sample at full scale with the ambient-light
+ * cancellation overflowing (ALC_OVF), as under strong light or an LED driven too hard;
+ * "fifo-overflow" loses every new sample to a full FIFO (the overflow counter counts them), as
+ * when the host stops draining in time.
+ */
+export type Max30102Fault = "none" | "saturated" | "fifo-overflow";
+
 export interface Max30102ModelOptions {
-  clock: Clock;
+  clock: Clock & Timers;
   source: PpgSource;
   /** Die temperature in C at a time in seconds since boot (default: 32 C). */
   dieTemperatureAt?: (tSeconds: number) => number;
@@ -78,7 +86,7 @@ export interface Max30102ModelOptions {
  * sample is overwritten (the read pointer moves with it) and the counter counts it as lost too.
  */
 export class Max30102Model extends ByteRegisterChip {
-  private readonly clock: Clock;
+  private readonly clock: Clock & Timers;
   private readonly source: PpgSource;
   private readonly dieTemperatureAt: (tSeconds: number) => number;
   private readonly revision: number;
@@ -97,6 +105,12 @@ export class Max30102Model extends ByteRegisterChip {
   private dieConversionDueMs = -1;
   private totalProduced = 0;
   private totalLost = 0;
+  /** Active injected fault ("none" normally). */
+  fault: Max30102Fault = "none";
+  /** INT pin sink: called on the falling edge (an enabled interrupt becoming pending). */
+  private onInterrupt: (() => void) | null = null;
+  private interruptTimer: unknown = null;
+  private pinAsserted = false;
 
   constructor(options: Max30102ModelOptions) {
     super();
@@ -135,6 +149,74 @@ export class Max30102Model extends ByteRegisterChip {
   get outputRate(): number {
     if (!this.sampling()) return 0;
     return this.sampleRate() / this.averaging();
+  }
+
+  /**
+   * Wires the INT pin: `onInterrupt` runs when an enabled interrupt becomes pending (falling edge).
+   * The model schedules a virtual-clock timer for the next sample that can raise one.
+   */
+  attachInterrupt(onInterrupt: (() => void) | null): void {
+    this.onInterrupt = onInterrupt;
+    this.pinAsserted = false;
+    this.scheduleInterrupt();
+  }
+
+  override readTransaction(register: number, buffer: Uint8Array): void {
+    super.readTransaction(register, buffer);
+    this.afterTransaction();
+  }
+
+  override writeTransaction(register: number, data: Uint8Array): void {
+    super.writeTransaction(register, data);
+    this.afterTransaction();
+  }
+
+  private afterTransaction(): void {
+    if (this.onInterrupt === null) return;
+    this.pinAsserted = this.pendingInterrupt();
+    this.scheduleInterrupt();
+  }
+
+  private pendingInterrupt(): boolean {
+    const r = this.regs;
+    return (r[MAX30102_REG.INT_STATUS_1] & r[MAX30102_REG.INT_ENABLE_1]) !== 0 || (r[MAX30102_REG.INT_STATUS_2] & r[MAX30102_REG.INT_ENABLE_2]) !== 0;
+  }
+
+  /** Sets a timer at the next moment an enabled interrupt can become pending (clear pin only). */
+  private scheduleInterrupt(): void {
+    if (this.interruptTimer !== null) {
+      this.clock.clear(this.interruptTimer as number);
+      this.interruptTimer = null;
+    }
+    if (this.onInterrupt === null || this.pinAsserted) return;
+    const r = this.regs;
+    const now = this.clock.ticks();
+    let due = Infinity;
+    if (r[MAX30102_REG.INT_ENABLE_2] & MAX30102_INT_DIE_TEMP_RDY && this.dieConversionDueMs >= 0) due = this.dieConversionDueMs;
+    const enables = r[MAX30102_REG.INT_ENABLE_1];
+    if (this.sampling() && enables & (MAX30102_INT_A_FULL | MAX30102_INT_PPG_RDY | MAX30102_INT_ALC_OVF)) {
+      const msPerSample = (1000 * this.averaging()) / this.sampleRate();
+      let samples = 1;
+      if (!(enables & (MAX30102_INT_PPG_RDY | MAX30102_INT_ALC_OVF))) {
+        const threshold = MAX30102_FIFO_DEPTH - (r[MAX30102_REG.FIFO_CONFIG] & 0x0f);
+        samples = Math.max(1, threshold - this.unread);
+      }
+      const at = this.anchorMs + Math.ceil((this.producedSinceAnchor + samples) * msPerSample);
+      if (at < due) due = at;
+    }
+    if (due === Infinity) return;
+    const delay = due > now ? due - now : 0;
+    this.interruptTimer = this.clock.set(() => {
+      this.interruptTimer = null;
+      this.catchUp();
+      if (this.pendingInterrupt()) {
+        this.pinAsserted = true;
+        const sink = this.onInterrupt;
+        if (sink) sink();
+      } else {
+        this.scheduleInterrupt();
+      }
+    }, delay);
   }
 
   override nextRegister(register: number): number {
@@ -240,6 +322,13 @@ export class Max30102Model extends ByteRegisterChip {
     const due = Math.floor(((now - this.anchorMs) * rate) / (1000 * averaging));
     let pending = due - this.producedSinceAnchor;
     if (pending <= 0) return;
+    if (this.fault === "fifo-overflow") {
+      this.totalProduced += pending;
+      this.dropSamples(pending);
+      this.producedSinceAnchor = due;
+      this.regs[MAX30102_REG.INT_STATUS_1] |= MAX30102_INT_A_FULL;
+      return;
+    }
     const rollover = (this.regs[MAX30102_REG.FIFO_CONFIG] & 0x10) !== 0;
     if (!rollover && this.unread === MAX30102_FIFO_DEPTH) {
       this.totalProduced += pending;
@@ -278,6 +367,13 @@ export class Max30102Model extends ByteRegisterChip {
     const rangeScale = PPG_REFERENCE_ADC_RANGE_NA / MAX30102_ADC_RANGES_NA[(spo2 >> 5) & 0x03];
     const mask = FULL_SCALE & ~((1 << (18 - MAX30102_RESOLUTION_BITS[spo2 & 0x03])) - 1);
     const slot = this.writePointer * 2;
+    if (this.fault === "saturated") {
+      this.fifo[slot] = FULL_SCALE & mask;
+      this.fifo[slot + 1] = this.channels() === 2 ? FULL_SCALE & mask : 0;
+      r[MAX30102_REG.INT_STATUS_1] |= MAX30102_INT_ALC_OVF;
+      this.finishPush();
+      return;
+    }
     const redMa = r[MAX30102_REG.LED1_PA] * MAX30102_LED_MA_PER_STEP;
     this.fifo[slot] = quantize(this.source.sampleAt(tSeconds, "red", averaging) * (redMa / PPG_REFERENCE_LED_MA) * rangeScale, mask);
     if (this.channels() === 2) {
@@ -286,6 +382,11 @@ export class Max30102Model extends ByteRegisterChip {
     } else {
       this.fifo[slot + 1] = 0;
     }
+    this.finishPush();
+  }
+
+  private finishPush(): void {
+    const r = this.regs;
     this.writePointer = (this.writePointer + 1) & 0x1f;
     this.unread++;
     r[MAX30102_REG.INT_STATUS_1] |= MAX30102_INT_PPG_RDY;

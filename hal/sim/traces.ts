@@ -19,6 +19,17 @@ export interface TemperaturePoint {
 /** Skin temperature over time, linear between points, constant outside them. */
 export type TemperatureTrace = readonly TemperaturePoint[];
 
+export interface LevelPoint {
+  atS: number;
+  value: number;
+}
+
+/**
+ * Any other quantity over time (motion level, contact, perfusion, cadence), linear between points,
+ * constant outside them. Two points at the same time make a step.
+ */
+export type LevelTrace = readonly LevelPoint[];
+
 /** A trace with one constant value. */
 export function constantHeartRate(bpm: number): HeartRateTrace {
   return [{ atS: 0, bpm }];
@@ -60,6 +71,10 @@ export class PiecewiseLinear {
 
   static fromTemperature(trace: TemperatureTrace): PiecewiseLinear {
     return new PiecewiseLinear(trace.map((p) => p.atS), trace.map((p) => p.celsius));
+  }
+
+  static fromLevels(trace: LevelTrace): PiecewiseLinear {
+    return new PiecewiseLinear(trace.map((p) => p.atS), trace.map((p) => p.value));
   }
 
   /** Index i of the segment [times[i], times[i+1]) containing t, or -1 before the first point. */

@@ -6,6 +6,7 @@ import { ByteRegisterChip, SimI2cBus } from "../../hal/sim/i2c-bus.js";
 import { MAX30102_REG as R } from "../../hal/sim/max30102.js";
 import { MAX30205_REG } from "../../hal/sim/max30205.js";
 import { PpgSource } from "../../hal/sim/ppg-source.js";
+import { TMP117_ADDRESS, TMP117_REG, Tmp117Model } from "../../hal/sim/tmp117.js";
 import { SimPreferenceStore } from "../../hal/sim/preference-store.js";
 import { SimRng } from "../../hal/sim/rng.js";
 import { VirtualClock } from "../../hal/sim/virtual-clock.js";
@@ -476,5 +477,144 @@ suite("PPG source", () => {
     }
     assertClose((hi - lo) / hi, 0.015, 0.001);
     assertClose(src.sampleAt(0.37), src.sampleAt(1.37), 1e-6, "one beat per second");
+  });
+});
+
+suite("TMP117 model", () => {
+  test("device ID 0x0117, 0x8000 until the first conversion, 1 s cycle with 8 averages, one-shot", () => {
+    const board = new VirtualBoard({ seed: 2, heartRate: [{ atS: 0, bpm: 70 }], skinTempC: [{ atS: 0, celsius: 33.25 }], thermometerChip: "tmp117" });
+    const dev = board.bus.open({ address: TMP117_ADDRESS });
+    assertEqual(dev.readUint16(TMP117_REG.DEVICE_ID, true), 0x0117);
+    assertEqual(dev.readUint16(TMP117_REG.TEMP_RESULT, true), 0x8000);
+    board.clock.advance(124);
+    assertEqual(dev.readUint16(TMP117_REG.TEMP_RESULT, true), 0x8000, "averaging 8 takes 125 ms");
+    board.clock.advance(2);
+    assertClose(dev.readUint16(TMP117_REG.TEMP_RESULT, true) * 0.0078125, 33.25, 0.03);
+    assert(dev.readUint16(TMP117_REG.CONFIGURATION, true) & 0x2000, "data ready");
+    assertEqual(dev.readUint16(TMP117_REG.CONFIGURATION, true) & 0x2000, 0, "cleared by the read");
+    dev.writeUint16(TMP117_REG.CONFIGURATION, 0x0400, true); // shutdown
+    const n = (board.thermometer as Tmp117Model).conversionsCompleted;
+    board.clock.advance(3000);
+    assertEqual((board.thermometer as Tmp117Model).conversionsCompleted, n, "no conversions in shutdown");
+    dev.writeUint16(TMP117_REG.CONFIGURATION, 0x0c00, true); // one-shot, no averaging
+    board.clock.advance(16);
+    assertEqual((board.thermometer as Tmp117Model).conversionsCompleted, n + 1);
+    assertEqual((dev.readUint16(TMP117_REG.CONFIGURATION, true) >> 10) & 3, 1, "back to shutdown");
+  });
+});
+
+suite("MAX30102 model: amplitude, interrupts, faults", () => {
+  function irMean(dev: ReturnType<SimI2cBus["open"]>, board: VirtualBoard): number {
+    board.clock.advance(200);
+    const n = (dev.readUint8(R.FIFO_WR_PTR) - dev.readUint8(R.FIFO_RD_PTR)) & 0x1f;
+    const data = new Uint8Array(n * 6);
+    dev.readBuffer(R.FIFO_DATA, data);
+    let s = 0;
+    for (let i = 0; i < n; i++) s += ((data[i * 6 + 3] & 3) << 16) | (data[i * 6 + 4] << 8) | data[i * 6 + 5];
+    return s / n;
+  }
+
+  test("LED current scales the counts, a larger ADC range lowers them", () => {
+    const board = newBoard();
+    const dev = startPpg(board);
+    const base = irMean(dev, board);
+    dev.writeUint8(R.LED2_PA, 0x10); // half the IR current
+    assertClose(irMean(dev, board) / base, 0.5, 0.03);
+    dev.writeUint8(R.LED2_PA, 0x20);
+    dev.writeUint8(R.SPO2_CONFIG, 0x43); // 8192 nA full scale
+    assertClose(irMean(dev, board) / base, 0.5, 0.03);
+  });
+
+  test("interrupts: PWR_RDY at power-on, PPG_RDY and A_FULL as the FIFO fills, DIE_TEMP_RDY, cleared by reading", () => {
+    const board = newBoard();
+    const dev = board.bus.open({ address: 0x57 });
+    assertEqual(dev.readUint8(R.INT_STATUS_1) & 0x01, 0x01, "PWR_RDY");
+    assertEqual(dev.readUint8(R.INT_STATUS_1), 0, "cleared by the read");
+    startPpg(board, 0x0f); // A_FULL when 17 samples are unread
+    dev.writeUint8(R.INT_ENABLE_1, 0xc0);
+    board.clock.advance(20);
+    assert(board.ppg.interruptAsserted, "PPG_RDY asserts the pin");
+    assertEqual(dev.readUint8(R.INT_STATUS_1), 0x40);
+    board.clock.advance(340);
+    assertEqual(dev.readUint8(R.INT_STATUS_1) & 0x80, 0x80, "A_FULL at 17 unread");
+    dev.writeUint8(R.INT_ENABLE_2, 0x02);
+    dev.writeUint8(R.DIE_TEMP_CONFIG, 0x01);
+    board.clock.advance(30);
+    assertEqual(dev.readUint8(R.INT_STATUS_2), 0x02);
+    assertEqual(dev.readUint8(R.INT_STATUS_2), 0);
+  });
+
+  test("saturated: every sample at full scale with ALC_OVF; fifo-overflow: every sample lost and counted", () => {
+    const board = newBoard();
+    const dev = startPpg(board);
+    board.injectFault({ kind: "saturated" });
+    board.clock.advance(100);
+    const data = new Uint8Array(6);
+    dev.readBuffer(R.FIFO_DATA, data);
+    assertEqual(data, new Uint8Array([3, 0xff, 0xff, 3, 0xff, 0xff]));
+    assertEqual(dev.readUint8(R.INT_STATUS_1) & 0x20, 0x20, "ALC_OVF");
+    board.clearFault({ kind: "saturated" });
+    dev.writeUint8(R.FIFO_RD_PTR, dev.readUint8(R.FIFO_WR_PTR));
+    board.injectFault({ kind: "fifo-overflow" });
+    const lost = board.ppg.samplesLost;
+    board.clock.advance(1000);
+    assertEqual(dev.readUint8(R.OVF_COUNTER), 31, "saturating counter");
+    assertEqual(board.ppg.samplesLost - lost, 50);
+    assertEqual(board.ppg.fifoCount, 0);
+  });
+
+  test("bus-stuck fails every transaction on the bus until cleared; nack only the chip", () => {
+    const board = newBoard();
+    const ppg = board.bus.open({ address: 0x57 });
+    const thermo = board.bus.open({ address: 0x48 });
+    board.injectFault({ kind: "bus-stuck" });
+    assertThrows(() => thermo.readUint8(0), /bus-stuck/);
+    assertThrows(() => ppg.readUint8(R.PART_ID), /bus-stuck/);
+    board.clearFault({ kind: "bus-stuck" });
+    board.injectFault({ kind: "nack", target: "thermometer" });
+    assertThrows(() => thermo.readUint8(0), /nack/);
+    assertEqual(ppg.readUint8(R.PART_ID), 0x15);
+  });
+});
+
+suite("PPG source: variability, motion, contact", () => {
+  test("irregular rhythm: RR intervals vary by more than 10 %, the reference rate stays near the trace", () => {
+    const src = new PpgSource({ seed: 4, heartRate: [{ atS: 0, bpm: 90 }], irregularity: 0.25, noiseCounts: 0 });
+    let prev = -1;
+    const rr: number[] = [];
+    for (let i = 1; i < 3000; i++) {
+      const t = i / 100;
+      const p = src.pulseAt(t);
+      if (p > 0.9 && prev >= 0 && t - prev > 0.25) rr.push(t - prev);
+      if (p > 0.9 && (prev < 0 || t - prev > 0.25)) prev = t;
+    }
+    const mean = rr.reduce((a, b) => a + b, 0) / rr.length;
+    const sd = Math.sqrt(rr.reduce((a, b) => a + (b - mean) ** 2, 0) / rr.length);
+    assert(sd / mean > 0.1, `RR variation ${sd / mean}`);
+    assertClose(src.referenceHeartRateAt(25), 90, 12);
+  });
+
+  test("off the skin: low DC and no pulse; motion moves red and IR by the same fraction", () => {
+    const off = new PpgSource({ seed: 1, heartRate: [{ atS: 0, bpm: 70 }], contact: [{ atS: 0, value: 0 }] });
+    assert(off.sampleAt(1) < 10000, `off-skin DC ${off.sampleAt(1)}`);
+    const still = new PpgSource({ seed: 1, heartRate: [{ atS: 0, bpm: 70 }], noiseCounts: 0, wanderFraction: 0 });
+    const moving = new PpgSource({ seed: 1, heartRate: [{ atS: 0, bpm: 70 }], noiseCounts: 0, wanderFraction: 0, motion: [{ atS: 0, value: 1 }] });
+    let dIr = 0;
+    let dRed = 0;
+    for (let i = 0; i < 200; i++) {
+      const t = i / 50;
+      dIr += Math.abs(moving.sampleAt(t, "ir") - still.sampleAt(t, "ir")) / 120000;
+      dRed += Math.abs(moving.sampleAt(t, "red") - still.sampleAt(t, "red")) / (120000 * 0.85);
+    }
+    assert(dIr / 200 > 0.01, "motion artefact of several % of DC");
+    assertClose(dRed / dIr, 1.15, 0.05, "red artefact relative to IR");
+  });
+
+  test("beat model is deterministic from the seed whatever the access pattern", () => {
+    const opts = { seed: 9, heartRate: [{ atS: 0, bpm: 75 }], rsaFraction: 0.04, rrJitterFraction: 0.02 };
+    const a = new PpgSource(opts);
+    const b = new PpgSource(opts);
+    a.sampleAt(200);
+    assertEqual(a.sampleAt(3.3), b.sampleAt(3.3));
   });
 });

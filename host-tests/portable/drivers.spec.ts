@@ -6,6 +6,7 @@ import { MAX30102_REG as R } from "../../hal/sim/max30102.js";
 import { Max30102 } from "../../firmware/drivers/max30102.js";
 import type { Max30102Config } from "../../firmware/drivers/max30102.js";
 import { Max30205 } from "../../firmware/drivers/max30205.js";
+import { Tmp117 } from "../../firmware/drivers/tmp117.js";
 import { assert, assertClose, assertEqual, seededRandom, suite, test } from "./harness.js";
 
 const CONFIG: Max30102Config = { sampleRate: 50, averaging: 1, pulseWidthUs: 411, adcRangeNa: 4096, ledCurrentMa: 6.4 };
@@ -253,5 +254,33 @@ suite("MAX30205 driver", () => {
     assert(thermometer.startOneShot());
     board.clock.advance(50);
     assertClose(thermometer.readCelsius() as number, 36, 0.05);
+  });
+});
+
+suite("TMP117 driver", () => {
+  test("probe checks the device ID; null (not-ready) before the first conversion, then the temperature", () => {
+    const board = new VirtualBoard({ seed: 3, heartRate: [{ atS: 0, bpm: 70 }], skinTempC: [{ atS: 0, celsius: 34.25 }], thermometerChip: "tmp117" });
+    const t = new Tmp117(board.bus.open({ address: 0x48 }));
+    assert(t.probe());
+    assertEqual(t.readCelsius(), null);
+    assertEqual(t.status.ok ? "" : t.status.error, "not-ready");
+    board.clock.advance(130);
+    assertClose(t.readCelsius() as number, 34.25, 0.05);
+    assert(t.healthy);
+    assert(t.setShutdown(true));
+    assert(t.startOneShot());
+  });
+
+  test("a MAX30205 is not taken for a TMP117, nor the other way round; a NACK is a status", () => {
+    const board = newBoard();
+    const t = new Tmp117(board.bus.open({ address: 0x48 }));
+    assertEqual(t.probe(), false);
+    assertEqual(t.status.ok ? "" : t.status.error, "wrong-part");
+    const other = new VirtualBoard({ seed: 3, heartRate: [{ atS: 0, bpm: 70 }], skinTempC: [{ atS: 0, celsius: 34 }], thermometerChip: "tmp117" });
+    assertEqual(new Max30205(other.bus.open({ address: 0x48 })).probe(), false);
+    other.bus.injectFault(0x48, "nack", 1);
+    const u = new Tmp117(other.bus.open({ address: 0x48 }));
+    assertEqual(u.probe(), false);
+    assertEqual(u.status.ok ? "" : u.status.error, "nack");
   });
 });

@@ -358,8 +358,11 @@ suite("protocol", () => {
       assertEqual(code(rec([rd()])), "ok");
       assertEqual(code(rec([rd()], [[0, 2]])), "unsupported-schema schema");
       assertEqual(code(new Map([[0, 2]])), "unsupported-schema schema");
-      assertEqual(code(rec([rd()], [[4, 0]])), "unknown-field ");
-      assertEqual(code(rec([rd([[6, 0]])])), "unknown-field readings[0]");
+      assertEqual(code(rec([rd()], [[5, 0]])), "unknown-field ");
+      assertEqual(code(rec([rd()], [[4, 0]])), "wrong-type ppg");
+      assertEqual(code(rec([rd([[7, 0]])])), "unknown-field readings[0]");
+      assertEqual(code(rec([rd([[6, 0]])])), "out-of-range readings[0].alerts");
+      assertEqual(code(rec([rd([[6, 5]])])), "ok");
       assertEqual(code(rec([rd([], 5)])), "missing-field readings[0].flags");
       assertEqual(code(rec([rd([[2, 3001]])])), "out-of-range readings[0].hrBpm");
       assertEqual(code(rec([rd([[4, -5501]])])), "out-of-range readings[0].tempC");

@@ -6,6 +6,12 @@ import { Max30205 } from "../../firmware/drivers/max30205.js";
 import { HeartRateEstimator } from "../../firmware/sensing/heart-rate.js";
 import type { HeartRateEstimate } from "../../firmware/sensing/heart-rate.js";
 import { TemperatureFilter } from "../../firmware/sensing/temperature.js";
+import type { ScheduledFault } from "../../hal/sim/board.js";
+import { findScenario } from "../../hal/sim/scenarios.js";
+import { SensingPipeline } from "../../firmware/sensing/pipeline.js";
+import { AlertMonitor, ALERT_NO_CONTACT, ALERT_SENSOR_FAULT, ALERT_TACHYCARDIA, ALERT_BRADYCARDIA, ALERT_FEVER, DEFAULT_ALERT_THRESHOLDS, loadAlertSettings } from "../../firmware/sensing/alerts.js";
+import { FLAG_HR_SENSOR_FAULT, FLAG_MOTION, FLAG_NO_CONTACT, FLAG_TEMP_SENSOR_FAULT } from "../../protocol/record.js";
+import { runScenario } from "../../entry/lab-estimator.js";
 import { assert, assertClose, assertEqual, seededRandom, suite, test } from "./harness.js";
 
 interface SecondResult {
@@ -167,5 +173,193 @@ suite("skin temperature", () => {
     assertEqual(filter.value(), null);
     assertEqual(filter.push(50), null);
     assertEqual(filter.push(32), 32.5);
+  });
+});
+
+suite("sensing pipeline: fault modes are clear states, never a made-up heart rate", () => {
+  interface Row {
+    tS: number;
+    hr: number | null;
+    temp: number | null;
+    flags: number;
+    alerts: number;
+  }
+  function runPipeline(seconds: number, faults: ScheduledFault[], thermometerChip: "max30205" | "tmp117" = "max30205"): { rows: Row[]; pipeline: SensingPipeline } {
+    const board = new VirtualBoard({ seed: 3, heartRate: [{ atS: 0, bpm: 72 }], skinTempC: [{ atS: 0, celsius: 33.5 }], faults, thermometerChip });
+    const pipeline = new SensingPipeline({ i2c: (o) => board.bus.open(o), store: board.store, log: { log: () => {} }, sampleRate: 50 });
+    pipeline.start();
+    const rows: Row[] = [];
+    board.clock.repeat(() => pipeline.drain(), 200);
+    board.clock.repeat(() => {
+      const r = pipeline.reading();
+      rows.push({ tS: board.clock.ticks() / 1000, hr: r.hrBpm, temp: r.tempC, flags: r.flags, alerts: r.alerts });
+    }, 1000);
+    board.clock.advance(seconds * 1000);
+    return { rows, pipeline };
+  }
+  const during = (rows: Row[], from: number, to: number) => rows.filter((r) => r.tS > from && r.tS <= to);
+
+  test("healthy board: self-test passes, readings carry a heart rate and a temperature, no flags", () => {
+    const { rows, pipeline } = runPipeline(14, []);
+    assertEqual(pipeline.getStatus().selfTest, "passed");
+    assertEqual(pipeline.getStatus().thermometer, "max30205");
+    const last = rows[rows.length - 1];
+    assert(last.hr !== null && Math.abs(last.hr - 72) < 3, `hr ${last.hr}`);
+    assert(last.temp !== null && Math.abs(last.temp - 33.5) < 0.2, `temp ${last.temp}`);
+    assertEqual(last.flags, 0);
+  });
+
+  for (const [kind, flag] of [
+    ["nack", FLAG_HR_SENSOR_FAULT],
+    ["bus-stuck", FLAG_HR_SENSOR_FAULT],
+    ["saturated", FLAG_HR_SENSOR_FAULT],
+    ["fifo-overflow", FLAG_HR_SENSOR_FAULT],
+    ["off-body", FLAG_NO_CONTACT],
+  ] as const) {
+    test(`${kind}: flagged, null heart rate, an alert after its delay, recovery afterwards`, () => {
+      const { rows, pipeline } = runPipeline(64, [{ kind, atS: 12, durationS: 16 }]);
+      for (const r of during(rows, 13, 27)) {
+        assertEqual(r.hr, null, `hr at ${r.tS} s`);
+        assert(r.flags & flag, `flag ${flag} at ${r.tS} s: ${r.flags}`);
+      }
+      const alert = kind === "off-body" ? ALERT_NO_CONTACT : ALERT_SENSOR_FAULT;
+      assert(during(rows, 24, 27).every((r) => r.alerts & alert), "alert raised");
+      const last = rows[rows.length - 1];
+      assert(last.hr !== null, "heart rate back after the fault");
+      assertEqual(last.flags & flag, 0);
+      if (kind === "nack" || kind === "bus-stuck") assert(pipeline.getStatus().recoveries >= 1, "re-probed and re-configured");
+    });
+  }
+
+  test("thermometer NACK: temperature null and flagged, heart rate unaffected", () => {
+    const { rows } = runPipeline(24, [{ kind: "nack", target: "thermometer", atS: 12, durationS: 6 }]);
+    for (const r of during(rows, 13, 18)) {
+      assertEqual(r.temp, null);
+      assert(r.flags & FLAG_TEMP_SENSOR_FAULT);
+      assert(r.hr !== null);
+    }
+    assert(rows[rows.length - 1].temp !== null, "temperature back");
+  });
+
+  test("thermometer drift: caught against the die temperature, temperature withheld", () => {
+    const { rows, pipeline } = runPipeline(150, [{ kind: "temp-drift", atS: 70, cPerMin: 3 }]);
+    const late = during(rows, 130, 150);
+    assert(late.every((r) => r.flags & FLAG_TEMP_SENSOR_FAULT && r.temp === null), "drift flagged");
+    assertEqual(pipeline.getStatus().tempFault, "drift");
+    assert(during(rows, 20, 60).every((r) => r.temp !== null && (r.flags & FLAG_TEMP_SENSOR_FAULT) === 0), "no false alarm before");
+  });
+
+  test("per-device calibration offset from Preference sensing/tempOffset (centi-C)", () => {
+    const board = new VirtualBoard({ seed: 3, heartRate: [{ atS: 0, bpm: 72 }], skinTempC: [{ atS: 0, celsius: 33.5 }] });
+    board.store.set("sensing", "tempOffset", -50);
+    const pipeline = new SensingPipeline({ i2c: (o) => board.bus.open(o), store: board.store, log: { log: () => {} }, sampleRate: 50 });
+    pipeline.start();
+    let last: number | null = null;
+    board.clock.repeat(() => pipeline.drain(), 200);
+    board.clock.repeat(() => {
+      last = pipeline.reading().tempC;
+    }, 1000);
+    board.clock.advance(8000);
+    assert(last !== null && Math.abs(last - 33.0) < 0.1, `temp ${last}`);
+  });
+
+  test("a TMP117 instead of a MAX30205 is found and read", () => {
+    const { rows, pipeline } = runPipeline(6, [], "tmp117");
+    assertEqual(pipeline.getStatus().thermometer, "tmp117");
+    const last = rows[rows.length - 1];
+    assert(last.temp !== null && Math.abs(last.temp - 33.5) < 0.2, `temp ${last.temp}`);
+  });
+});
+
+suite("FIFO drained by the INT pin", () => {
+  test("A_FULL at 25 samples drives the drains: every 500 ms, nothing lost, heart rate tracked", () => {
+    const board = new VirtualBoard({ seed: 5, heartRate: [{ atS: 0, bpm: 66 }], skinTempC: [{ atS: 0, celsius: 33.5 }] });
+    const hal = board.hal({ crypto: null as never, log: { log: () => {} }, firmwareVersion: "1.0.0" });
+    const pipeline = new SensingPipeline({ i2c: hal.i2c, store: board.store, log: hal.log, sampleRate: 50, interrupt: hal.interrupt });
+    let drains = 0;
+    const drain = pipeline.drain.bind(pipeline);
+    pipeline.drain = () => {
+      drains++;
+      drain();
+    };
+    assert(pipeline.start());
+    assert(pipeline.interruptDriven);
+    let last = null as number | null;
+    let rrTotal = 0;
+    let rrCount = 0;
+    board.clock.repeat(() => {
+      const r = pipeline.reading();
+      last = r.hrBpm;
+      for (let i = 0; i < r.rrCount; i++) rrTotal += r.rrMs[i];
+      rrCount += r.rrCount;
+    }, 1000);
+    board.clock.advance(20000);
+    assertEqual(drains, 40, "one drain per 25 samples");
+    assert(rrCount >= 15, `${rrCount} RR intervals`);
+    assertClose(rrTotal / rrCount, 60000 / 66, 25, "mean RR interval");
+    assertEqual(pipeline.getStatus().lostSamples, 0);
+    assertEqual(board.ppg.samplesLost, 0);
+    assert(last !== null && Math.abs(last - 66) < 3, `hr ${last}`);
+    pipeline.stop();
+    board.clock.advance(2000);
+    assertEqual(drains, 40, "no drains after the line is closed");
+  });
+});
+
+suite("scenarios on the pipeline", () => {
+  test("rest: MAE <= 2 bpm and >= 95 % within the AAMI bound after warm-up", () => {
+    const seconds = runScenario(findScenario("rest")!, 60, 1).filter((s) => s.tS > 10);
+    let abs = 0;
+    let within = 0;
+    for (const s of seconds) {
+      assert(s.bpm !== null, `estimate at ${s.tS}`);
+      const e = Math.abs(s.bpm - s.reference);
+      abs += e;
+      if (e <= Math.max(5, 0.1 * s.reference)) within++;
+    }
+    assert(abs / seconds.length <= 2, `MAE ${abs / seconds.length}`);
+    assert(within / seconds.length >= 0.95, `within ${within / seconds.length}`);
+  });
+
+  test("walk: the motion flag marks the moving seconds and no confident number comes out of them", () => {
+    const seconds = runScenario(findScenario("walk")!, 45, 2);
+    const moving = seconds.filter((s) => s.tS >= 32);
+    assert(moving.every((s) => s.flags & FLAG_MOTION), "motion flagged");
+    assert(moving.every((s) => s.bpm === null || s.quality < 50), "quality marks motion");
+    assert(seconds.filter((s) => s.tS > 10 && s.tS < 20).every((s) => (s.flags & FLAG_MOTION) === 0), "still seconds not flagged");
+  });
+});
+
+suite("alerts", () => {
+  test("tachycardia after the minimum duration, cleared past the hysteresis", () => {
+    const m = new AlertMonitor({ ...DEFAULT_ALERT_THRESHOLDS, hrHigh: 120, hrHyst: 5, minDurS: 3 });
+    const feed = (hr: number) => m.update({ hrBpm: hr, tempC: 33, noContact: false, sensorFault: false });
+    assertEqual(feed(130), 0);
+    assertEqual(feed(130), 0);
+    assertEqual(feed(130), ALERT_TACHYCARDIA);
+    assertEqual(feed(118), ALERT_TACHYCARDIA, "inside the hysteresis band: still on");
+    assertEqual(feed(110), ALERT_TACHYCARDIA);
+    assertEqual(feed(110), ALERT_TACHYCARDIA);
+    assertEqual(feed(110), 0);
+  });
+
+  test("bradycardia, fever, no contact; a null value neither starts nor ends an alert", () => {
+    const m = new AlertMonitor({ ...DEFAULT_ALERT_THRESHOLDS, minDurS: 2, noContactS: 2 });
+    m.update({ hrBpm: 35, tempC: 38, noContact: false, sensorFault: false });
+    assertEqual(m.update({ hrBpm: 35, tempC: 38, noContact: false, sensorFault: false }), ALERT_BRADYCARDIA | ALERT_FEVER);
+    assertEqual(m.update({ hrBpm: null, tempC: null, noContact: false, sensorFault: false }), ALERT_BRADYCARDIA | ALERT_FEVER);
+    m.update({ hrBpm: null, tempC: null, noContact: true, sensorFault: false });
+    assertEqual(m.update({ hrBpm: null, tempC: null, noContact: true, sensorFault: false }), ALERT_NO_CONTACT);
+  });
+
+  test("thresholds come from Preference domain alerts; bad values keep the defaults", () => {
+    const board = new VirtualBoard({ seed: 1, heartRate: [{ atS: 0, bpm: 70 }], skinTempC: [{ atS: 0, celsius: 33 }] });
+    board.store.set("alerts", "hrHigh", 110);
+    board.store.set("alerts", "tempHigh", 3800);
+    board.store.set("alerts", "hrLow", "fifty");
+    const s = loadAlertSettings(board.store);
+    assertEqual(s.hrHigh, 110);
+    assertEqual(s.tempHigh, 3800);
+    assertEqual(s.hrLow, DEFAULT_ALERT_THRESHOLDS.hrLow);
   });
 });

@@ -12,6 +12,10 @@ import { XsWorker } from "../xs/driver.js";
 import { simKeys } from "../sim/sim-keys.js";
 import { startEngine, type EngineName } from "../sim/engines.js";
 import { DEFAULT_HR_TRACE } from "../sim/run-sim.js";
+import { benchHeartRate } from "../lab/bench-hr.js";
+import { createInProcessTransport, runFleet } from "../fleet/fleet.js";
+import { measureCommands } from "../command/command-bench.js";
+import { measureUpdate } from "../ota/bench-update.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -142,7 +146,17 @@ async function main(argv: string[]): Promise<void> {
   for (const [s, a, e] of combos) seal.push(await measureSeal(s, a, e, readingsPerFrame));
   const chosen = seal[0];
   const sim = [await measureSim("xs", 60), await measureSim("node", 60)];
+  const hr = await benchHeartRate();
+  const commands = await measureCommands();
+  const update = await measureUpdate();
+  // Fleet throughput: 500 generator devices, one simulated minute as fast as the gateway takes it.
+  const fleetRun = await runFleet({ devices: 500, minutes: 1, engine: "generator", speed: "max", framePeriodS: 5, seed: 1, transport: createInProcessTransport(), progress: null });
+  const fleet = { devices: fleetRun.devices, verifiedFrames: fleetRun.verified, lost: fleetRun.lost, verifiedFramesPerWallSecond: fleetRun.framesPerSecond, p50LatencyMs: fleetRun.p50LatencyMs, p99LatencyMs: fleetRun.p99LatencyMs, cpuPercent: fleetRun.cpuPercent };
   const result = {
+    fleet,
+    update,
+    commands,
+    hr,
     xs: {
       engine: "xsnap-worker (Moddable XS)",
       readingsPerFrame,
@@ -173,8 +187,11 @@ async function main(argv: string[]): Promise<void> {
   console.log(`  open an epoch         ${chosen.epochOpenComputrons.toLocaleString("en")} computrons`);
   console.log(`  live slots after GC   ${chosen.liveSlotsAfterGc} (retained per frame ${chosen.retainedSlotsPerFrame}, transient per frame ${chosen.transientSlotsPerFrame})`);
   console.log(`  whole device, per simulated second: ${sim[0].computronsPerSimulatedSecond?.toLocaleString("en")} computrons (board models included)`);
+  console.log(`  command (ES256): accept ${commands.acceptComputrons.toLocaleString("en")}, reject forged ${commands.rejectForgedComputrons.toLocaleString("en")}, answer garbage ${commands.rejectMalformedComputrons.toLocaleString("en")}, log entry ${commands.securityLogAppendComputrons.toLocaleString("en")} computrons; command ${commands.commandBytes} B, result ${commands.resultBytes} B`);
   console.log(`wire: frame ${chosen.frameBytes} B = record ${chosen.payloadBytes} B + ${chosen.overheadBytes} B of COSE; announcement ${chosen.announcementBytes} B`);
   console.log(`simulator: ${sim[0].simulatedSecondsPerWallSecond} simulated s per wall s on XS, ${sim[1].simulatedSecondsPerWallSecond} on Node`);
+  console.log(`fleet (${fleet.devices} devices, compressed time, in-process): ${fleet.verifiedFramesPerWallSecond} frames verified per wall s, lost ${fleet.lost}, latency p50 ${fleet.p50LatencyMs} ms p99 ${fleet.p99LatencyMs} ms, CPU ${fleet.cpuPercent}%`);
+  console.log(`update: manifest ${update.manifestBytes} B, simulator image ${update.simImageBytes} B (${update.bleWritesPerSimImage} BLE writes); on XS: check a manifest ${update.verifyManifestComputrons.toLocaleString("en")} computrons, SHA-256 ${update.sha256ComputronsPer4KB.toLocaleString("en")} per 4 KB; sweep: ${update.sweep.cutPoints} cut points, ${update.sweep.bootedValid} booted valid, ${update.sweep.sequenceDecreased} sequence decreased (revert: ${update.sweep.revertCutPoints}/${update.sweep.revertBootedValid})`);
   console.log("algorithm choices (per frame on XS):");
   for (const c of seal) {
     console.log(

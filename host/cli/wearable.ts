@@ -4,6 +4,18 @@
  */
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "./args.js";
 import { DEFAULT_HR_TRACE, DEFAULT_START, parseHrTrace, runSim } from "../sim/run-sim.js";
+import { parseFaults, parseScenario } from "../lab/sim-options.js";
+import { labCommand } from "../lab/lab-command.js";
+import { SOAK_SUMMARY, SOAK_USAGE, soakCommand, soakFlags } from "../soak/cli.js";
+import { GATEWAY_SUMMARY, GATEWAY_USAGE, gatewayCommand, gatewayFlags } from "../mqtt/gateway-cli.js";
+import { EXPORT_SUMMARY, EXPORT_USAGE, exportCommand, exportFlags } from "../export/export-cli.js";
+import { prepareSimMqtt, simDeviceIdHex } from "../mqtt/sim-transport.js";
+import { DashboardServer, shippedScenarioNames } from "../dashboard/server.js";
+import { fleetCommand } from "../fleet/command.js";
+import { replayCommand } from "../replay/replay.js";
+import { commandCommand, parseCommandAt } from "../command/command-cli.js";
+import { loadSimDevice, provisionCommand } from "../provision/provision-cli.js";
+import { otaCommand, releaseCommand, simUpdateFlags, simUpdatePlan } from "../ota/commands.js";
 
 interface Command {
   summary: string;
@@ -16,15 +28,40 @@ const simFlags = {
   seconds: { type: "number", help: "stop after N simulated seconds (0 runs until Ctrl-C)", default: 0, min: 0, valueName: "N" },
   speed: { type: "string", help: "simulated seconds per wall second, or max", default: "1", valueName: "X|max" },
   seed: { type: "number", help: "seed for the virtual board and the keys", default: 1, integer: true, min: 0, max: 2 ** 31 - 1 },
+  transport: { type: "string", help: "link to the gateway: BLE, MQTT over TLS (Wi-Fi), or both (BLE first, MQTT as fallback)", default: "ble", choices: ["ble", "mqtt", "both"] },
+  broker: { type: "string", help: "MQTT broker 127.0.0.1:PORT (default with mqtt/both: start a local mosquitto)", valueName: "HOST:PORT" },
+  ca: { type: "string", help: "CA certificate (PEM) of --broker", valueName: "FILE" },
   json: { type: "boolean", help: "JSON Lines on stdout (one object per reading)" },
   engine: { type: "string", help: "where the firmware runs", default: "xs", choices: ["xs", "node"] },
   record: { type: "string", help: "write every message as sent on the wire, and the keys a verifier needs, to DIR", valueName: "DIR" },
   "frame-period": { type: "number", help: "seconds of readings per frame", default: 5, integer: true, min: 1, max: 60, valueName: "S" },
   "hr-trace": { type: "string", help: "simulated heart rate, SECONDS:BPM,... (linear between points)", valueName: "TRACE" },
+  scenario: { type: "string", help: "a shipped wearer scenario (rest, sleep, walk, run, irregular, tachycardia, fever, off-body); replaces --hr-trace", valueName: "NAME" },
+  fault: { type: "string", help: "inject faults: KIND[:ppg|thermometer]@SECONDS[+DURATION],... (nack, bus-stuck, saturated, fifo-overflow, off-body, temp-drift)", valueName: "LIST" },
+  thermometer: { type: "string", help: "skin thermometer on the virtual board", default: "max30205", choices: ["max30205", "tmp117"] },
+  "lab-mode": { type: "boolean", help: "start the device in lab mode: raw PPG streamed in (encrypted) frames" },
+  "ppg-out": { type: "string", help: "write the raw PPG received in lab mode to FILE (lab CSV, docs/lab.md); implies --lab-mode", valueName: "FILE" },
   start: { type: "string", help: "simulated wall-clock start time (ISO 8601)", default: DEFAULT_START, valueName: "TIME" },
+  "dashboard-port": { type: "number", help: "port of the live dashboard on 127.0.0.1 (0: a free one)", default: 0, integer: true, min: 0, max: 65535, valueName: "P" },
+  "no-dashboard": { type: "boolean", help: "do not serve the live dashboard" },
+  registry: { type: "string", help: "gateway registry written by `wearable provision` (with --device)", valueName: "FILE" },
+  device: { type: "string", help: "run this provisioned device (it takes its bundle over the link at boot) instead of the seed's", valueName: "ID" },
+  command: { type: "string", help: "a signed command file (wearable command --out) the central writes at SECONDS", valueName: "FILE@S" },
+  "epoch-period": { type: "number", help: "seconds between the device's epoch (key) rotations", default: 3600, integer: true, min: 10, max: 86400 * 7, valueName: "S" },
+  ...simUpdateFlags,
 } satisfies FlagSpecs;
 
 const commands: Record<string, Command> = {
+  fleet: fleetCommand,
+  replay: replayCommand,
+  lab: labCommand,
+  soak: { summary: SOAK_SUMMARY, usage: SOAK_USAGE, flags: soakFlags, run: soakCommand },
+  gateway: { summary: GATEWAY_SUMMARY, usage: GATEWAY_USAGE, flags: gatewayFlags, run: gatewayCommand },
+  export: { summary: EXPORT_SUMMARY, usage: EXPORT_USAGE, flags: exportFlags, run: exportCommand },
+  command: commandCommand,
+  provision: provisionCommand,
+  release: releaseCommand,
+  ota: otaCommand,
   sim: {
     summary: "Runs one simulated wearable (firmware on the XS engine, virtual board) with the gateway, printing one line per verified reading.",
     usage: "npm run wearable -- sim [flags]   (npm start -- [flags] is the same)",
@@ -48,8 +85,27 @@ const commands: Record<string, Command> = {
         if (typeof parsed === "string") throw new UsageError(`sim: --hr-trace: ${parsed} (example: --hr-trace 0:70,60:110)`);
         heartRate = parsed;
       }
+      const scenario = flags.scenario === undefined ? undefined : parseScenario(flags.scenario);
+      if (typeof scenario === "string") throw new UsageError(`sim: --scenario: ${scenario}`);
+      const faults = flags.fault === undefined ? undefined : parseFaults(flags.fault);
+      if (typeof faults === "string") throw new UsageError(`sim: --fault: ${faults} (example: --fault nack@20+10,temp-drift@30)`);
       if (Number.isNaN(Date.parse(flags.start!))) throw new UsageError(`sim: --start needs an ISO 8601 time such as ${DEFAULT_START}, not "${flags.start}"`);
+      if ((flags.registry === undefined) !== (flags.device === undefined)) throw new UsageError("sim: --registry and --device go together");
+      const device = flags.device === undefined ? undefined : loadSimDevice(flags.registry!, flags.device);
+      const mqtt =
+        flags.transport === "ble"
+          ? null
+          : await prepareSimMqtt(simDeviceIdHex(flags.seed!, device), { transport: flags.transport as "mqtt" | "both", broker: flags.broker, ca: flags.ca }, (line) => process.stderr.write(line + "\n"));
+      const command = flags.command === undefined ? undefined : parseCommandAt(flags.command);
+      if (typeof command === "string") throw new UsageError(`sim: --command: ${command}`);
+      const update = simUpdatePlan(flags.update, flags["update-via"]);
+      const dashboard = flags["no-dashboard"]
+        ? null
+        : await DashboardServer.start({ port: flags["dashboard-port"]!, engine: flags.engine!, firmwareVersion: "1.0.0", scenarios: await shippedScenarioNames() });
+      if (dashboard) process.stderr.write(`sim: live dashboard at ${dashboard.url}\n`);
       const summary = await runSim({
+        mqtt: mqtt?.options,
+        hooks: dashboard?.hooks(),
         seconds: flags.seconds!,
         speed,
         seed: flags.seed!,
@@ -58,16 +114,26 @@ const commands: Record<string, Command> = {
         record: flags.record,
         framePeriodS: flags["frame-period"]!,
         heartRate,
+        scenario,
+        faults,
+        thermometerChip: flags.thermometer as "max30205" | "tmp117",
+        labMode: flags["lab-mode"] || flags["ppg-out"] !== undefined,
+        ppgOut: flags["ppg-out"],
+        centralMessages: command ? [command] : undefined,
+        device,
+        epochPeriodS: flags["epoch-period"],
+        update,
         startIso: new Date(Date.parse(flags.start!)).toISOString(),
         firmwareVersion: "1.0.0",
         out: (line) => process.stdout.write(line + "\n"),
         err: (line) => process.stderr.write(line + "\n"),
-      });
+      }).finally(() => Promise.all([dashboard?.close(), mqtt?.stop()]));
       const rejected = Object.entries(summary.rejected).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
       process.stderr.write(
         `sim: ${summary.virtualSeconds.toFixed(0)} simulated s in ${summary.wallSeconds.toFixed(1)} s on ${summary.engine}; ` +
           `${summary.verifiedReadings} readings verified, ${summary.messages} messages, rejected: ${rejected}` +
           (summary.firmware ? `; device ${summary.firmware.state}${summary.firmware.detail ? " (" + summary.firmware.detail + ")" : ""}` : "") +
+          (summary.firmware?.sensing ? `; sensor self-test ${summary.firmware.sensing.selfTest}, thermometer ${summary.firmware.sensing.thermometer}` : "") +
           "\n",
       );
       return summary.firmware && summary.firmware.state === "unprovisioned" ? 1 : 0;

@@ -6,9 +6,15 @@ import type { Crypto, KeyAgreementAlgorithm, SignatureAlgorithm } from "../../ha
 import { fromHex, toHex } from "../../protocol/cbor.js";
 import { DEVICE_ID_LENGTH, FrameOpener, REJECT_REASONS } from "../../protocol/frame.js";
 import type { DeviceIdentity, DeviceReplayState, OpenResult, RejectReason } from "../../protocol/frame.js";
+import type { PpgChunk } from "../../protocol/record.js";
+import { isResultMessage, openResult } from "../../protocol/command.js";
+import type { CommandStatus } from "../../protocol/command.js";
+import type { CborValue } from "../../protocol/cbor.js";
+import { NodeCrypto } from "../crypto/node-crypto.js";
 
 export interface GatewayOptions {
-  crypto: Crypto;
+  /** Default: Node's own crypto (host/crypto/node-crypto.ts). */
+  crypto?: Crypto;
   gatewayPrivateKey: Uint8Array;
   agreementAlg: KeyAgreementAlgorithm;
   /** When given, announcements keyed to another gateway key are rejected. */
@@ -22,6 +28,8 @@ export interface DeviceRegistration {
   deviceId: Uint8Array | string;
   identityPublicKey: Uint8Array;
   signatureAlg: SignatureAlgorithm;
+  /** Identity keys the device had before it was re-provisioned (announcements under them are "unknown-key"). */
+  retiredKeys?: Uint8Array[];
 }
 
 /** One verified reading, flattened. */
@@ -37,8 +45,12 @@ export interface GatewayReading {
   hrQuality: number;
   tempC: number | null;
   flags: number;
+  /** Active alert bits (record key 6); absent when none. */
+  alerts?: number;
   frameSeq: number;
   epoch: number;
+  /** Version of the firmware that sealed the frame (record key 2). */
+  firmwareVersion?: string;
 }
 
 export type GatewayEvent =
@@ -52,8 +64,34 @@ export type GatewayEvent =
       gapBefore: number;
       late: boolean;
       readings: GatewayReading[];
+      /** Raw PPG chunk (lab mode, record key 4). */
+      ppg?: PpgChunk;
+    }
+  | {
+      kind: "result";
+      device: string;
+      commandId: number;
+      status: CommandStatus;
+      op: string;
+      role: string;
+      deviceTimeMs: number;
+      /** The result body as JSON (byte strings as hex). */
+      body: Record<string, unknown>;
     }
   | { kind: "rejected"; reason: RejectReason; detail: string };
+
+/** A CBOR value as JSON: maps to objects, byte strings to hex. */
+export function cborToJson(v: CborValue): unknown {
+  if (v instanceof Uint8Array) return toHex(v);
+  if (Array.isArray(v)) return v.map(cborToJson);
+  if (v instanceof Map) {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of v) o[String(k)] = cborToJson(x);
+    return o;
+  }
+  if (v !== null && typeof v === "object") return { tag: v.tag, value: cborToJson(v.value) };
+  return v;
+}
 
 export interface GatewayCounters {
   messages: number;
@@ -78,10 +116,12 @@ export class Gateway {
   private readonly devices = new Map<string, DeviceIdentity>();
   private readonly opener: FrameOpener;
   private readonly counts: GatewayCounters;
+  private readonly crypto: Crypto;
 
   constructor(options: GatewayOptions) {
+    this.crypto = options.crypto ?? new NodeCrypto();
     this.opener = new FrameOpener({
-      crypto: options.crypto,
+      crypto: this.crypto,
       gatewayPrivateKey: options.gatewayPrivateKey,
       agreementAlg: options.agreementAlg,
       gatewayKeyId: options.gatewayKeyId,
@@ -99,7 +139,11 @@ export class Gateway {
     const expected = d.signatureAlg === "ES256" ? 65 : 32;
     if (d.signatureAlg !== "ES256" && d.signatureAlg !== "EdDSA") throw new RangeError(`unsupported signature algorithm ${String(d.signatureAlg)}`);
     if (d.identityPublicKey.length !== expected) throw new RangeError(`${d.signatureAlg} public key must be ${expected} bytes`);
-    this.devices.set(toHex(id), { identityPublicKey: d.identityPublicKey.slice(), signatureAlg: d.signatureAlg });
+    this.devices.set(toHex(id), {
+      identityPublicKey: d.identityPublicKey.slice(),
+      signatureAlg: d.signatureAlg,
+      retiredKeys: (d.retiredKeys ?? []).map((k) => k.slice()),
+    });
   }
 
   /** Registered device ids (hex). */
@@ -110,6 +154,25 @@ export class Gateway {
   /** Verifies one message (announcement or frame) and returns what it carried. Never throws. */
   receive(bytes: Uint8Array): GatewayEvent {
     this.counts.messages++;
+    if (bytes instanceof Uint8Array && bytes[0] === 0xd2 && isResultMessage(bytes)) {
+      const res = openResult(this.crypto, bytes, (id) => this.devices.get(toHex(id)) ?? null);
+      if (!res.ok) {
+        const reason: RejectReason = res.reason === "unknown-device" ? "unknown-device" : res.reason === "bad-signature" ? "bad-signature" : "malformed";
+        this.counts.rejected[reason]++;
+        return { kind: "rejected", reason, detail: `command result: ${res.detail}` };
+      }
+      const x = res.result;
+      return {
+        kind: "result",
+        device: toHex(x.deviceId),
+        commandId: x.commandId,
+        status: x.status,
+        op: x.op,
+        role: x.role,
+        deviceTimeMs: x.deviceTimeMs,
+        body: cborToJson(x.body) as Record<string, unknown>,
+      };
+    }
     let r: OpenResult;
     try {
       r = this.opener.accept(bytes);
@@ -140,8 +203,10 @@ export class Gateway {
       hrQuality: x.hrQuality,
       tempC: x.tempC,
       flags: x.flags,
+      ...(x.alerts ? { alerts: x.alerts } : {}),
       frameSeq: r.frameSeq,
       epoch: r.epoch,
+      firmwareVersion: r.record.firmwareVersion,
     }));
     return {
       kind: "readings",
@@ -152,6 +217,7 @@ export class Gateway {
       gapBefore: r.gapBefore,
       late: r.late,
       readings,
+      ...(r.record.ppg ? { ppg: r.record.ppg } : {}),
     };
   }
 

@@ -5,13 +5,23 @@
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FragmentReassembler } from "../../protocol/link-framing.js";
+import { decodeEnvelope } from "../../firmware/link/link-messages.js";
+import { AckTracker } from "../gateway/service.js";
+import { MqttGateway } from "../mqtt/gateway-mqtt.js";
+import type { SimMqttOptions } from "../mqtt/sim-transport.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import type { SimSessionConfig, SimStatus } from "../../entry/sim-session.js";
 import { bytesToHex } from "../../entry/utf8.js";
 import { Gateway, type GatewayEvent, type GatewayReading } from "../gateway/gateway.js";
 import { startEngine, type EngineName, type SimEngine } from "./engines.js";
 import { simKeys, seededBytes } from "./sim-keys.js";
+import type { ProvisionedSimDevice } from "../provision/provision-cli.js";
 import type { LogLevel } from "../../hal/contracts/log.js";
+import { SimUpdateDriver, type SimUpdatePlan, type UpdateDriverSummary } from "../ota/sim-push.js";
+import type { ScheduledFault } from "../../hal/sim/board.js";
+import type { Scenario } from "../../hal/sim/scenarios.js";
+import type { PpgChunk } from "../../protocol/record.js";
+import { alertNames } from "../../firmware/sensing/alerts.js";
 import { PiecewiseLinear, type HeartRatePoint } from "../../hal/sim/traces.js";
 
 export type { HeartRatePoint };
@@ -50,6 +60,8 @@ export function traceAt(trace: readonly HeartRatePoint[], tS: number): number {
 }
 
 export interface SimRunOptions {
+  /** Wi-Fi: the device publishes to this broker and the gateway subscribes (host/mqtt/sim-transport.ts). */
+  mqtt?: SimMqttOptions;
   seconds: number;
   speed: number | "max";
   seed: number;
@@ -58,12 +70,37 @@ export interface SimRunOptions {
   record?: string;
   framePeriodS: number;
   heartRate: HeartRatePoint[];
+  /** A shipped scenario (hal/sim/scenarios.ts): its traces replace `heartRate` and the skin temperature. */
+  scenario?: Scenario;
+  /** Faults injected at set times. */
+  faults?: ScheduledFault[];
+  thermometerChip?: "max30205" | "tmp117";
+  /** Start the device in lab mode (raw PPG in records). */
+  labMode?: boolean;
+  /** Write the raw PPG the gateway receives in lab mode to FILE, in the lab CSV format (docs/lab.md). */
+  ppgOut?: string;
   startIso: string;
   firmwareVersion: string;
   out: (line: string) => void;
   err: (line: string) => void;
   /** Changes what travels from the device to the gateway (tests: tampering, replay). */
   intercept?: (message: Uint8Array, index: number) => Uint8Array[];
+  /** A device provisioned with `wearable provision` (host/provision/provision-cli.ts loadSimDevice). */
+  device?: ProvisionedSimDevice;
+  /** Messages the central writes to the device at set simulated seconds (signed commands). */
+  centralMessages?: { atS: number; bytes: Uint8Array }[];
+  /** Seconds between the device's periodic epoch rotations (default one hour). */
+  epochPeriodS?: number;
+  /** Observers (the live dashboard): every gateway event, and a turn with the engine after each step. */
+  hooks?: SimRunHooks;
+  /** An update the gateway pushes to the device (release folder, when, BLE or HTTP). */
+  update?: SimUpdatePlan[];
+}
+
+export interface SimRunHooks {
+  gatewayEvent?(event: GatewayEvent): void;
+  /** Called after every step with exclusive use of the engine (telemetry, controls). */
+  step?(engine: SimEngine, status: SimStatus): Promise<void>;
 }
 
 export interface SimSummary {
@@ -73,34 +110,73 @@ export interface SimSummary {
   verifiedReadings: number;
   messages: number;
   rejected: Record<string, number>;
+  /** Messages the device sent again that the central had already stored (not delivered twice). */
+  duplicates: number;
+  /** What became of the pushed update (reports, resets), when there was one. */
+  update?: UpdateDriverSummary;
   firmware: SimStatus["firmware"] | null;
 }
 
 export function readingLine(r: GatewayReading): string {
   const hr = r.hr === null ? "  --  " : `${r.hr.toFixed(1).padStart(5)} bpm`;
   const t = r.tempC === null ? " -- " : `${r.tempC.toFixed(2)} C`;
-  return `${r.time}  device ${r.device}  seq ${String(r.seq).padStart(5)}  hr ${hr} (quality ${String(r.hrQuality).padStart(3)})  skin ${t}${r.flags ? `  flags ${r.flags}` : ""}`;
+  const alerts = r.alerts ? `  ALERT ${alertNames(r.alerts).join(",")}` : "";
+  return `${r.time}  device ${r.device}  seq ${String(r.seq).padStart(5)}  hr ${hr} (quality ${String(r.hrQuality).padStart(3)})  skin ${t}${r.flags ? `  flags ${r.flags}${flagNames(r.flags)}` : ""}${alerts}`;
+}
+
+const FLAG_NAMES = ["no-contact", "hr-sensor-fault", "temp-sensor-fault", "motion", "low-battery", "time-unsynced", "irregular-rhythm"];
+
+function flagNames(flags: number): string {
+  const names: string[] = [];
+  for (let i = 0; i < FLAG_NAMES.length; i++) if (flags & (1 << i)) names.push(FLAG_NAMES[i]);
+  return names.length ? ` (${names.join(",")})` : "";
+}
+
+/** Rows of the lab CSV (time_ms,ir,red) for a raw PPG chunk; time from the sample index. */
+export function ppgCsvRows(p: PpgChunk): string {
+  let out = "";
+  for (let i = 0; i < p.ir.length; i++) out += `${Math.round((((p.firstIndex + i) * 1000) / p.rate) * 1000) / 1000},${p.ir[i]},${p.red[i]}\n`;
+  return out;
+}
+
+/** A reading as a JSON Lines object: the gateway's fields, with the alert bits also by name. */
+export function readingJson(r: GatewayReading): Record<string, unknown> {
+  return { type: "reading", ...r, alerts: alertNames(r.alerts ?? 0) };
 }
 
 export async function runSim(o: SimRunOptions): Promise<SimSummary> {
-  const keys = simKeys(o.seed);
+  // A provisioned device (wearable provision) boots unprovisioned and takes its bundle over the
+  // link; otherwise the identity is derived from the seed and written straight into the store.
+  const dev = o.device;
+  const keys = dev ? { ...simKeys(o.seed), ...dev, provisioning: null } : simKeys(o.seed);
   const startWallTimeMs = Date.parse(o.startIso);
   const config: SimSessionConfig = {
     seed: o.seed,
     startWallTimeMs,
-    heartRate: o.heartRate,
-    skinTempC: [{ atS: 0, celsius: 33.5 }],
+    heartRate: o.scenario ? [...o.scenario.heartRate] : o.heartRate,
+    skinTempC: o.scenario ? [...o.scenario.skinTempC] : [{ atS: 0, celsius: 33.5 }],
+    ppg: o.scenario?.ppg,
+    faults: o.faults,
+    thermometerChip: o.thermometerChip,
+    labMode: o.labMode,
     framePeriodS: o.framePeriodS,
+    centralMessages: o.centralMessages?.map((m) => ({ atS: m.atS, hex: bytesToHex(m.bytes) })),
+    epochPeriodS: o.epochPeriodS,
     firmwareVersion: o.firmwareVersion,
     mtu: 247,
     provisioning: keys.provisioning,
+    provisioningBundle: dev?.bundleHex,
+    factoryKey: dev?.factoryKey,
+    ...(o.mqtt
+      ? { transport: o.mqtt.transport, mqtt: { host: o.mqtt.broker.host, port: o.mqtt.broker.port, tlsServerName: o.mqtt.broker.serverName, caPem: o.mqtt.broker.caPem, ...o.mqtt.device, topicPrefix: `wearable/${bytesToHex(keys.deviceId)}` } }
+      : {}),
   };
+  // The gateway verifies with Node's own crypto (host/crypto/node-crypto.ts).
   const gateway = new Gateway({
-    crypto: new NobleCrypto(seededBytes(o.seed, "gateway-runtime")),
     gatewayPrivateKey: keys.gatewayPrivateKey,
     agreementAlg: keys.agreementAlg,
   });
-  gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: keys.identityPublicKey, signatureAlg: keys.signatureAlg });
+  gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: keys.identityPublicKey, signatureAlg: keys.signatureAlg, retiredKeys: dev?.retiredKeys });
 
   if (o.record) {
     mkdirSync(o.record, { recursive: true });
@@ -124,17 +200,32 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
     );
   }
 
+  if (o.ppgOut) writeFileSync(o.ppgOut, "time_ms,ir,red\n");
   const rejected: Record<string, number> = {};
   let verifiedReadings = 0;
   let messages = 0;
   const reassembler = new FragmentReassembler();
+  // Acknowledgements: the device keeps each message until the central acks it (host/gateway/service.ts).
+  const acker = new AckTracker();
+  const pendingAcks: Uint8Array[] = [];
+  let duplicates = 0;
   const deliver = (message: Uint8Array) => {
     const event: GatewayEvent = gateway.receive(message);
+    o.hooks?.gatewayEvent?.(event);
+    if (event.kind === "readings" && event.ppg && o.ppgOut) appendFileSync(o.ppgOut, ppgCsvRows(event.ppg));
     if (event.kind === "readings") {
       for (const r of event.readings) {
         verifiedReadings++;
-        o.out(o.json ? JSON.stringify({ type: "reading", ...r }) : readingLine(r));
+        o.out(o.json ? JSON.stringify(readingJson(r)) : readingLine(r));
       }
+      if (event.gapBefore > 0) {
+        const gap = { type: "gap", device: event.device, epoch: event.epoch, missingFrames: event.gapBefore, beforeFrameSeq: event.frameSeq };
+        if (o.json) o.out(JSON.stringify(gap));
+        else o.err(`gateway: device ${event.device} skipped ${event.gapBefore} frame(s) before frame ${event.frameSeq}`);
+      }
+    } else if (event.kind === "result") {
+      if (o.json) o.out(JSON.stringify({ type: "result", ...event, kind: undefined }));
+      else o.err(`gateway: device ${event.device} answered command #${event.commandId} (${event.role} ${event.op}): ${event.status}${event.status === "ok" ? "" : " (" + String(event.body.detail) + ")"}`);
     } else if (event.kind === "rejected") {
       rejected[event.reason] = (rejected[event.reason] ?? 0) + 1;
       if (o.json) o.out(JSON.stringify({ type: "rejected", reason: event.reason, detail: event.detail }));
@@ -142,6 +233,29 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
     } else if (event.kind === "epoch" && !o.json) {
       o.err(`gateway: device ${event.device} opened epoch ${event.epoch}`);
     }
+  };
+  /** One whole link message (queue envelope) from the device, by BLE or MQTT; returns the ack to send. */
+  const receiveLinkMessage = (linkMessage: Uint8Array): Uint8Array | null => {
+    const env = decodeEnvelope(linkMessage);
+    if (!env.ok) {
+      rejected["link-envelope"] = (rejected["link-envelope"] ?? 0) + 1;
+      o.err(`central: dropped a message without a queue envelope (${env.error.code})`);
+      return null;
+    }
+    const { qseq, prev, message } = env.value;
+    const resent = qseq <= acker.level;
+    const ack = acker.observe(qseq, prev, message);
+    if (resent) {
+      duplicates++;
+      return ack;
+    }
+    const index = messages++;
+    const wire = o.intercept ? o.intercept(message, index) : [message];
+    for (const m of wire) {
+      if (o.record) appendFileSync(join(o.record, "messages.cborseq"), m);
+      deliver(m);
+    }
+    return ack;
   };
   const bridge = {
     notify(payload: Uint8Array) {
@@ -152,18 +266,21 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
         return;
       }
       if (res.kind !== "message") return;
-      const index = messages++;
-      const wire = o.intercept ? o.intercept(res.message, index) : [res.message];
-      for (const m of wire) {
-        if (o.record) appendFileSync(join(o.record, "messages.cborseq"), m);
-        deliver(m);
-      }
+      const ack = receiveLinkMessage(res.message);
+      if (ack) pendingAcks.push(ack);
     },
     log(level: LogLevel, message: string) {
       if (!o.json || level === "error" || level === "warn") o.err(`device ${level}: ${message}`);
     },
+    updateNotify: (payload: Uint8Array) => updater?.onNotify(payload),
+    httpGet: (id: number, url: string, start: number, end: number, max: number) => updater?.onHttpGet(id, url, start, end, max),
   };
+  const updater = o.update
+    ? new SimUpdateDriver({ plans: o.update, crypto: new NobleCrypto(seededBytes(o.seed, "gateway-update")), device: { deviceId: keys.deviceId, publicKey: keys.identityPublicKey, alg: keys.signatureAlg }, json: o.json, out: o.out, err: o.err })
+    : null;
 
+  // Over Wi-Fi the gateway receives from the broker instead of the BLE central.
+  const mqttGateway = o.mqtt ? await MqttGateway.start({ ...o.mqtt.broker, ...o.mqtt.gateway, clientId: `sim-gateway-${process.pid}`, handle: (_device, bytes) => receiveLinkMessage(bytes) }) : null;
   const engine: SimEngine = await startEngine(o.engine, bridge);
   const wallStart = performance.now();
   let status: SimStatus | null = null;
@@ -181,6 +298,14 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
       const step = Math.min(o.speed === "max" ? stepMs : Math.round(stepMs * (o.speed as number)), limitMs - virtualMs) || 1;
       status = await engine.advance(step);
       virtualMs += step;
+      // Only the latest acknowledgement matters; it covers the earlier ones.
+      if (pendingAcks.length) status = await engine.centralSend(pendingAcks.splice(0).pop()!);
+      if (updater) status = await updater.step(engine, status, virtualMs);
+      if (o.hooks?.step) await o.hooks.step(engine, status);
+      if (o.speed === "max" && !o.json && virtualMs % 3_600_000 === 0) {
+        const rej = Object.values(rejected).reduce((a, b) => a + b, 0);
+        o.err(`sim: ${virtualMs / 3_600_000} simulated h in ${((performance.now() - wallStart) / 1000).toFixed(1)} s; ${verifiedReadings} readings verified, ${messages} messages, ${rej} rejected`);
+      }
       if (o.speed === "max") {
         await new Promise((r) => setImmediate(r));
       } else {
@@ -191,7 +316,9 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
     }
   } finally {
     process.removeListener("SIGINT", onSignal);
+    await updater?.close();
     await engine.close();
+    mqttGateway?.close();
   }
   const wallSeconds = (performance.now() - wallStart) / 1000;
   return {
@@ -201,6 +328,8 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
     verifiedReadings,
     messages,
     rejected,
+    duplicates,
+    ...(updater ? { update: updater.summary } : {}),
     firmware: status?.firmware ?? null,
   };
 }

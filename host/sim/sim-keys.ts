@@ -7,6 +7,24 @@ import type { KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contra
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { bytesToHex } from "../../entry/utf8.js";
 import type { SimProvisioning } from "../../entry/sim-session.js";
+import { ROLES, type Role } from "../../protocol/command.js";
+
+/** A role's TEST key pair for the simulator (private half stays on the host). */
+export interface SimRoleKey {
+  alg: SignatureAlgorithm;
+  privateKey: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+/** Role keys (clinician, maintainer, release) derived from the seed: TEST KEYS. */
+export function simRoleKeys(seed: number): Record<Role, SimRoleKey> {
+  const out = {} as Record<Role, SimRoleKey>;
+  for (const role of ROLES) {
+    const kp = new NobleCrypto(seededBytes(seed, `role-${role}`)).signatureKeyPair("ES256");
+    out[role] = { alg: "ES256", privateKey: kp.privateKey, publicKey: kp.publicKey };
+  }
+  return out;
+}
 
 export function seededBytes(seed: number, label: string): (n: number) => Uint8Array {
   let counter = 0;
@@ -29,6 +47,7 @@ export interface SimKeys {
   gatewayKeyId: Uint8Array;
   signatureAlg: SignatureAlgorithm;
   agreementAlg: KeyAgreementAlgorithm;
+  roles: Record<Role, SimRoleKey>;
 }
 
 export function simKeys(seed: number, deviceIndex = 0, signatureAlg: SignatureAlgorithm = "ES256", agreementAlg: KeyAgreementAlgorithm = "P-256"): SimKeys {
@@ -38,7 +57,11 @@ export function simKeys(seed: number, deviceIndex = 0, signatureAlg: SignatureAl
   const identity = deviceCrypto.signatureKeyPair(signatureAlg);
   const gateway = gatewayCrypto.agreementKeyPair(agreementAlg);
   const gatewayKeyId = gatewayCrypto.sha256(gateway.publicKey).subarray(0, 8);
+  const roles = simRoleKeys(seed);
+  const trust: NonNullable<SimProvisioning["trust"]> = {};
+  for (const role of ROLES) trust[role] = { alg: roles[role].alg, publicKey: bytesToHex(roles[role].publicKey) };
   return {
+    roles,
     provisioning: {
       deviceId: bytesToHex(deviceId),
       signingKey: bytesToHex(identity.privateKey),
@@ -47,6 +70,7 @@ export function simKeys(seed: number, deviceIndex = 0, signatureAlg: SignatureAl
       gatewayKeyId: bytesToHex(gatewayKeyId),
       agreementAlg,
       aeadAlg: "A128GCM",
+      trust,
     },
     deviceId,
     identityPublicKey: identity.publicKey,

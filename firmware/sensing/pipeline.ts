@@ -1,0 +1,423 @@
+import type { SMBusOpener } from "../../hal/contracts/i2c.js";
+import type { InterruptLine, InterruptOpener } from "../../hal/contracts/interrupt.js";
+import type { Log } from "../../hal/contracts/log.js";
+import type { PreferenceStore } from "../../hal/contracts/store.js";
+import { Max30102 } from "../drivers/max30102.js";
+import { Max30205 } from "../drivers/max30205.js";
+import { Tmp117 } from "../drivers/tmp117.js";
+import type { SkinThermometer } from "../drivers/tmp117.js";
+import { AlertMonitor, loadAlertSettings } from "./alerts.js";
+import { HeartRateEstimator, MOTION_THRESHOLD } from "./heart-rate.js";
+import { TemperatureFilter } from "./temperature.js";
+
+export const PPG_ADDRESS = 0x57;
+export const THERMOMETER_ADDRESS = 0x48;
+/** Preference domain of the sensing calibration; key "tempOffset" = skin-temperature offset in centi-C. */
+export const SENSING_DOMAIN = "sensing";
+
+/** Reading flag bits (the same values as protocol/record.ts). */
+const FLAG_NO_CONTACT = 1 << 0;
+const FLAG_HR_SENSOR_FAULT = 1 << 1;
+const FLAG_TEMP_SENSOR_FAULT = 1 << 2;
+const FLAG_MOTION = 1 << 3;
+const FLAG_IRREGULAR_RHYTHM = 1 << 6;
+
+/** Samples per drain at most (the FIFO holds 32). */
+const DRAIN_CAPACITY = 32;
+/** With the INT pin wired: unread samples that raise A_FULL (25 at 50 sps: every 500 ms, 140 ms of slack). */
+const ALMOST_FULL_SAMPLES = 25;
+/** Raw samples kept for lab mode (IR and red pairs): 20 s at 50 sps. */
+export const LAB_CAPACITY = 1000;
+/** Re-probe backoff after a sensor fault: first wait and ceiling, in readings (seconds). */
+const BACKOFF_FIRST_S = 1;
+const BACKOFF_MAX_S = 32;
+/** Consecutive drains with lost samples, or at full scale, that make the PPG faulty. */
+const SATURATION_COUNTS = 0x3fff0;
+/** Die temperature check every this many seconds; allowed divergence from the learned offset. */
+const DIE_CHECK_S = 10;
+const DRIFT_LIMIT_C = 1.5;
+const DRIFT_LEARN_CHECKS = 6;
+/** Seconds of skin contact before temperature alerts are evaluated (the sensor warms up to the skin). */
+const TEMP_ALERT_SETTLE_S = 120;
+
+export type SelfTestState = "pending" | "passed" | "failed";
+
+export interface SensingStatus {
+  selfTest: SelfTestState;
+  selfTestDetail: string;
+  thermometer: "max30205" | "tmp117" | "none";
+  ppgFault: string;
+  tempFault: string;
+  lostSamples: number;
+  recoveries: number;
+  dieTempC: number | null;
+}
+
+export interface SensingReading {
+  hrBpm: number | null;
+  hrQuality: number;
+  tempC: number | null;
+  flags: number;
+  alerts: number;
+  /** True when the alert bits differ from the previous reading's. */
+  alertsChanged: boolean;
+  motion: number;
+  /** RR intervals (ms) of the beats accepted during this second: the first `rrCount` of `rrMs`. */
+  rrCount: number;
+  /** Shared buffer, overwritten by the next reading (fixed memory). */
+  rrMs: Float64Array;
+}
+
+/**
+ * The sensing side of the firmware: the PPG and thermometer drivers, the heart-rate estimator,
+ * the temperature filter and the alerts, with fault handling.
+ *
+ * - Boot: probe and configure the MAX30102; probe a MAX30205, then a TMP117, at 0x48; start a die
+ *   temperature conversion. The self-test passes when the part ID matched, the die temperature
+ *   is plausible (0-60 C) and the FIFO filled within the first second.
+ * - Every drain: FIFO to the estimator (IR and red); lost samples (overflow counter) are
+ *   accounted and mark a gap; a full-scale ADC (saturation) or any loss is a PPG fault.
+ * - Bus errors: the driver turns unhealthy, the reading says so (flag, null value); the chip is
+ *   re-probed and re-configured with exponential backoff (1, 2, 4 .. 32 s).
+ * - Temperature: calibration offset (Preference "sensing"/"tempOffset", centi-C), plausibility,
+ *   and a drift check against the PPG chip's die temperature (a thermometer drifting away from
+ *   the die by more than 1.5 C past the learned offset is a fault).
+ */
+export class SensingPipeline {
+  readonly heartRate: HeartRateEstimator;
+  readonly temperature: TemperatureFilter;
+  readonly alerts: AlertMonitor;
+  readonly sampleRate: number;
+  private readonly open: SMBusOpener;
+  private readonly store: PreferenceStore;
+  private readonly log: Log;
+  private ppg: Max30102 | null = null;
+  private thermometer: SkinThermometer | null = null;
+  private readonly ir = new Int32Array(DRAIN_CAPACITY);
+  private readonly rr = new Float64Array(8);
+  private readonly red = new Int32Array(DRAIN_CAPACITY);
+  private readonly status: SensingStatus = {
+    selfTest: "pending",
+    selfTestDetail: "",
+    thermometer: "none",
+    ppgFault: "",
+    tempFault: "",
+    lostSamples: 0,
+    recoveries: 0,
+    dieTempC: null,
+  };
+  private seconds = 0;
+  private ppgRetryAt = -1;
+  private ppgBackoff = BACKOFF_FIRST_S;
+  private tempRetryAt = -1;
+  private tempBackoff = BACKOFF_FIRST_S;
+  private lostThisSecond = 0;
+  private saturatedThisSecond = false;
+  private samplesThisSecond = 0;
+  private dieOffset = 0;
+  private dieChecks = 0;
+  private driftFor = 0;
+  private lastAlerts = 0;
+  private lastRawTemp: number | null = null;
+  private lastNoContact = true;
+  private contactSeconds = 0;
+  // Lab mode: raw IR/red pairs since the last take, with the index of the first.
+  private labOn = false;
+  private readonly lab = new Int32Array(LAB_CAPACITY * 2);
+  private labCount = 0;
+  private labFirst = 0;
+  private samplesTotal = 0;
+
+  private readonly openInterrupt: InterruptOpener | null;
+  private interruptLine: InterruptLine | null = null;
+
+  constructor(options: { i2c: SMBusOpener; store: PreferenceStore; log: Log; sampleRate: number; interrupt?: InterruptOpener }) {
+    this.open = options.i2c;
+    this.openInterrupt = options.interrupt ?? null;
+    this.store = options.store;
+    this.log = options.log;
+    this.sampleRate = options.sampleRate;
+    this.heartRate = new HeartRateEstimator(options.sampleRate);
+    const offset = this.store.get(SENSING_DOMAIN, "tempOffset");
+    this.temperature = new TemperatureFilter({ calibrationOffsetC: typeof offset === "number" && Number.isInteger(offset) && Math.abs(offset) <= 500 ? offset / 100 : 0 });
+    this.alerts = new AlertMonitor(loadAlertSettings(this.store));
+  }
+
+  /** Probes and configures both sensors and starts the self-test; false when a sensor is missing. */
+  start(): boolean {
+    this.ppg = new Max30102(this.open({ address: PPG_ADDRESS, hz: 400_000 }));
+    if (this.openInterrupt !== null) this.interruptLine = this.openInterrupt("ppg", () => this.drain());
+    const ppgOk = this.startPpg();
+    if (ppgOk) this.ppg.startDieTemperature();
+    const tempOk = this.startThermometer();
+    if (!ppgOk) this.finishSelfTest(false, `PPG: ${this.status.ppgFault}`);
+    return ppgOk && tempOk;
+  }
+
+  /** True when the FIFO is drained on its almost-full interrupt; otherwise call `drain` from a timer. */
+  get interruptDriven(): boolean {
+    return this.interruptLine !== null;
+  }
+
+  /** Releases the interrupt line. */
+  stop(): void {
+    if (this.interruptLine !== null) this.interruptLine.close();
+    this.interruptLine = null;
+  }
+
+  getStatus(): SensingStatus {
+    return { ...this.status };
+  }
+
+  get labMode(): boolean {
+    return this.labOn;
+  }
+
+  /** Lab mode: keep the raw samples for `takeLabSamples` (raw PPG streaming). */
+  setLabMode(on: boolean): void {
+    this.labOn = on;
+    this.labCount = 0;
+  }
+
+  /** Raw sample pairs waiting in lab mode. */
+  get labPending(): number {
+    return this.labCount;
+  }
+
+  /**
+   * Moves the raw samples kept in lab mode into `out` (IR, red interleaved) and returns
+   * [index of the first sample since start, count]. The ring keeps the newest LAB_CAPACITY.
+   */
+  takeLabSamples(out: Int32Array): { firstIndex: number; count: number } {
+    const n = Math.min(this.labCount, out.length >> 1);
+    out.set(this.lab.subarray(0, n * 2));
+    const first = this.labFirst;
+    if (n < this.labCount) this.lab.copyWithin(0, n * 2, this.labCount * 2);
+    this.labCount -= n;
+    this.labFirst += n;
+    return { firstIndex: first, count: n };
+  }
+
+  /** Drains the PPG FIFO into the estimator (call every 200 ms). */
+  drain(): void {
+    const ppg = this.ppg;
+    if (!ppg || this.ppgRetryAt >= 0) return;
+    const n = ppg.drain(this.ir, this.red);
+    if (!ppg.healthy) {
+      this.ppgFailed(ppg.status.ok ? "" : ppg.status.error);
+      return;
+    }
+    if (ppg.lostSamples > 0) {
+      this.heartRate.markGap(ppg.lostSamples);
+      this.lostThisSecond += ppg.lostSamples;
+      this.status.lostSamples += ppg.lostSamples;
+      this.samplesTotal += ppg.lostSamples;
+      if (this.labOn) this.labFirst += ppg.lostSamples;
+    }
+    for (let i = 0; i < n; i++) if (this.ir[i] >= SATURATION_COUNTS || this.red[i] >= SATURATION_COUNTS) this.saturatedThisSecond = true;
+    this.samplesThisSecond += n;
+    this.heartRate.pushBlock(this.ir, n, this.red);
+    if (this.labOn) this.keepLab(n);
+    this.samplesTotal += n;
+  }
+
+  /** One reading (call once per second). */
+  reading(): SensingReading {
+    this.seconds++;
+    this.retryFaulted();
+    // A missed edge (the line stays asserted until the status register is read): drain now.
+    if (this.interruptLine !== null && this.interruptLine.asserted) this.drain();
+    const ppg = this.ppg;
+    if (this.status.selfTest === "pending" && ppg) this.selfTestStep(ppg);
+    else if (ppg && this.ppgRetryAt < 0 && this.seconds % DIE_CHECK_S === 0) this.dieCheck(ppg);
+
+    const estimate = this.heartRate.estimate();
+    let ppgFault = this.ppgRetryAt >= 0;
+    if (this.saturatedThisSecond) {
+      ppgFault = true;
+      this.status.ppgFault = "saturated";
+    } else if (this.lostThisSecond > 0) {
+      ppgFault = true;
+      this.status.ppgFault = "fifo-overflow";
+    } else if (!ppgFault) {
+      this.status.ppgFault = "";
+    }
+    if (!ppgFault && this.samplesThisSecond === 0 && ppg && this.status.selfTest !== "pending") {
+      ppgFault = true;
+      this.status.ppgFault = "no-samples";
+    }
+    this.saturatedThisSecond = false;
+    this.lostThisSecond = 0;
+    this.samplesThisSecond = 0;
+
+    let rawTemp: number | null = null;
+    const thermometer = this.thermometer;
+    if (thermometer && this.tempRetryAt < 0) {
+      rawTemp = thermometer.readCelsius();
+      if (!thermometer.healthy) this.tempFailed(thermometer);
+    }
+    const tempFault = this.tempRetryAt >= 0 || this.thermometer === null || this.driftFor >= 1;
+    const noContact = !ppgFault && estimate.noContact;
+    this.lastRawTemp = rawTemp === null ? null : rawTemp + this.temperature.calibrationOffsetC;
+    this.lastNoContact = noContact || ppgFault;
+    let tempC: number | null = null;
+    if (rawTemp !== null && !tempFault && !noContact) tempC = this.temperature.push(rawTemp);
+    else this.temperature.reset();
+
+    let flags = 0;
+    if (noContact) flags |= FLAG_NO_CONTACT;
+    if (ppgFault) flags |= FLAG_HR_SENSOR_FAULT;
+    if (tempFault) flags |= FLAG_TEMP_SENSOR_FAULT;
+    if (!ppgFault && !noContact && estimate.motion >= MOTION_THRESHOLD) flags |= FLAG_MOTION;
+    if (!ppgFault && estimate.irregular) flags |= FLAG_IRREGULAR_RHYTHM;
+    const hrBpm = ppgFault || estimate.bpm === null ? null : Math.round(estimate.bpm * 10) / 10;
+    if (this.seconds % 5 === 0) this.alerts.settings = loadAlertSettings(this.store);
+    this.contactSeconds = noContact || ppgFault ? 0 : this.contactSeconds + 1;
+    const settledTemp = this.contactSeconds >= TEMP_ALERT_SETTLE_S ? tempC : null;
+    const alerts = this.alerts.update({ hrBpm, tempC: settledTemp, noContact, sensorFault: ppgFault || tempFault });
+    const alertsChanged = alerts !== this.lastAlerts;
+    this.lastAlerts = alerts;
+    return {
+      hrBpm,
+      hrQuality: ppgFault ? 0 : estimate.quality,
+      tempC: tempC === null ? null : Math.round(tempC * 100) / 100,
+      flags,
+      alerts,
+      alertsChanged,
+      motion: estimate.motion,
+      rrCount: ppgFault ? 0 : this.heartRate.takeRrIntervals(this.rr),
+      rrMs: this.rr,
+    };
+  }
+
+  private keepLab(n: number): void {
+    let drop = this.labCount + n - LAB_CAPACITY;
+    if (drop > 0) {
+      if (drop > this.labCount) drop = this.labCount;
+      this.lab.copyWithin(0, drop * 2, this.labCount * 2);
+      this.labCount -= drop;
+      this.labFirst += drop;
+    }
+    if (this.labCount === 0) this.labFirst = this.samplesTotal;
+    for (let i = 0; i < n && this.labCount < LAB_CAPACITY; i++) {
+      this.lab[this.labCount * 2] = this.ir[i];
+      this.lab[this.labCount * 2 + 1] = this.red[i];
+      this.labCount++;
+    }
+  }
+
+  private startPpg(): boolean {
+    const ppg = this.ppg!;
+    const almostFullSamples = this.interruptLine !== null ? ALMOST_FULL_SAMPLES : undefined;
+    const ok = ppg.probe() && ppg.configure({ sampleRate: this.sampleRate, averaging: 1, pulseWidthUs: 411, adcRangeNa: 4096, ledCurrentMa: 6.4, almostFullSamples });
+    this.status.ppgFault = ok ? "" : ppg.status.ok ? "" : ppg.status.error;
+    return ok;
+  }
+
+  private startThermometer(): boolean {
+    const max = new Max30205(this.open({ address: THERMOMETER_ADDRESS, hz: 400_000 }));
+    if (max.probe()) {
+      this.thermometer = max;
+      this.status.thermometer = "max30205";
+      this.status.tempFault = "";
+      return true;
+    }
+    const tmp = new Tmp117(this.open({ address: THERMOMETER_ADDRESS, hz: 400_000 }));
+    if (tmp.probe()) {
+      this.thermometer = tmp;
+      this.status.thermometer = "tmp117";
+      this.status.tempFault = "";
+      return true;
+    }
+    this.status.tempFault = tmp.status.ok ? "absent" : tmp.status.error;
+    if (this.thermometer === null) this.tempRetryAt = this.seconds + this.tempBackoff;
+    return false;
+  }
+
+  private ppgFailed(error: string): void {
+    this.status.ppgFault = error;
+    this.ppgRetryAt = this.seconds + this.ppgBackoff;
+    this.log.log("warn", `PPG sensor fault (${error}); retrying in ${this.ppgBackoff} s`);
+    this.ppgBackoff = Math.min(BACKOFF_MAX_S, this.ppgBackoff * 2);
+    this.heartRate.reset();
+  }
+
+  private tempFailed(thermometer: SkinThermometer): void {
+    const status = (thermometer as { status?: { ok: boolean; error?: string } }).status;
+    const error = status && !status.ok ? String(status.error) : "bus-error";
+    if (error === "not-ready") return; // TMP117 before its first conversion
+    this.status.tempFault = error;
+    this.tempRetryAt = this.seconds + this.tempBackoff;
+    this.tempBackoff = Math.min(BACKOFF_MAX_S, this.tempBackoff * 2);
+  }
+
+  private retryFaulted(): void {
+    if (this.ppgRetryAt >= 0 && this.seconds >= this.ppgRetryAt && this.ppg) {
+      if (this.startPpg()) {
+        this.ppgRetryAt = -1;
+        this.ppgBackoff = BACKOFF_FIRST_S;
+        this.status.recoveries++;
+        this.log.log("info", "PPG sensor recovered and re-configured");
+      } else {
+        this.ppgRetryAt = this.seconds + this.ppgBackoff;
+        this.ppgBackoff = Math.min(BACKOFF_MAX_S, this.ppgBackoff * 2);
+      }
+    }
+    if (this.tempRetryAt >= 0 && this.seconds >= this.tempRetryAt) {
+      const previous = this.thermometer;
+      if (previous !== null ? previous.probe() : this.startThermometer()) {
+        this.tempRetryAt = -1;
+        this.tempBackoff = BACKOFF_FIRST_S;
+        this.status.tempFault = "";
+        this.status.recoveries++;
+      } else {
+        this.tempRetryAt = this.seconds + this.tempBackoff;
+        this.tempBackoff = Math.min(BACKOFF_MAX_S, this.tempBackoff * 2);
+      }
+    }
+  }
+
+  private selfTestStep(ppg: Max30102): void {
+    const die = ppg.readDieTemperature();
+    this.status.dieTempC = die;
+    if (die === null || !(die >= 0 && die <= 60)) {
+      this.finishSelfTest(false, die === null ? "die temperature unreadable" : `die temperature ${die} C implausible`);
+      return;
+    }
+    if (this.samplesThisSecond === 0) {
+      this.finishSelfTest(false, "FIFO did not fill");
+      return;
+    }
+    this.finishSelfTest(true, `part 0x15, die ${die.toFixed(2)} C, ${this.samplesThisSecond} samples in the first second`);
+    ppg.startDieTemperature();
+  }
+
+  private finishSelfTest(passed: boolean, detail: string): void {
+    this.status.selfTest = passed ? "passed" : "failed";
+    this.status.selfTestDetail = detail;
+    this.log.log(passed ? "info" : "warn", `sensor self-test ${passed ? "passed" : "failed"}: ${detail}`);
+  }
+
+  /** Thermometer drift check against the die temperature (both follow the skin). */
+  private dieCheck(ppg: Max30102): void {
+    const die = ppg.readDieTemperature();
+    ppg.startDieTemperature();
+    if (die === null) return;
+    this.status.dieTempC = die;
+    const t = this.lastRawTemp;
+    if (t === null || this.lastNoContact) return;
+    const diff = t - die;
+    if (this.dieChecks < DRIFT_LEARN_CHECKS) {
+      this.dieOffset = this.dieChecks === 0 ? diff : this.dieOffset + (diff - this.dieOffset) / (this.dieChecks + 1);
+      this.dieChecks++;
+      return;
+    }
+    if (Math.abs(diff - this.dieOffset) > DRIFT_LIMIT_C) {
+      this.driftFor++;
+      this.status.tempFault = "drift";
+    } else {
+      this.driftFor = 0;
+      if (this.status.tempFault === "drift") this.status.tempFault = "";
+    }
+  }
+}

@@ -1,0 +1,357 @@
+/**
+ * The update agent: takes a signed manifest, checks its signature and the device's policy before
+ * anything is written, streams the image into the inactive app slot while hashing it, checks
+ * size and digest, makes the slot the next boot image and restarts. After the restart the new
+ * image runs a self-test and confirms itself; the anti-rollback sequence is raised only after
+ * that confirmation, and never lowered (a revert does not touch it).
+ *
+ * Preference domain "update": "seq" the anti-rollback floor (highest confirmed sequence),
+ * "pendSeq"/"pendVer" the image waiting for its first boot. Every outcome is recorded in the
+ * security log and reported (the composition root signs reports and sends them to the gateway).
+ */
+import type { Crypto } from "../../hal/contracts/crypto.js";
+import type { Log } from "../../hal/contracts/log.js";
+import type { PreferenceStore } from "../../hal/contracts/store.js";
+import type { Timers, TimerId } from "../../hal/contracts/timer.js";
+import type { UpdateSlots, UpdateWriter } from "../../hal/contracts/update.js";
+import { bytesEqual, toHex } from "../../protocol/cbor.js";
+import { verifyManifest, type UpdateManifest, type UpdateOutcome } from "../../protocol/update-manifest.js";
+import { loadRoleKey } from "../security/trust.js";
+
+export const UPDATE_DOMAIN = "update";
+export const UPDATE_KEYS = { floor: "seq", pendingSeq: "pendSeq", pendingVersion: "pendVer" } as const;
+
+/** What the agent needs from the security log (injected). */
+export interface SecurityEvents {
+  record(kind: string, detail: string): void;
+}
+
+/** Why an update was refused or failed; docs/update.md lists them. */
+export type UpdateReason =
+  | "malformed"
+  | "no-release-key"
+  | "unknown-key"
+  | "bad-signature"
+  | "unsupported-alg"
+  | "bad-field"
+  | "wrong-vendor"
+  | "wrong-class"
+  | "stale-sequence"
+  | "too-large"
+  | "low-battery"
+  | "busy"
+  | "not-confirmed"
+  | "no-update"
+  | "out-of-order"
+  | "oversize"
+  | "truncated"
+  | "digest-mismatch"
+  | "flash-error"
+  | "download-failed"
+  | "aborted"
+  | "self-test-failed";
+
+export interface UpdateReport {
+  outcome: UpdateOutcome;
+  reason: UpdateReason | "";
+  version: string;
+  sequence: number;
+  offset: number;
+  detail: string;
+}
+
+export interface UpdateIdentity {
+  vendorId: Uint8Array;
+  classId: Uint8Array;
+}
+
+export interface RunningImage {
+  version: string;
+  /** Sequence number the release stamped into this image (the factory image: 1). */
+  sequence: number;
+}
+
+export interface SelfTestResult {
+  ok: boolean;
+  /** What is still failing ("" when ok). */
+  failing: string;
+}
+
+export interface UpdateAgentOptions {
+  crypto: Crypto;
+  store: PreferenceStore;
+  slots: UpdateSlots & { runningState?(): string };
+  /** Bytes an app slot holds. */
+  slotCapacity: number;
+  timers: Timers;
+  log: Log;
+  security: SecurityEvents | null;
+  identity: UpdateIdentity;
+  running: RunningImage;
+  /** Battery level in percent (0..100). */
+  batteryPercent(): number;
+  report(r: UpdateReport): void;
+  /** Errors that end execution rather than fail the update (the simulator's power cut): rethrown. */
+  passThrough?(e: unknown): boolean;
+  /** Delay between "pending reboot" and the restart, so the report can leave (default 2000 ms). */
+  restartDelayMs?: number;
+}
+
+export type OfferResult = { ok: true; manifest: UpdateManifest } | { ok: false; reason: UpdateReason; detail: string };
+export type ChunkResult = { ok: true; offset: number } | { ok: false; reason: UpdateReason; offset: number; detail: string };
+
+export type AgentState = "idle" | "receiving" | "pending-reboot";
+
+export class UpdateAgent {
+  private state: AgentState = "idle";
+  private manifest: UpdateManifest | null = null;
+  private writer: UpdateWriter | null = null;
+  private hash: { update(d: Uint8Array): void; digest(): Uint8Array } | null = null;
+  private receivedBytes = 0;
+  private confirmed = false;
+  private bootTimer: TimerId | null = null;
+
+  constructor(private readonly o: UpdateAgentOptions) {}
+
+  get status(): { state: AgentState; offset: number; size: number; version: string; confirmed: boolean } {
+    return {
+      state: this.state,
+      offset: this.receivedBytes,
+      size: this.manifest ? this.manifest.imageSize : 0,
+      version: this.manifest ? this.manifest.version : "",
+      confirmed: this.confirmed,
+    };
+  }
+
+  /** The anti-rollback floor: the highest sequence any confirmed image has had. */
+  floor(): number {
+    const v = this.o.store.get(UPDATE_DOMAIN, UPDATE_KEYS.floor);
+    const stored = typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : 0;
+    return Math.max(stored, this.o.running.sequence);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Receiving an update
+
+  /** Checks a signed manifest; nothing is written to flash here, whatever the outcome. */
+  offer(bytes: Uint8Array): OfferResult {
+    const r = this.check(bytes);
+    if (!r.ok) {
+      this.note("rejected", r.reason, r.detail, 0, "", 0);
+      return r;
+    }
+    const m = r.manifest;
+    // A new offer replaces an update still being received (the central started over).
+    if (this.writer) {
+      try {
+        this.writer.abort();
+      } catch {
+        // Nothing points at the half-written slot either way.
+      }
+    }
+    this.manifest = m;
+    this.writer = null;
+    this.hash = this.o.crypto.sha256Stream();
+    this.receivedBytes = 0;
+    this.state = "receiving";
+    this.o.log.log("info", `update ${m.version} (sequence ${m.sequence}, ${m.imageSize} bytes) accepted; receiving`);
+    this.o.security?.record("update-accepted", `${m.version} seq ${m.sequence} ${m.imageSize} B`);
+    this.o.report({ outcome: "accepted", reason: "", version: m.version, sequence: m.sequence, offset: 0, detail: `${m.imageSize} bytes` });
+    return r;
+  }
+
+  private check(bytes: Uint8Array): OfferResult {
+    const bad = (reason: UpdateReason, detail: string): OfferResult => ({ ok: false, reason, detail });
+    if (this.state === "pending-reboot") return bad("busy", "an update is installed and waits for the restart");
+    const key = loadRoleKey(this.o.store, "release");
+    if (!key) return bad("no-release-key", "no release key in the trust store");
+    const v = verifyManifest(this.o.crypto, bytes, key);
+    if (!v.ok) return bad(v.error.code, v.error.message);
+    const m = v.manifest;
+    if (!bytesEqual(m.vendorId, this.o.identity.vendorId)) return bad("wrong-vendor", `vendor ${toHex(m.vendorId)} is not this device's`);
+    if (!bytesEqual(m.classId, this.o.identity.classId)) return bad("wrong-class", `device class ${toHex(m.classId)} is not this device's`);
+    const floor = this.floor();
+    if (m.sequence <= floor) return bad("stale-sequence", `sequence ${m.sequence} is not above the installed ${floor} (downgrade or replay)`);
+    if (m.imageSize > this.o.slotCapacity) return bad("too-large", `image of ${m.imageSize} bytes does not fit the ${this.o.slotCapacity}-byte slot`);
+    const battery = this.o.batteryPercent();
+    if (battery < m.minBatteryPercent) return bad("low-battery", `battery ${battery} % is below the ${m.minBatteryPercent} % the release requires`);
+    if (this.runningIsPending() && !this.confirmed) return bad("not-confirmed", "the running image has not confirmed itself yet");
+    return { ok: true, manifest: m };
+  }
+
+  /** Appends image bytes at `offset` (must be the next expected offset; a repeat is acknowledged). */
+  chunk(offset: number, data: Uint8Array): ChunkResult {
+    const m = this.manifest;
+    if (this.state !== "receiving" || !m || !this.hash) return { ok: false, reason: "no-update", offset: this.receivedBytes, detail: "no update is being received" };
+    if (offset !== this.receivedBytes) {
+      if (offset < this.receivedBytes && offset + data.length <= this.receivedBytes) return { ok: true, offset: this.receivedBytes };
+      return { ok: false, reason: "out-of-order", offset: this.receivedBytes, detail: `expected offset ${this.receivedBytes}, got ${offset}` };
+    }
+    if (this.receivedBytes + data.length > m.imageSize) {
+      this.fail("oversize", `more than the ${m.imageSize} bytes the manifest declares`);
+      return { ok: false, reason: "oversize", offset: 0, detail: "image longer than declared" };
+    }
+    try {
+      if (!this.writer) this.writer = this.o.slots.begin(m.imageSize);
+      this.writer.write(data);
+    } catch (e) {
+      if (this.o.passThrough?.(e)) throw e;
+      this.fail("flash-error", String(e instanceof Error ? e.message : e));
+      return { ok: false, reason: "flash-error", offset: 0, detail: "flash write failed" };
+    }
+    this.hash.update(data);
+    this.receivedBytes += data.length;
+    return { ok: true, offset: this.receivedBytes };
+  }
+
+  /** Ends the image: size and digest checked, slot activated, restart scheduled. */
+  finish(): OfferResult {
+    const m = this.manifest;
+    if (this.state !== "receiving" || !m || !this.hash) return { ok: false, reason: "no-update", detail: "no update is being received" };
+    if (this.receivedBytes < m.imageSize) {
+      const detail = `received ${this.receivedBytes} of ${m.imageSize} bytes`;
+      this.fail("truncated", detail);
+      return { ok: false, reason: "truncated", detail };
+    }
+    const digest = this.hash.digest();
+    if (!bytesEqual(digest, m.imageDigest)) {
+      this.fail("digest-mismatch", `SHA-256 ${toHex(digest.subarray(0, 8))}.. is not the manifest's ${toHex(m.imageDigest.subarray(0, 8))}..`);
+      return { ok: false, reason: "digest-mismatch", detail: "image digest does not match the manifest" };
+    }
+    try {
+      this.writer!.complete();
+    } catch (e) {
+      if (this.o.passThrough?.(e)) throw e;
+      this.fail("flash-error", String(e instanceof Error ? e.message : e));
+      return { ok: false, reason: "flash-error", detail: "the slot could not be activated" };
+    }
+    this.writer = null;
+    this.state = "pending-reboot";
+    this.o.store.set(UPDATE_DOMAIN, UPDATE_KEYS.pendingSeq, m.sequence);
+    this.o.store.set(UPDATE_DOMAIN, UPDATE_KEYS.pendingVersion, m.version);
+    this.o.log.log("info", `update ${m.version} written and verified; restarting into it`);
+    this.o.security?.record("update-installed", `${m.version} seq ${m.sequence}, restart pending`);
+    this.o.report({ outcome: "pending-reboot", reason: "", version: m.version, sequence: m.sequence, offset: this.receivedBytes, detail: "restarting into the new image" });
+    this.o.timers.set(() => this.o.slots.restart(), this.o.restartDelayMs ?? 2000);
+    return { ok: true, manifest: m };
+  }
+
+  /** Abandons the update being received (the running image stays). */
+  abort(reason: UpdateReason, detail: string): void {
+    if (this.state !== "receiving") return;
+    this.fail(reason, detail);
+  }
+
+  private fail(reason: UpdateReason, detail: string): void {
+    const m = this.manifest;
+    try {
+      this.writer?.abort();
+    } catch {
+      // The slot is left unbootable either way: no otadata entry points at it.
+    }
+    this.writer = null;
+    this.hash = null;
+    this.state = "idle";
+    this.note("failed", reason, detail, this.receivedBytes, m ? m.version : "", m ? m.sequence : 0);
+    this.manifest = null;
+    this.receivedBytes = 0;
+  }
+
+  private note(outcome: UpdateOutcome, reason: UpdateReason, detail: string, offset: number, version: string, sequence: number): void {
+    this.o.log.log("warn", `update ${outcome}: ${reason} (${detail})`);
+    this.o.security?.record(`update-${outcome}`, `${reason}: ${detail}`);
+    this.o.report({ outcome, reason, version, sequence, offset, detail });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // After a restart: self-test, confirmation, rollback
+
+  /**
+   * Runs the self-test every `intervalMs` until it passes (then the image confirms itself and the
+   * anti-rollback floor is raised) or `deadlineMs` passes (then a pending image rolls back).
+   */
+  startBootCheck(selfTest: () => SelfTestResult, intervalMs = 1000, deadlineMs = 60_000): void {
+    const { store, running } = this.o;
+    const pendingSeq = store.get(UPDATE_DOMAIN, UPDATE_KEYS.pendingSeq);
+    const pendingVersion = store.get(UPDATE_DOMAIN, UPDATE_KEYS.pendingVersion);
+    if (typeof pendingSeq === "number" && pendingSeq !== running.sequence) {
+      const version = typeof pendingVersion === "string" ? pendingVersion : "?";
+      this.clearPending();
+      this.o.log.log("warn", `update ${version} did not stay: the bootloader went back to ${running.version}`);
+      this.o.security?.record("update-rolled-back", `${version} seq ${pendingSeq} -> running ${running.version}`);
+      this.o.report({ outcome: "rolled-back", reason: "not-confirmed", version, sequence: pendingSeq, offset: 0, detail: `running ${running.version} again` });
+    }
+    let elapsed = 0;
+    const attempt = (): boolean => {
+      const r = selfTest();
+      if (r.ok) {
+        this.confirm();
+        return true;
+      }
+      if (elapsed >= deadlineMs) {
+        this.selfTestFailed(r.failing);
+        return true;
+      }
+      return false;
+    };
+    this.bootTimer = this.o.timers.repeat(() => {
+      elapsed += intervalMs;
+      if (attempt() && this.bootTimer !== null) {
+        this.o.timers.clear(this.bootTimer);
+        this.bootTimer = null;
+      }
+    }, intervalMs);
+  }
+
+  stop(): void {
+    if (this.bootTimer !== null) this.o.timers.clear(this.bootTimer);
+    this.bootTimer = null;
+  }
+
+  /**
+   * Whether the running image still waits for its confirmation. From the bootloader when the slots
+   * say; otherwise (ESP32 without an otadata query) from the record of the image this agent
+   * installed and has not yet confirmed.
+   */
+  runningIsPending(): boolean {
+    const { slots, store, running } = this.o;
+    if (slots.runningState) return slots.runningState() === "pending-verify";
+    return store.get(UPDATE_DOMAIN, UPDATE_KEYS.pendingSeq) === running.sequence;
+  }
+
+  private clearPending(): void {
+    this.o.store.delete(UPDATE_DOMAIN, UPDATE_KEYS.pendingSeq);
+    this.o.store.delete(UPDATE_DOMAIN, UPDATE_KEYS.pendingVersion);
+  }
+
+  private confirm(): void {
+    const { store, running, slots } = this.o;
+    const wasPending = this.runningIsPending();
+    if (!slots.confirmRunningImage()) {
+      this.o.log.log("error", "the bootloader refused to confirm the running image");
+      this.o.security?.record("update-confirm-refused", running.version);
+      return;
+    }
+    this.confirmed = true;
+    // Only now, with the image confirmed, may the floor rise; it never goes down.
+    const stored = store.get(UPDATE_DOMAIN, UPDATE_KEYS.floor);
+    if (typeof stored !== "number" || stored < running.sequence) store.set(UPDATE_DOMAIN, UPDATE_KEYS.floor, running.sequence);
+    const pendingSeq = store.get(UPDATE_DOMAIN, UPDATE_KEYS.pendingSeq);
+    if (wasPending || pendingSeq === running.sequence) {
+      this.clearPending();
+      this.o.log.log("info", `image ${running.version} (sequence ${running.sequence}) passed its self-test and confirmed itself`);
+      this.o.security?.record("update-confirmed", `${running.version} seq ${running.sequence}`);
+      this.o.report({ outcome: "confirmed", reason: "", version: running.version, sequence: running.sequence, offset: 0, detail: "self-test passed" });
+    }
+  }
+
+  private selfTestFailed(failing: string): void {
+    const { running, slots } = this.o;
+    this.o.log.log("error", `self-test failed: ${failing}`);
+    this.o.security?.record("update-self-test-failed", `${running.version}: ${failing}`);
+    // Only a new image goes back: an established one stays (going back would be a downgrade).
+    if (!this.runningIsPending()) return;
+    this.o.report({ outcome: "failed", reason: "self-test-failed", version: running.version, sequence: running.sequence, offset: 0, detail: `${failing}; rolling back` });
+    this.o.timers.set(() => slots.rollback(), this.o.restartDelayMs ?? 2000);
+  }
+}

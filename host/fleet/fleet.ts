@@ -1,0 +1,437 @@
+/**
+ * `wearable fleet`: many simulated wearables against one gateway, every frame verified.
+ *
+ * Two kinds of device:
+ * - "generator" (the default, for scale): per device the real FrameSealer with the device's own
+ *   keys (derived like the simulator's, per device index) sealing records of plausible readings on
+ *   the firmware's schedule (one reading a second, one frame per frame period); thousands fit in
+ *   one Node process.
+ * - "xs" / "node": the whole firmware per device on the virtual board (SimSession), for small N.
+ *
+ * Time: by default the fleet runs in real time (`speed` 1): frames leave on the wall clock, and
+ * latency is the wall time from a frame's hand-off to the transport (right after sealing) to the
+ * gateway's verdict. With a higher speed or "max" the schedule is compressed (virtual time); the
+ * latency is still measured on the wall clock from hand-off to verdict, so it counts the
+ * transport and the gateway's queue and verification, not the radio's connection interval.
+ */
+import { availableParallelism } from "node:os";
+import { FragmentReassembler } from "../../protocol/link-framing.js";
+import { FrameSealer } from "../../protocol/frame.js";
+import type { Reading } from "../../protocol/record.js";
+import type { SimSessionConfig } from "../../entry/sim-session.js";
+import { Gateway, type GatewayReading } from "../gateway/gateway.js";
+import { GatewayService, type Delivery, type ReadingSink } from "../gateway/service.js";
+import { ENVELOPE_HEADER_BYTES, encodeEnvelope } from "../../firmware/link/link-messages.js";
+import { startEngine, type SimEngine } from "../sim/engines.js";
+import { seededBytes, simKeys, type SimKeys } from "../sim/sim-keys.js";
+import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
+import { DEFAULT_START } from "../sim/run-sim.js";
+import { FleetCrypto } from "./fleet-crypto.js";
+import { InProcessTransport, type FleetTransport } from "./transport.js";
+import { randomBytes } from "node:crypto";
+
+export type FleetEngine = "generator" | "xs" | "node";
+
+export interface FleetOptions {
+  devices: number;
+  minutes: number;
+  engine: FleetEngine;
+  /** Simulated seconds per wall second, or "max" (compressed; the next step waits for the gateway). */
+  speed: number | "max";
+  framePeriodS: number;
+  seed: number;
+  transport: FleetTransport;
+  /** Progress lines (wall time), or null for none. */
+  progress: ((line: string) => void) | null;
+}
+
+export interface FleetSummary {
+  devices: number;
+  minutes: number;
+  engine: FleetEngine;
+  transport: string;
+  timeMode: "real" | "virtual";
+  speed: number | "max";
+  framePeriodS: number;
+  /** Frames sent (announcements not counted; see `announcements`). */
+  sent: number;
+  verified: number;
+  lost: number;
+  rejected: Record<string, number>;
+  announcements: { sent: number; accepted: number };
+  readingsVerified: number;
+  /** Messages the gateway service had already stored (resent by a device). */
+  duplicates: number;
+  p50LatencyMs: number | null;
+  p99LatencyMs: number | null;
+  maxLatencyMs: number | null;
+  /** Process CPU time over wall time, percent of one core (the broker's own CPU is not included). */
+  cpuPercent: number;
+  cores: number;
+  wallSeconds: number;
+  setupSeconds: number;
+  framesPerSecond: number;
+}
+
+interface Device {
+  hex: string;
+  /** Runs the device up to virtual time `virtualMs` (ms since boot); it sends what falls due. */
+  advanceTo(virtualMs: number): Promise<void>;
+  /** An acknowledgement from the gateway service. */
+  onAck(ack: Uint8Array): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Where the fleet's verified readings go: counted, with duplicates (a reading seq at or below the
+ * device's highest so far) caught, in memory bounded by the number of devices.
+ */
+class CountingSink implements ReadingSink {
+  private readonly highest = new Map<string, number>();
+  stored = 0;
+  storeReadings(readings: GatewayReading[]): number {
+    let fresh = 0;
+    for (const r of readings) {
+      const h = this.highest.get(r.device) ?? -1;
+      if (r.seq <= h) continue;
+      this.highest.set(r.device, r.seq);
+      fresh++;
+    }
+    this.stored += fresh;
+    return fresh;
+  }
+}
+
+const READING_PERIOD_MS = 1000;
+
+interface DeviceKeys {
+  deviceId: Uint8Array;
+  hex: string;
+  privateKey: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+/**
+ * Generator devices' identities, derived from the seed and the device index (id as in
+ * `simKeys`), through one crypto instance whose random source is switched per device: building a
+ * portable-crypto instance per device, as `simKeys` does, would dominate a large fleet's setup.
+ */
+class FleetKeys {
+  private source: (n: number) => Uint8Array = () => {
+    throw new Error("no source");
+  };
+  private readonly noble = new NobleCrypto((n) => this.source(n));
+  constructor(private readonly seed: number) {}
+
+  device(index: number): DeviceKeys {
+    this.source = seededBytes(this.seed, `device-${index}`);
+    const id = this.noble.signatureKeyPair("ES256");
+    const deviceId = seededBytes(this.seed, `device-id-${index}`)(8);
+    return { deviceId, hex: Buffer.from(deviceId).toString("hex"), privateKey: id.privateKey, publicKey: id.publicKey };
+  }
+}
+
+/** A device that seals generated readings with the real FrameSealer and the device's keys. */
+class GeneratorDevice implements Device {
+  readonly hex: string;
+  private readonly sealer: FrameSealer;
+  private frameSeq = 0;
+  private readingSeq = 0;
+  private nextFrameMs: number;
+  private announced = false;
+  private qseq = 0;
+  acks = 0;
+  private readonly baseBpm: number;
+  private readonly phase: number;
+
+  constructor(
+    index: number,
+    keys: DeviceKeys,
+    gatewayKeys: SimKeys,
+    private readonly o: FleetOptions,
+    private readonly startWallMs: number,
+    private readonly durationMs: number,
+    crypto: FleetCrypto,
+    private readonly send: (device: string, message: Uint8Array, frameSeq: number | null) => void,
+  ) {
+    this.hex = keys.hex;
+    this.sealer = new FrameSealer({
+      crypto,
+      deviceId: keys.deviceId,
+      identityPrivateKey: keys.privateKey,
+      signatureAlg: "ES256",
+      gatewayPublicKey: gatewayKeys.gatewayPublicKey,
+      gatewayKeyId: gatewayKeys.gatewayKeyId,
+      agreementAlg: gatewayKeys.agreementAlg,
+    });
+    const periodMs = o.framePeriodS * 1000;
+    // Boots spread evenly over one frame period, so the fleet's frames are spread too.
+    this.nextFrameMs = periodMs + Math.floor((index * periodMs) / o.devices);
+    this.baseBpm = 58 + ((index * 37) % 30);
+    this.phase = (index % 17) / 17;
+  }
+
+  async advanceTo(virtualMs: number): Promise<void> {
+    const periodMs = this.o.framePeriodS * 1000;
+    if (!this.announced && virtualMs >= this.nextFrameMs - periodMs) {
+      this.announced = true;
+      this.send(this.hex, this.envelope(this.sealer.openEpoch(1)), null);
+    }
+    while (this.nextFrameMs <= virtualMs && this.nextFrameMs <= this.durationMs) {
+      const readings: Reading[] = [];
+      for (let k = this.o.framePeriodS; k >= 1; k--) {
+        const t = this.nextFrameMs - (k - 1) * READING_PERIOD_MS;
+        const s = t / 1000;
+        readings.push({
+          seq: this.readingSeq++,
+          timeMs: this.startWallMs + t,
+          hrBpm: Math.round((this.baseBpm + 6 * Math.sin(2 * Math.PI * (s / 300 + this.phase))) * 10) / 10,
+          hrQuality: 80 + ((this.readingSeq * 7) % 16),
+          tempC: Math.round((33.5 + 0.4 * Math.sin(2 * Math.PI * (s / 900 + this.phase))) * 100) / 100,
+          flags: 0,
+        });
+      }
+      const seq = this.frameSeq++;
+      this.send(this.hex, this.envelope(this.sealer.seal({ schema: 1, frameSeq: seq, firmwareVersion: "1.0.0", readings })), seq);
+      this.nextFrameMs += periodMs;
+    }
+  }
+
+  /** The link envelope the firmware's queue puts around each message (queue number, previous). */
+  private envelope(message: Uint8Array): Uint8Array {
+    this.qseq++;
+    return encodeEnvelope(this.qseq, this.qseq - 1, message);
+  }
+
+  onAck(): void {
+    this.acks++;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A device running the whole firmware on the virtual board, on XS or Node. */
+class FirmwareDevice implements Device {
+  private engine: SimEngine | null = null;
+  private virtualMs = 0;
+  private readonly acks: Uint8Array[] = [];
+  private constructor(readonly hex: string) {}
+
+  static async start(index: number, o: FleetOptions, send: (device: string, message: Uint8Array, frameSeq: number | null) => void): Promise<FirmwareDevice> {
+    const keys = simKeys(o.seed, index);
+    const d = new FirmwareDevice(keys.provisioning.deviceId);
+    const reassembler = new FragmentReassembler();
+    d.engine = await startEngine(o.engine === "xs" ? "xs" : "node", {
+      notify(payload) {
+        const r = reassembler.push(payload);
+        if (r.kind === "message") send(d.hex, r.message, -1);
+      },
+      log() {},
+    });
+    const config: SimSessionConfig = {
+      seed: o.seed * 100_003 + index,
+      startWallTimeMs: Date.parse(DEFAULT_START),
+      heartRate: [
+        { atS: 0, bpm: 60 + (index % 25) },
+        { atS: 600, bpm: 70 + (index % 25) },
+      ],
+      skinTempC: [{ atS: 0, celsius: 33.5 }],
+      framePeriodS: o.framePeriodS,
+      firmwareVersion: "1.0.0",
+      mtu: 247,
+      provisioning: keys.provisioning,
+    };
+    await d.engine.boot(config);
+    return d;
+  }
+
+  onAck(ack: Uint8Array): void {
+    this.acks.push(ack);
+  }
+
+  async advanceTo(virtualMs: number): Promise<void> {
+    // The newest acknowledgement covers the older ones.
+    if (this.acks.length) await this.engine!.centralSend(this.acks.splice(0).pop()!);
+    if (virtualMs > this.virtualMs) {
+      await this.engine!.advance(virtualMs - this.virtualMs);
+      this.virtualMs = virtualMs;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.engine?.close();
+  }
+}
+
+function percentile(sorted: Float64Array, p: number): number | null {
+  if (sorted.length === 0) return null;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return Math.round(sorted[i] * 100) / 100;
+}
+
+export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
+  const setupStart = performance.now();
+  const durationMs = Math.round(o.minutes * 60_000);
+  const startWallMs = Date.parse(DEFAULT_START);
+  const gatewayKeys = simKeys(o.seed, 0);
+  const gateway = new Gateway({
+    crypto: new FleetCrypto(seededBytes(o.seed, "fleet-gateway")),
+    gatewayPrivateKey: gatewayKeys.gatewayPrivateKey,
+    agreementAlg: gatewayKeys.agreementAlg,
+    gatewayKeyId: gatewayKeys.gatewayKeyId,
+  });
+
+  // Frames in flight: hand-off time by "device/frameSeq" (firmware devices: by arrival order).
+  const inFlight = new Map<string, number>();
+  const latencies: number[] = [];
+  const rejected: Record<string, number> = {};
+  let sent = 0;
+  let verified = 0;
+  let readingsVerified = 0;
+  let publishFailures = 0;
+  const announcements = { sent: 0, accepted: 0 };
+  const firmwareQueues = new Map<string, number[]>();
+
+  const sink = new CountingSink();
+  const service = new GatewayService(gateway, sink);
+  const byHex = new Map<string, Device>();
+  let duplicates = 0;
+  const onDelivery = (device: string, d: Delivery) => {
+    const now = performance.now();
+    if (d.kind === "duplicate") duplicates++;
+    const e = d.event;
+    if (e === null) {
+      if (d.kind === "malformed") rejected.malformed = (rejected.malformed ?? 0) + 1;
+    } else if (e.kind === "epoch") {
+      announcements.accepted++;
+    } else if (e.kind === "readings") {
+      if (e.device !== device) {
+        rejected["wrong-topic"] = (rejected["wrong-topic"] ?? 0) + 1;
+        return;
+      }
+      verified++;
+      readingsVerified += d.stored;
+      const key = `${device}/${e.frameSeq}`;
+      let at = inFlight.get(key);
+      if (at !== undefined) inFlight.delete(key);
+      else at = firmwareQueues.get(device)?.shift();
+      if (at !== undefined) latencies.push(now - at);
+    } else if (e.kind === "rejected" && d.kind !== "duplicate") {
+      rejected[e.reason] = (rejected[e.reason] ?? 0) + 1;
+    }
+  };
+  const send = (device: string, message: Uint8Array, frameSeq: number | null) => {
+    const at = performance.now();
+    if (frameSeq === null) announcements.sent++;
+    else {
+      sent++;
+      if (frameSeq >= 0) inFlight.set(`${device}/${frameSeq}`, at);
+      else {
+        // Firmware devices: messages share the path; tell frames (COSE_Encrypt0, tag 16) from
+        // announcements (COSE_Sign1, tag 18) and anything else by the first byte.
+        sent--;
+        const tag = message[ENVELOPE_HEADER_BYTES];
+        if (tag === 0xd2) announcements.sent++;
+        else if (tag === 0xd0) {
+          sent++;
+          const q = firmwareQueues.get(device) ?? [];
+          q.push(at);
+          firmwareQueues.set(device, q);
+        }
+      }
+    }
+    if (!o.transport.publish(device, message)) publishFailures++;
+  };
+
+  const devices: Device[] = [];
+  const fleetKeys = new FleetKeys(o.seed);
+  const crypto = new FleetCrypto((n) => new Uint8Array(randomBytes(n)));
+  for (let i = 0; i < o.devices; i++) {
+    const keys = o.engine === "generator" ? fleetKeys.device(i) : null;
+    if (keys) gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: keys.publicKey, signatureAlg: "ES256" });
+    else {
+      const k = simKeys(o.seed, i);
+      gateway.registerDevice({ deviceId: k.deviceId, identityPublicKey: k.identityPublicKey, signatureAlg: k.signatureAlg });
+    }
+    const d = keys ? new GeneratorDevice(i, keys, gatewayKeys, o, startWallMs, durationMs, crypto, send) : await FirmwareDevice.start(i, o, send);
+    devices.push(d);
+    byHex.set(d.hex, d);
+  }
+  await o.transport.start(
+    devices.map((d) => d.hex),
+    { service, onDelivery, onAck: (device, ack) => byHex.get(device)?.onAck(ack) },
+  );
+  const setupSeconds = (performance.now() - setupStart) / 1000;
+
+  const cpuStart = process.cpuUsage();
+  const wallStart = performance.now();
+  let lastProgress = wallStart;
+  const realTime = o.speed !== "max";
+  const stepMs = o.engine === "generator" ? 100 : 1000;
+  let virtualMs = 0;
+  try {
+    while (virtualMs < durationMs) {
+      if (o.speed === "max") virtualMs = Math.min(durationMs, virtualMs + stepMs);
+      else {
+        const target = Math.min(durationMs, (performance.now() - wallStart) * o.speed);
+        virtualMs = Math.max(virtualMs, Math.floor(target));
+      }
+      for (const d of devices) await d.advanceTo(virtualMs);
+      if (realTime) {
+        const due = wallStart + (virtualMs + 50 * (o.speed as number)) / (o.speed as number);
+        const wait = Math.min(50, due - performance.now());
+        await new Promise((r) => setTimeout(r, wait > 0 ? wait : 0));
+      } else {
+        await o.transport.drain();
+        await new Promise((r) => setImmediate(r));
+      }
+      if (o.progress && performance.now() - lastProgress >= 10_000) {
+        lastProgress = performance.now();
+        o.progress(`fleet: ${(virtualMs / 1000).toFixed(0)} of ${durationMs / 1000} simulated s, ${sent} frames sent, ${verified} verified`);
+      }
+    }
+    // Every frame sent gets its verdict before the figures are taken (bounded wait).
+    const until = performance.now() + 30_000;
+    await o.transport.drain();
+    const verdicts = () => verified + announcements.accepted + duplicates + Object.values(rejected).reduce((a, b) => a + b, 0);
+    while (verdicts() < sent + announcements.sent && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 20));
+      await o.transport.drain();
+    }
+  } finally {
+    for (const d of devices) await d.close();
+  }
+  const wallMs = performance.now() - wallStart;
+  const cpu = process.cpuUsage(cpuStart);
+  const sorted = Float64Array.from(latencies).sort();
+  if (publishFailures) rejected["publish-failed"] = publishFailures;
+  return {
+    devices: o.devices,
+    minutes: o.minutes,
+    engine: o.engine,
+    transport: o.transport.name,
+    timeMode: o.speed === 1 ? "real" : "virtual",
+    speed: o.speed,
+    framePeriodS: o.framePeriodS,
+    sent,
+    verified,
+    // A frame a firmware device sent again (no acknowledgement in time) counts once.
+    lost: Math.max(0, sent - verified - duplicates),
+    rejected,
+    announcements,
+    readingsVerified,
+    duplicates,
+    p50LatencyMs: percentile(sorted, 50),
+    p99LatencyMs: percentile(sorted, 99),
+    maxLatencyMs: sorted.length ? Math.round(sorted[sorted.length - 1] * 100) / 100 : null,
+    cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / wallMs) * 1000) / 10,
+    cores: availableParallelism(),
+    wallSeconds: Math.round(wallMs / 100) / 10,
+    setupSeconds: Math.round(setupSeconds * 10) / 10,
+    framesPerSecond: Math.round((verified / wallMs) * 1000 * 10) / 10,
+  };
+}
+
+export function createInProcessTransport(): FleetTransport {
+  return new InProcessTransport();
+}

@@ -1,0 +1,84 @@
+/**
+ * How fleet messages travel from the simulated devices to the gateway service and its
+ * acknowledgements back. The in-process transport is a bounded hand-off queue drained on the next
+ * turn of the event loop (like a broker hop, without sockets); the MQTT transport
+ * (mqtt-transport.ts) goes through a real broker.
+ */
+import type { Delivery, GatewayService } from "../gateway/service.js";
+
+export interface FleetEndpoints {
+  service: GatewayService;
+  /** What the gateway service made of one message of `device`. */
+  onDelivery(device: string, d: Delivery): void;
+  /** An acknowledgement reached `device`. */
+  onAck(device: string, ack: Uint8Array): void;
+}
+
+export interface FleetTransport {
+  readonly name: string;
+  /** Connects the devices (ids in hex) and the gateway side. */
+  start(devices: string[], endpoints: FleetEndpoints): Promise<void>;
+  /** Sends one link message (an envelope) of `device`; false when it could not be queued. */
+  publish(device: string, message: Uint8Array): boolean;
+  /** Resolves when every message published so far has reached the gateway service (bounded wait). */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Messages the in-process queue holds at most. */
+export const IN_PROCESS_QUEUE_CAPACITY = 65536;
+
+export class InProcessTransport implements FleetTransport {
+  readonly name = "in-process";
+  private endpoints: FleetEndpoints | null = null;
+  private readonly devices: string[] = [];
+  private readonly messages: Uint8Array[] = [];
+  private scheduled = false;
+  private waiters: (() => void)[] = [];
+
+  async start(_devices: string[], endpoints: FleetEndpoints): Promise<void> {
+    this.endpoints = endpoints;
+  }
+
+  publish(device: string, message: Uint8Array): boolean {
+    if (this.messages.length >= IN_PROCESS_QUEUE_CAPACITY) return false;
+    this.devices.push(device);
+    this.messages.push(message.slice());
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.deliver());
+    }
+    return true;
+  }
+
+  private deliver(): void {
+    this.scheduled = false;
+    const e = this.endpoints!;
+    const n = this.messages.length;
+    for (let i = 0; i < n; i++) {
+      const device = this.devices[i];
+      const d = e.service.receive(device, this.messages[i]);
+      e.onDelivery(device, d);
+      if (d.ack) e.onAck(device, d.ack);
+    }
+    this.devices.splice(0, n);
+    this.messages.splice(0, n);
+    if (this.messages.length > 0) {
+      this.scheduled = true;
+      setImmediate(() => this.deliver());
+      return;
+    }
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  drain(): Promise<void> {
+    if (this.messages.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * A local mosquitto for tests and `npm start -- --transport mqtt`: TLS on a loopback port with a
+ * throw-away test CA and server certificate (made with openssl), a password file with one
+ * account per device plus the gateway's, and an ACL that lets a device publish only under its own
+ * `wearable/<device id>/` topics. Everything lives in a temporary directory removed on stop.
+ */
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { createServer, connect as netConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface BrokerAccount {
+  username: string;
+  password: string;
+}
+
+export interface BrokerOptions {
+  /** Device accounts (user name = device id in hex). */
+  devices: BrokerAccount[];
+  gateway: BrokerAccount;
+  /** Log mosquitto's output to this function (default: kept in the temp dir only). */
+  log?: (line: string) => void;
+}
+
+export interface RunningBroker {
+  host: "127.0.0.1";
+  port: number;
+  /** PEM of the test CA that signed the server certificate. */
+  caPem: string;
+  /** Server name in the certificate. */
+  serverName: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export const MQTT_TOPIC_ROOT = "wearable";
+
+/** The ACL: the gateway reads frames and presence of every device and writes acks and commands; a device only its own. */
+export function brokerAcl(gatewayUser: string): string {
+  return [
+    `user ${gatewayUser}`,
+    `topic read ${MQTT_TOPIC_ROOT}/+/frames`,
+    `topic read ${MQTT_TOPIC_ROOT}/+/status`,
+    `topic write ${MQTT_TOPIC_ROOT}/+/acks`,
+    `topic write ${MQTT_TOPIC_ROOT}/+/commands`,
+    "",
+    "# every other account: its own topics only (%u is the user name, the device id)",
+    `pattern write ${MQTT_TOPIC_ROOT}/%u/frames`,
+    `pattern write ${MQTT_TOPIC_ROOT}/%u/status`,
+    `pattern read ${MQTT_TOPIC_ROOT}/%u/acks`,
+    `pattern read ${MQTT_TOPIC_ROOT}/%u/commands`,
+    "",
+  ].join("\n");
+}
+
+export function mosquittoAvailable(): boolean {
+  for (const p of ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/local/bin/mosquitto"]) if (existsSync(p)) return true;
+  try {
+    execFileSync("mosquitto", ["-h"], { stdio: "ignore" });
+    return true;
+  } catch (e) {
+    return (e as { status?: number }).status !== undefined && (e as { code?: string }).code !== "ENOENT";
+  }
+}
+
+export const MOSQUITTO_INSTALL_HINT = "mosquitto is not installed: apt-get install mosquitto (Debian/Ubuntu) or brew install mosquitto";
+
+function mosquittoPath(): string {
+  for (const p of ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/local/bin/mosquitto"]) if (existsSync(p)) return p;
+  return "mosquitto";
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      const port = typeof a === "object" && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Test CA and a server certificate for 127.0.0.1 (openssl; P-256 keys, 2 days). */
+function makeCertificates(dir: string): void {
+  const run = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+  run(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"]);
+  run(["req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2", "-subj", "/CN=wearable test CA", "-out", "ca.crt"]);
+  run(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "server.key"]);
+  run(["req", "-new", "-key", "server.key", "-subj", "/CN=127.0.0.1", "-out", "server.csr"]);
+  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+  run(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-sha256", "-extfile", "server.ext", "-out", "server.crt"]);
+}
+
+export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
+  if (!mosquittoAvailable()) throw new Error(MOSQUITTO_INSTALL_HINT);
+  const dir = mkdtempSync(join(tmpdir(), "wearable-mqtt-"));
+  try {
+    makeCertificates(dir);
+    const passwd = join(dir, "passwd");
+    writeFileSync(passwd, "");
+    for (const a of [o.gateway, ...o.devices]) execFileSync("mosquitto_passwd", ["-b", passwd, a.username, a.password], { stdio: "ignore" });
+    writeFileSync(join(dir, "acl"), brokerAcl(o.gateway.username));
+    const port = await freePort();
+    const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+    const conf = [
+      "per_listener_settings false",
+      "allow_anonymous false",
+      `password_file ${passwd}`,
+      `acl_file ${join(dir, "acl")}`,
+      "persistence false",
+      // Small packets (PUBACKs, acks) go out at once: with Nagle they wait for the peer's delayed ACK,
+      // which caps QoS 1 throughput to the gateway (a 1000-device fleet then overflows its queue).
+      "set_tcp_nodelay true",
+      `listener ${port} 127.0.0.1`,
+      "protocol mqtt",
+      `cafile ${join(dir, "ca.crt")}`,
+      `certfile ${join(dir, "server.crt")}`,
+      `keyfile ${join(dir, "server.key")}`,
+      "tls_version tlsv1.2",
+      "log_dest stderr",
+      "log_type error",
+      "log_type warning",
+      "log_type notice",
+      ...(isRoot ? ["user root"] : []),
+      "",
+    ].join("\n");
+    writeFileSync(join(dir, "mosquitto.conf"), conf);
+    const child: ChildProcess = spawn(mosquittoPath(), ["-c", join(dir, "mosquitto.conf")], { stdio: ["ignore", "ignore", "pipe"] });
+    let output = "";
+    child.stderr?.on("data", (d: Buffer) => {
+      output += d.toString();
+      if (o.log) for (const line of d.toString().split("\n")) if (line.trim()) o.log(line);
+    });
+    await waitForPort(port, child, () => output);
+    const caPem = readFileSync(join(dir, "ca.crt"), "utf8");
+    let stopped = false;
+    return {
+      host: "127.0.0.1",
+      port,
+      caPem,
+      serverName: "127.0.0.1",
+      dir,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        if (child.exitCode === null) {
+          const exited = new Promise<void>((r) => child.once("exit", () => r()));
+          child.kill("SIGTERM");
+          await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+          if (child.exitCode === null) child.kill("SIGKILL");
+        }
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function waitForPort(port: number, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`mosquitto exited (${child.exitCode}): ${output().trim()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = netConnect(port, "127.0.0.1");
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill("SIGKILL");
+  throw new Error(`mosquitto did not listen on 127.0.0.1:${port} within 5 s: ${output().trim()}`);
+}

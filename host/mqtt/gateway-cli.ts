@@ -1,0 +1,184 @@
+/**
+ * `npm run wearable -- gateway`: the gateway over MQTT. Subscribes to every device's frames (a
+ * shared subscription with --share, so several instances split the stream), verifies,
+ * deduplicates, stores into SQLite and acknowledges. With --demo it starts a local mosquitto
+ * (TLS, ACLs) and one simulated wearable that publishes to it, for a self-contained run.
+ */
+import { readFileSync, existsSync } from "node:fs";
+import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
+import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
+import { fromHex, toHex } from "../../protocol/cbor.js";
+import type { KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
+import { Gateway } from "../gateway/gateway.js";
+import { GatewayService } from "../gateway/service.js";
+import { SqliteStore, sqliteAvailable, SQLITE_MISSING } from "../gateway/store-sqlite.js";
+import { startEngine, type EngineName } from "../sim/engines.js";
+import { DEFAULT_HR_TRACE, DEFAULT_START } from "../sim/run-sim.js";
+import { seededBytes, simKeys } from "../sim/sim-keys.js";
+import { MOSQUITTO_INSTALL_HINT, mosquittoAvailable, startBroker, type RunningBroker } from "./broker.js";
+import { MqttGateway } from "./gateway-mqtt.js";
+
+export const gatewayFlags = {
+  demo: { type: "boolean", help: "start a local mosquitto and one simulated wearable publishing to it" },
+  broker: { type: "string", help: "broker address (loopback), HOST:PORT", valueName: "HOST:PORT" },
+  ca: { type: "string", help: "CA certificate (PEM) that signed the broker's certificate", valueName: "FILE" },
+  user: { type: "string", help: "the gateway's broker account", default: "gateway", valueName: "NAME" },
+  password: { type: "string", help: "its password (default: $WEARABLE_GATEWAY_PASSWORD)", valueName: "SECRET" },
+  keys: { type: "string", help: "device and gateway keys (the keys.json that `sim --record` writes)", valueName: "FILE" },
+  share: { type: "string", help: "MQTT shared-subscription group: instances with the same group split the stream", valueName: "GROUP" },
+  db: { type: "string", help: "SQLite file the readings go to", default: "gateway.sqlite", valueName: "FILE" },
+  seconds: { type: "number", help: "stop after N seconds (0: until Ctrl-C; --demo default 30)", min: 0, valueName: "N" },
+  engine: { type: "string", help: "where the demo wearable's firmware runs", default: "xs", choices: ["xs", "node"] },
+  json: { type: "boolean", help: "one JSON summary on stdout" },
+} satisfies FlagSpecs;
+
+export const GATEWAY_SUMMARY = "Receives frames over MQTT (TLS), verifies, deduplicates and stores them in SQLite, and acknowledges them (--demo: with a local broker and a simulated wearable).";
+export const GATEWAY_USAGE = "npm run wearable -- gateway --demo | --broker 127.0.0.1:PORT --ca FILE --keys FILE [flags]";
+
+interface KeysFile {
+  deviceId: string;
+  signatureAlg: SignatureAlgorithm;
+  deviceIdentityPublicKey: string;
+  agreementAlg: KeyAgreementAlgorithm;
+  gatewayPrivateKey: string;
+}
+
+function readKeys(path: string): KeysFile {
+  if (!existsSync(path)) throw new Error(`gateway: ${path} does not exist (write one with: npm start -- --seconds 5 --record DIR)`);
+  let k: KeysFile;
+  try {
+    k = JSON.parse(readFileSync(path, "utf8")) as KeysFile;
+  } catch {
+    throw new Error(`gateway: ${path} is not JSON; it must be the keys.json that \`sim --record\` writes`);
+  }
+  for (const f of ["deviceId", "signatureAlg", "deviceIdentityPublicKey", "agreementAlg", "gatewayPrivateKey"] as const) {
+    if (typeof k[f] !== "string") throw new Error(`gateway: ${path} has no "${f}"; it must be the keys.json that \`sim --record\` writes`);
+  }
+  return k;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function gatewayCommand(argv: string[]): Promise<number> {
+  const { flags, positional, help } = parseFlags("gateway", gatewayFlags, argv);
+  if (help) {
+    console.log(formatHelp(GATEWAY_USAGE, GATEWAY_SUMMARY, gatewayFlags));
+    return 0;
+  }
+  if (positional.length) throw new UsageError(`gateway: unexpected argument "${positional[0]}" (see --help)`);
+  if (!flags.demo && (!flags.broker || !flags.ca || !flags.keys)) throw new UsageError("gateway: give --demo, or --broker, --ca and --keys (see --help)");
+  if (!sqliteAvailable()) throw new Error(`gateway: ${SQLITE_MISSING}`);
+  const say = (line: string) => process.stderr.write(line + "\n");
+
+  let broker: RunningBroker | null = null;
+  let keys: KeysFile;
+  let host = "127.0.0.1";
+  let port = 0;
+  let caPem: string;
+  let user = flags.user!;
+  let password = flags.password ?? process.env.WEARABLE_GATEWAY_PASSWORD ?? "";
+  const demoKeys = simKeys(7);
+  if (flags.demo) {
+    if (!mosquittoAvailable()) throw new Error(`gateway: ${MOSQUITTO_INSTALL_HINT}`);
+    keys = {
+      deviceId: toHex(demoKeys.deviceId),
+      signatureAlg: demoKeys.signatureAlg,
+      deviceIdentityPublicKey: toHex(demoKeys.identityPublicKey),
+      agreementAlg: demoKeys.agreementAlg,
+      gatewayPrivateKey: toHex(demoKeys.gatewayPrivateKey),
+    };
+    user = "gateway";
+    password = "demo-gateway-password";
+    broker = await startBroker({ devices: [{ username: keys.deviceId, password: "demo-device-password" }], gateway: { username: user, password } });
+    port = broker.port;
+    caPem = broker.caPem;
+    say(`gateway: started mosquitto on 127.0.0.1:${port} (TLS, per-device ACLs; config in ${broker.dir})`);
+  } else {
+    const m = /^(127\.0\.0\.1|localhost):(\d{1,5})$/.exec(flags.broker!);
+    if (!m) throw new UsageError(`gateway: --broker must be 127.0.0.1:PORT (loopback), not "${flags.broker}"`);
+    host = "127.0.0.1";
+    port = Number(m[2]);
+    if (!existsSync(flags.ca!)) throw new Error(`gateway: CA file ${flags.ca} does not exist`);
+    caPem = readFileSync(flags.ca!, "utf8");
+    keys = readKeys(flags.keys!);
+    if (!password) throw new UsageError("gateway: give --password or set WEARABLE_GATEWAY_PASSWORD");
+  }
+
+  const gatewayPrivateKey = fromHex(keys.gatewayPrivateKey);
+  const identity = fromHex(keys.deviceIdentityPublicKey);
+  if (!gatewayPrivateKey || !identity) throw new Error("gateway: the keys file holds a key that is not hex");
+  const gateway = new Gateway({ crypto: new NobleCrypto((n) => crypto.getRandomValues(new Uint8Array(n))), gatewayPrivateKey, agreementAlg: keys.agreementAlg });
+  gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: identity, signatureAlg: keys.signatureAlg });
+  const store = new SqliteStore(flags.db!);
+  gateway.importReplayState(store.loadReplayState());
+  const service = new GatewayService(gateway, store);
+  service.importAckState(store.loadAckState());
+  const persist = () => {
+    store.saveAckState(service.exportAckState());
+    store.saveReplayState(gateway.exportReplayState());
+  };
+  const gw = await MqttGateway.start({
+    host,
+    port,
+    caPem,
+    serverName: "127.0.0.1",
+    clientId: `gateway-${process.pid}`,
+    username: user,
+    password,
+    service,
+    shareGroup: flags.share,
+    onPresence: (device, state) => say(`gateway: device ${device} ${state}`),
+  });
+  say(`gateway: subscribed${flags.share ? ` (shared group ${flags.share})` : ""}; storing into ${flags.db}`);
+
+  let stopping = false;
+  const onSignal = () => {
+    stopping = true;
+  };
+  process.once("SIGINT", onSignal);
+  const started = Date.now();
+  const limitMs = (flags.seconds ?? (flags.demo ? 30 : 0)) * 1000;
+  try {
+    if (flags.demo) {
+      const engine = await startEngine(flags.engine as EngineName, { notify() {}, log: (level, message) => (level === "error" || level === "warn" ? say(`device ${level}: ${message}`) : undefined) });
+      try {
+        await engine.boot({
+          seed: 7,
+          startWallTimeMs: Date.parse(DEFAULT_START),
+          heartRate: DEFAULT_HR_TRACE,
+          skinTempC: [{ atS: 0, celsius: 33.5 }],
+          framePeriodS: 5,
+          firmwareVersion: "1.0.0",
+          mtu: 247,
+          provisioning: demoKeys.provisioning,
+          transport: "mqtt",
+          mqtt: { host: "127.0.0.1", port, tlsServerName: "127.0.0.1", username: keys.deviceId, password: "demo-device-password", topicPrefix: `wearable/${keys.deviceId}`, caPem },
+        });
+        // The wearable runs ten times faster than real time.
+        while (!stopping && (limitMs === 0 || Date.now() - started < limitMs)) {
+          await engine.advance(1000);
+          await sleep(100);
+        }
+      } finally {
+        await engine.close();
+      }
+    } else {
+      while (!stopping && (limitMs === 0 || Date.now() - started < limitMs)) {
+        await sleep(1000);
+        persist();
+      }
+    }
+  } finally {
+    process.removeListener("SIGINT", onSignal);
+    await sleep(300);
+    persist();
+    gw.close();
+    const c = service.counters;
+    const summary = { db: flags.db, stored: c.stored, duplicates: c.duplicateMessages, rejected: c.rejected + c.malformed, acks: c.acks, devices: store.devices() };
+    store.close();
+    await broker?.stop();
+    if (flags.json) console.log(JSON.stringify(summary));
+    else say(`gateway: ${summary.stored} readings stored in ${summary.db}, ${summary.duplicates} duplicates dropped, ${summary.rejected} rejected, ${summary.acks} acknowledgements sent`);
+  }
+  return 0;
+}

@@ -1,0 +1,64 @@
+/**
+ * A broker in the soak's process, on the virtual board's network host (no sockets): it speaks
+ * enough MQTT 3.1.1 for the device (CONNACK, SUBACK, PUBACK, PINGRESP), hands publishes on
+ * `wearable/<id>/frames` to the gateway, and delivers the gateway's acks to the subscribed device.
+ * It keeps the soak fast (24 h in minutes); the real-broker path is tested in mqtt-broker.test.ts.
+ */
+import type { NetworkHost, SimNetwork } from "../../hal/sim/network.js";
+import { MqttReader, encodePublish } from "../../protocol/mqtt.js";
+
+export class InProcessBroker implements NetworkHost {
+  private readonly readers = new Map<number, MqttReader>();
+  private readonly subscribed = new Map<string, number>();
+  private nextId = 1;
+  publishes = 0;
+
+  constructor(
+    private readonly network: () => SimNetwork,
+    private readonly onFrames: (device: string, payload: Uint8Array) => void,
+  ) {}
+
+  open(id: number): void {
+    this.readers.set(id, new MqttReader());
+    this.network().deliver(id, "connect");
+  }
+
+  write(id: number, data: Uint8Array): void {
+    const reader = this.readers.get(id);
+    if (!reader) return;
+    const r = reader.push(data);
+    if (!r.ok) {
+      this.network().deliver(id, "error");
+      return;
+    }
+    const net = this.network();
+    for (const p of r.packets) {
+      if (p.type === "connect") net.deliver(id, "data", new Uint8Array([0x20, 2, 0, 0]));
+      else if (p.type === "subscribe") {
+        for (const t of p.topics) this.subscribed.set(t, id);
+        net.deliver(id, "data", new Uint8Array([0x90, 2 + p.topics.length, p.packetId >> 8, p.packetId & 255, ...p.topics.map(() => 1)]));
+      } else if (p.type === "pingreq") net.deliver(id, "data", new Uint8Array([0xd0, 0]));
+      else if (p.type === "publish") {
+        if (p.qos === 1) net.deliver(id, "data", new Uint8Array([0x40, 2, p.packetId >> 8, p.packetId & 255]));
+        const m = /^wearable\/([0-9a-f]{16})\/frames$/.exec(p.topic);
+        if (m) {
+          this.publishes++;
+          this.onFrames(m[1], p.payload);
+        }
+      }
+    }
+  }
+
+  close(id: number): void {
+    this.readers.delete(id);
+    for (const [t, sid] of this.subscribed) if (sid === id) this.subscribed.delete(t);
+  }
+
+  /** Publishes to a subscribed device (QoS 0 here: the broker-to-device hop is in one process). */
+  publish(topic: string, payload: Uint8Array): boolean {
+    const id = this.subscribed.get(topic);
+    if (id === undefined) return false;
+    this.network().deliver(id, "data", encodePublish(topic, payload, 0, this.nextId++ & 0xffff));
+    return true;
+  }
+}
