@@ -87,6 +87,12 @@ export class SimUpdateStack {
   private nextHttpId = 1;
   private lastFeed = 0;
   private readonly fault: string | null;
+  private otadataCutArmed = false;
+
+  /** Arms a power cut at the next otadata erase or write (activation, confirmation, rollback). */
+  cutPowerAtNextOtadataOperation(): void {
+    this.otadataCutArmed = true;
+  }
 
   constructor(private readonly o: SimUpdateStackOptions) {
     this.fault = o.image?.fault ?? null;
@@ -96,8 +102,29 @@ export class SimUpdateStack {
     const parts = bootPartitionsOf(board);
     const sha256Stream = () => o.crypto.sha256Stream();
     this.boot = o.boot ?? runBootloader(parts, sha256Stream);
+    const otadata = parts.otadata;
+    const beforeOtadataOp = () => {
+      if (!this.otadataCutArmed) return;
+      this.otadataCutArmed = false;
+      board.flash.cutPowerAtOperation(board.flash.counters.operations);
+    };
     this.slots = new SimUpdateSlots({
-      partitions: parts,
+      partitions: {
+        slots: parts.slots,
+        otadata: {
+          byteLength: otadata.byteLength,
+          blockLength: otadata.blockLength,
+          read: (offset, target) => otadata.read(offset, target),
+          write: (offset, data) => {
+            beforeOtadataOp();
+            otadata.write(offset, data);
+          },
+          eraseBlocks: (first, end) => {
+            beforeOtadataOp();
+            otadata.eraseBlocks(first, end);
+          },
+        },
+      },
       boot: this.boot,
       sha256Stream,
       restart: (why) => {

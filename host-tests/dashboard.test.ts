@@ -63,7 +63,13 @@ describe("live dashboard in headless Chromium", function () {
 
   after(async () => {
     await context?.close().catch(() => {});
-    if (child && child.exitCode === null) child.kill("SIGTERM");
+    if (child && child.exitCode === null) {
+      // Ctrl-C: the simulator stops its engine and the dashboard, then exits.
+      const exited = new Promise((r) => child!.once("exit", r));
+      child.kill("SIGINT");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10000))]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
@@ -112,11 +118,14 @@ describe("live dashboard in headless Chromium", function () {
 
     // The heart rate and temperature shown are those of a verified reading of this run.
     for (let look = 0; look < 2; look++) {
+      // One look at all four (a new reading may arrive between two separate reads).
       const shown = await waitFor("a reading with a heart rate on screen", async () => {
-        const seq = await page.getAttribute("#hr", "data-seq");
-        const hr = await page.textContent("#hr");
-        if (seq === null || hr === null || hr === "–") return null;
-        return { seq: Number(seq), hr, quality: await page.textContent("#quality"), temp: await page.textContent("#temp") };
+        // A string, not a function: the test's compiler would wrap named inner functions in a helper the page lacks.
+        const v = (await page.evaluate(
+          `(() => { const el = (id) => document.getElementById(id); return { seq: el("hr").getAttribute("data-seq"), hr: el("hr").textContent, quality: el("quality").textContent, temp: el("temp").textContent }; })()`,
+        )) as { seq: string | null; hr: string | null; quality: string | null; temp: string | null };
+        if (v.seq === null || v.hr === null || v.hr === "–") return null;
+        return { ...v, seq: Number(v.seq) };
       }, 60000);
       const r = await waitFor(`JSON line of reading ${shown.seq}`, () => readings.find((x) => x.seq === shown.seq), 10000);
       assert.equal(shown.hr, r.hr === null ? "–" : r.hr.toFixed(1), `heart rate on screen vs reading ${r.seq}`);

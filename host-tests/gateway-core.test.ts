@@ -89,6 +89,7 @@ describe("gateway core", () => {
           flags: 0,
           frameSeq: 1,
           epoch: 4,
+          firmwareVersion: "2.0.1",
         },
         {
           device: "1020304050607080",
@@ -101,6 +102,7 @@ describe("gateway core", () => {
           flags: 5,
           frameSeq: 1,
           epoch: 4,
+          firmwareVersion: "2.0.1",
         },
       ],
     };

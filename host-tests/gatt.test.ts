@@ -29,6 +29,9 @@ describe("standard GATT values", () => {
     const nan = decodeTemperatureMeasurement(encodeTemperatureMeasurement(null));
     assert.ok(nan.ok && Number.isNaN(nan.value.celsius));
     assert.equal(hex(encodeBatteryLevel(101)), "64");
+    // Found by the fuzz test: an exponent of -128 (toFixed allows at most 100 digits).
+    const tiny = decodeTemperatureMeasurement(new Uint8Array([0, 0, 0, 0, 0x80]));
+    assert.deepEqual(tiny, { ok: true, value: { celsius: 0, fahrenheit: false } });
   });
 
   it("the device adapter's values match the portable encoders", () => {

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { DEFAULT_HR_TRACE, DEFAULT_START, runSim, type SimRunOptions } from "../host/sim/run-sim.js";
 import { ensureTestReleaseKey, makeRelease } from "../host/release/release.js";
 import { readImageStamp, type TestFault } from "../host/release/sim-image.js";
+import type { SimSession } from "../entry/sim-session.js";
 
 interface Line {
   type: string;
@@ -159,5 +160,69 @@ describe("power cuts during an update in the simulator", function () {
     const s = statuses(lines).map((x) => x.outcome);
     assert.equal(s.at(-1), "confirmed");
     assert.equal(versions(lines).at(-1), "2.0.0");
+  });
+});
+
+describe("power cut during the confirmation in the simulator", function () {
+  this.timeout(240_000);
+  it("the cut tears the otadata rewrite: the old image boots, the floor stays, the update is offered again and completes", async () => {
+    const v2 = await release("2.0.0", 2);
+    let cutDone = false;
+    let floorAtCut = -1;
+    let floorOnOld = -1;
+    const { lines } = await sim(90, {
+      engine: "node",
+      update: [{ dir: v2, atS: 5, via: "ble" }],
+      hooks: {
+        async step(engine, status) {
+          if (cutDone && floorOnOld < 0 && status.update?.runningSequence === 1) floorOnOld = status.update.floor;
+          // v2 runs pending verify: the next otadata operation is its confirmation.
+          if (!cutDone && status.update?.runningState === "pending-verify") {
+            cutDone = true;
+            floorAtCut = status.update.floor;
+            (engine as unknown as { session: SimSession }).session.updates.cutPowerAtNextOtadataOperation();
+          }
+        },
+      },
+    });
+    assert.ok(cutDone);
+    assert.equal(floorAtCut, 2, "the running v2's own sequence");
+    assert.equal(floorOnOld, 1, "the floor was not raised: the confirmation did not complete");
+    const boots = lines.filter((l) => l.type === "boot").map((b) => `${b.reason}:${b.version}`);
+    assert.deepEqual(boots, ["restart:2.0.0", "power-cut:1.0.0", "restart:2.0.0"]);
+    const s = statuses(lines).map((x) => `${x.outcome}:${x.version}`);
+    assert.ok(s.includes("rolled-back:2.0.0"), s.join(" "));
+    assert.equal(s.at(-1), "confirmed:2.0.0");
+    assert.equal(versions(lines).at(-1), "2.0.0");
+  });
+});
+
+describe("power cut during a revert in the simulator", function () {
+  this.timeout(240_000);
+  it("a v3 failing its self-test is cut while it marks itself invalid: v2 boots, the floor stays 2", async () => {
+    const v2 = await release("2.0.0", 2);
+    const v3 = await release("3.0.0-st", 3, "self-test");
+    let armed = false;
+    const floors: number[] = [];
+    const { lines } = await sim(120, {
+      engine: "node",
+      update: [{ dir: v2, atS: 5, via: "ble" }, { dir: v3, atS: 45, via: "ble" }],
+      hooks: {
+        async step(engine, status) {
+          if (status.update) floors.push(status.update.floor);
+          if (!armed && status.update?.runningSequence === 3 && status.update.runningState === "pending-verify") {
+            armed = true;
+            (engine as unknown as { session: SimSession }).session.updates.cutPowerAtNextOtadataOperation();
+          }
+        },
+      },
+    });
+    assert.ok(armed);
+    const boots = lines.filter((l) => l.type === "boot").map((b) => `${b.reason}:${b.version}`);
+    assert.deepEqual(boots, ["restart:2.0.0", "restart:3.0.0-st", "power-cut:2.0.0"]);
+    assert.equal(statuses(lines).at(-1)!.outcome, "rolled-back");
+    assert.equal(versions(lines).at(-1), "2.0.0");
+    const firstTwo = floors.indexOf(2);
+    assert.ok(firstTwo >= 0 && floors.slice(firstTwo).every((f) => f >= 2), "the floor never went back below 2");
   });
 });

@@ -91,7 +91,8 @@ export function decodeFloat11073(b: Uint8Array, at: number): number {
   if (mantissa === 0x800002) return -Infinity;
   if (mantissa & 0x800000) mantissa -= 0x1000000;
   // Round to the value's own decimals so that 3660e-2 reads back as 36.6.
-  return exponent < 0 ? Number((mantissa / 10 ** -exponent).toFixed(-exponent)) : mantissa * 10 ** exponent;
+  if (exponent < 0 && exponent >= -20) return Number((mantissa / 10 ** -exponent).toFixed(-exponent));
+  return mantissa * 10 ** exponent;
 }
 
 export interface TemperatureMeasurement {

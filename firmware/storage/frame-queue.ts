@@ -406,6 +406,7 @@ export class FrameQueue {
     v.setUint32(8, this.nextQseq);
     v.setUint32(12, this.ackLevel);
     v.setUint32(16, crc32(h, 0, 16));
+    this.counters.blocksErased++;
     this.state[b] = SEALED; // until its header is written
     this.flash.write(b * this.blockLength, h.subarray(0, BLOCK_HEADER_BYTES));
     this.state[b] = OPEN;
@@ -464,12 +465,14 @@ export class FrameQueue {
         offset += step;
       }
       if (this.lastQseq[victim] > this.dropLevel) this.dropLevel = this.lastQseq[victim];
+      // Erased now so that dropped records cannot come back at a reboot.
+      this.flash.eraseBlocks(victim);
+      this.counters.blocksErased++;
     }
-    this.flash.eraseBlocks(victim);
+    // A block holding only acknowledged records is erased when it is opened again (one erase per use).
     this.state[victim] = FREE;
     for (let i = 1; i < this.ringLength; i++) this.ring[i - 1] = this.ring[i];
     this.ringLength--;
-    this.counters.blocksErased++;
     return true;
   }
 

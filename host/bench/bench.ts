@@ -3,6 +3,7 @@
  * (deterministic), bytes on the wire, and simulator throughput.
  */
 import { join } from "node:path";
+import { measureFrameQueue } from "../soak/bench-queue.js";
 import type { AeadAlgorithm, KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
 import { fragmentCount } from "../../protocol/link-framing.js";
 import type { BenchSetup } from "../../entry/xs-bench.js";
@@ -152,7 +153,9 @@ async function main(argv: string[]): Promise<void> {
   // Fleet throughput: 500 generator devices, one simulated minute as fast as the gateway takes it.
   const fleetRun = await runFleet({ devices: 500, minutes: 1, engine: "generator", speed: "max", framePeriodS: 5, seed: 1, transport: createInProcessTransport(), progress: null });
   const fleet = { devices: fleetRun.devices, verifiedFrames: fleetRun.verified, lost: fleetRun.lost, verifiedFramesPerWallSecond: fleetRun.framesPerSecond, p50LatencyMs: fleetRun.p50LatencyMs, p99LatencyMs: fleetRun.p99LatencyMs, cpuPercent: fleetRun.cpuPercent };
+  const frameQueue = measureFrameQueue(chosen.frameBytes);
   const result = {
+    frameQueue,
     fleet,
     update,
     commands,
@@ -192,6 +195,7 @@ async function main(argv: string[]): Promise<void> {
   console.log(`simulator: ${sim[0].simulatedSecondsPerWallSecond} simulated s per wall s on XS, ${sim[1].simulatedSecondsPerWallSecond} on Node`);
   console.log(`fleet (${fleet.devices} devices, compressed time, in-process): ${fleet.verifiedFramesPerWallSecond} frames verified per wall s, lost ${fleet.lost}, latency p50 ${fleet.p50LatencyMs} ms p99 ${fleet.p99LatencyMs} ms, CPU ${fleet.cpuPercent}%`);
   console.log(`update: manifest ${update.manifestBytes} B, simulator image ${update.simImageBytes} B (${update.bleWritesPerSimImage} BLE writes); on XS: check a manifest ${update.verifyManifestComputrons.toLocaleString("en")} computrons, SHA-256 ${update.sha256ComputronsPer4KB.toLocaleString("en")} per 4 KB; sweep: ${update.sweep.cutPoints} cut points, ${update.sweep.bootedValid} booted valid, ${update.sweep.sequenceDecreased} sequence decreased (revert: ${update.sweep.revertCutPoints}/${update.sweep.revertBootedValid})`);
+  console.log(`frame queue: ${frameQueue.capacityFrames} frames (${frameQueue.offlineHoursAt5sFrames} h offline at one frame per 5 s) in ${frameQueue.partitionBytes} B; ${frameQueue.flashWritesPerFrame} flash writes and ${frameQueue.blockErasesPer1000Frames} block erases per 1000 frames stored and acknowledged; soak ${frameQueue.soak.simulatedSecondsPerWallSecond} simulated s per wall s`);
   console.log("algorithm choices (per frame on XS):");
   for (const c of seal) {
     console.log(

@@ -62,11 +62,11 @@ export interface HostControl {
 }
 
 const UNAVAILABLE: Record<ControlName, string> = {
-  scenario: "changing the scenario while running is not available in this simulator build",
+  scenario: "changing the scenario while running is not available in this simulator build (start with --scenario NAME)",
   "link-drop": "dropping the link is not available in this simulator build",
   reboot: "rebooting the simulated device is not available in this simulator build",
   "power-cut": "cutting power is not available in this simulator build",
-  update: "pushing a firmware update is not available in this simulator build",
+  update: "pushing a firmware update from the dashboard is not available in this simulator build (schedule one with --update DIR@SECONDS)",
 };
 const DESCRIPTION: Record<ControlName, string> = {
   scenario: "switch the wearer scenario",

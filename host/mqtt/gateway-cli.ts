@@ -67,6 +67,7 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
   }
   if (positional.length) throw new UsageError(`gateway: unexpected argument "${positional[0]}" (see --help)`);
   if (!flags.demo && (!flags.broker || !flags.ca || !flags.keys)) throw new UsageError("gateway: give --demo, or --broker, --ca and --keys (see --help)");
+  if (!flags.demo && !/^(127\.0\.0\.1|localhost):(\d{1,5})$/.test(flags.broker!)) throw new UsageError(`gateway: --broker must be 127.0.0.1:PORT (loopback), not "${flags.broker}"`);
   if (!sqliteAvailable()) throw new Error(`gateway: ${SQLITE_MISSING}`);
   const say = (line: string) => process.stderr.write(line + "\n");
 

@@ -21,7 +21,6 @@ export interface ImageStamp {
   fault: TestFault | null;
 }
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
 const STAMP_PREFIX = "globalThis.wearableImage=";
 
@@ -64,4 +63,3 @@ export function isSimImage(image: Uint8Array): boolean {
   return readImageStamp(image) !== null;
 }
 
-export { enc as utf8 };

@@ -314,6 +314,11 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
     }
+    // Over MQTT the broker is real: give what is still queued a moment of real time to arrive.
+    for (let i = 0; mqttGateway && !stopping && i < 40 && status && status.firmware.queueDepth > 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      status = await engine.advance(50);
+    }
   } finally {
     process.removeListener("SIGINT", onSignal);
     await updater?.close();
