@@ -1,40 +1,26 @@
-/** UTF-8 and hex helpers in standard ECMAScript (XS under xsnap has TextEncoder; a device build may not). */
+/**
+ * Text and hex helpers for the composition roots, over the protocol's own codecs (standard
+ * ECMAScript: XS under xsnap has TextEncoder, a device build may not). Unlike the codecs, these
+ * throw on bad input: they read only configuration the host itself wrote.
+ */
+import { fromHex, toHex, utf8Decode as decodeUtf8, utf8Encode as encodeUtf8 } from "../protocol/cbor.js";
+
 export function utf8Encode(text: string): Uint8Array {
-  const out: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    let c = text.codePointAt(i)!;
-    if (c > 0xffff) i++;
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-  }
-  return new Uint8Array(out);
+  return encodeUtf8(text);
 }
 
 export function utf8Decode(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; ) {
-    const b = bytes[i++];
-    let c: number;
-    if (b < 0x80) c = b;
-    else if (b < 0xe0) c = ((b & 31) << 6) | (bytes[i++] & 63);
-    else if (b < 0xf0) c = ((b & 15) << 12) | ((bytes[i++] & 63) << 6) | (bytes[i++] & 63);
-    else c = ((b & 7) << 18) | ((bytes[i++] & 63) << 12) | ((bytes[i++] & 63) << 6) | (bytes[i++] & 63);
-    s += String.fromCodePoint(c);
-  }
-  return s;
+  const text = decodeUtf8(bytes);
+  if (text === null) throw new Error("not valid UTF-8");
+  return text;
 }
 
 export function hexToBytes(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || /[^0-9a-fA-F]/.test(hex)) throw new Error(`not a hex string: ${hex.slice(0, 16)}`);
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
-  return out;
+  const bytes = fromHex(hex);
+  if (bytes === null) throw new Error(`not a hex string: ${hex.slice(0, 16)}`);
+  return bytes;
 }
 
 export function bytesToHex(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
-  return s;
+  return toHex(bytes);
 }
