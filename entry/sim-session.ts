@@ -5,6 +5,7 @@
 import type { AeadAlgorithm, KeyAgreementAlgorithm, SignatureAlgorithm } from "../hal/contracts/crypto.js";
 import type { LogLevel } from "../hal/contracts/log.js";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
+import { findScenario, scenarioNames } from "../hal/sim/scenarios.js";
 import { VirtualBoard, type ScheduledFault, type VirtualBoardOptions } from "../hal/sim/board.js";
 import { WearableFirmware, SETTINGS_DOMAIN, PPG_SAMPLE_RATE, type FirmwareStatus } from "../firmware/app.js";
 import { storeCredentials } from "../firmware/security/credentials.js";
@@ -286,6 +287,14 @@ export class SimSession {
   /** Dashboard telemetry; PPG samples from index `sinceSample` on (bounded ring). */
   telemetry(sinceSample: number): SimTelemetry {
     return collectTelemetry(this, this.probe, sinceSample, PPG_SAMPLE_RATE);
+  }
+
+  /** The wearer follows the named shipped scenario from now on; "" when done, else why not. */
+  setScenario(name?: string): string {
+    const scenario = findScenario(name ?? "");
+    if (!scenario) return `unknown scenario "${name ?? ""}" (shipped: ${scenarioNames().join(", ")})`;
+    this.board.changeWearer(scenario, this.board.clock.ticks());
+    return "";
   }
 
   /** Carries out a dashboard control (link-drop, reboot, power-cut, scenario); "" when done, else why not. */

@@ -91,7 +91,7 @@ export class VirtualBoard {
   readonly clock: VirtualClock;
   readonly rng: SimRng;
   readonly bus: SimI2cBus;
-  readonly ppgSource: PpgSource;
+  ppgSource: PpgSource;
   readonly ppg: Max30102Model;
   readonly thermometer: Max30205Model | Tmp117Model;
   readonly thermometerAddress: number;
@@ -106,8 +106,11 @@ export class VirtualBoard {
   readonly network: SimNetwork;
   /** The cell, drained by time and radio use. */
   readonly battery: SimBattery;
-  readonly heartRateTrace: PiecewiseLinear;
-  readonly skinTemperatureTrace: PiecewiseLinear;
+  heartRateTrace: PiecewiseLinear;
+  skinTemperatureTrace: PiecewiseLinear;
+  /** What the thermometer's skin reading follows (a separate object: lookups cache their segment). */
+  private skinForThermometer: PiecewiseLinear;
+  private readonly wearerSeed: number;
 
   constructor(options: VirtualBoardOptions) {
     this.rng = new SimRng(options.seed);
@@ -116,16 +119,17 @@ export class VirtualBoard {
     const skin = PiecewiseLinear.fromTemperature(options.skinTempC);
     this.skinTemperatureTrace = skin;
     const dieOffset = options.dieOffsetC ?? -1.5;
-    this.ppgSource = new PpgSource({ ...options.ppg, seed: this.rng.nextUint32(), heartRate: options.heartRate });
+    this.wearerSeed = this.rng.nextUint32();
+    this.ppgSource = new PpgSource({ ...options.ppg, seed: this.wearerSeed, heartRate: options.heartRate });
     this.ppg = new Max30102Model({
       clock: this.clock,
       source: this.ppgSource,
-      dieTemperatureAt: (t) => skin.valueAt(t) + dieOffset,
+      dieTemperatureAt: (t) => this.skinTemperatureTrace.valueAt(t) + dieOffset,
     });
     // A separate trace object for the thermometer: lookups cache their segment.
-    const skinForThermometer = PiecewiseLinear.fromTemperature(options.skinTempC);
+    this.skinForThermometer = PiecewiseLinear.fromTemperature(options.skinTempC);
     const thermometerSeed = this.rng.nextUint32();
-    const sensed = (t: number) => this.sensedTemperature(skinForThermometer.valueAt(t), t);
+    const sensed = (t: number) => this.sensedTemperature(this.skinForThermometer.valueAt(t), t);
     if (options.thermometerChip === "tmp117") {
       this.thermometer = new Tmp117Model({ clock: this.clock, temperatureAt: sensed, seed: thermometerSeed });
       this.thermometerAddress = TMP117_ADDRESS;
@@ -195,6 +199,28 @@ export class VirtualBoard {
         this.driftStartS = -1;
         return;
     }
+  }
+
+  /**
+   * A new wearer from virtual time `fromMs` on: heart rate, skin temperature and the PPG waveform
+   * (variability, motion, contact, perfusion) follow `wearer`'s traces, shifted to start then.
+   * The new PPG source's seed comes from the board's seed and `fromMs`, so a run stays reproducible.
+   */
+  changeWearer(wearer: { heartRate: HeartRateTrace; skinTempC: TemperatureTrace; ppg?: Omit<PpgSourceOptions, "seed" | "heartRate"> }, fromMs: number): void {
+    const fromS = fromMs / 1000;
+    const heartRate = wearer.heartRate.map((p) => ({ atS: p.atS + fromS, bpm: p.bpm }));
+    const skinTempC = wearer.skinTempC.map((p) => ({ atS: p.atS + fromS, celsius: p.celsius }));
+    const ppg: Omit<PpgSourceOptions, "seed" | "heartRate"> = { ...wearer.ppg };
+    for (const key of ["motion", "cadenceHz", "contact", "perfusion"] as const) {
+      const trace = ppg[key];
+      if (trace) ppg[key] = trace.map((p) => ({ atS: p.atS + fromS, value: p.value }));
+    }
+    const seed = (this.wearerSeed ^ Math.imul(Math.floor(fromMs) | 0, 0x9e3779b1)) >>> 0;
+    this.ppgSource = new PpgSource({ ...ppg, seed, heartRate });
+    this.ppg.setSource(this.ppgSource);
+    this.heartRateTrace = PiecewiseLinear.fromHeartRate(heartRate);
+    this.skinTemperatureTrace = PiecewiseLinear.fromTemperature(skinTempC);
+    this.skinForThermometer = PiecewiseLinear.fromTemperature(skinTempC);
   }
 
   /** What the thermometer senses: skin (or the room once off the body) plus any injected drift. */

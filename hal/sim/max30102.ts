@@ -87,7 +87,7 @@ export interface Max30102ModelOptions {
  */
 export class Max30102Model extends ByteRegisterChip {
   private readonly clock: Clock & Timers;
-  private readonly source: PpgSource;
+  private source: PpgSource;
   private readonly dieTemperatureAt: (tSeconds: number) => number;
   private readonly revision: number;
   private readonly regs = new Uint8Array(256);
@@ -120,6 +120,11 @@ export class Max30102Model extends ByteRegisterChip {
     this.revision = options.revision ?? 0x03;
     this.powerOnReset();
     this.regs[MAX30102_REG.INT_STATUS_1] = MAX30102_INT_PWR_RDY;
+  }
+
+  /** The light the photodiode sees from now on (a new wearer, see VirtualBoard.changeWearer). */
+  setSource(source: PpgSource): void {
+    this.source = source;
   }
 
   /** Samples that fell due since power-on: pushed into the FIFO or lost to a full FIFO. */

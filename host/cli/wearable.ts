@@ -101,7 +101,7 @@ const commands: Record<string, Command> = {
       const update = simUpdatePlan(flags.update, flags["update-via"]);
       const dashboard = flags["no-dashboard"]
         ? null
-        : await DashboardServer.start({ port: flags["dashboard-port"]!, engine: flags.engine!, firmwareVersion: "1.0.0", scenarios: await shippedScenarioNames() });
+        : await DashboardServer.start({ port: flags["dashboard-port"]!, engine: flags.engine!, firmwareVersion: "1.0.0", scenarios: await shippedScenarioNames(), scenario: scenario?.name ?? "", updateDir: update?.[0]?.dir });
       if (dashboard) process.stderr.write(`sim: live dashboard at ${dashboard.url}\n`);
       const summary = await runSim({
         mqtt: mqtt?.options,

@@ -9,7 +9,7 @@
  * source is registered). A control whose backend is missing is sent to the page as unavailable
  * with the reason, and the page shows it disabled with that reason as its tooltip.
  */
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream, existsSync, readdirSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
@@ -53,6 +53,8 @@ export interface ControlState {
   reason: string;
   /** Choices for a control that takes one (scenario names). */
   choices?: string[];
+  /** What the page pre-fills (the current scenario; the release folder to push). */
+  value?: string;
 }
 
 /** A control carried out on the host side (e.g. pushing an update), registered by whoever provides it. */
@@ -83,6 +85,10 @@ export interface DashboardOptions {
   firmwareVersion: string;
   /** Scenario names the page offers (when the scenario control is available). */
   scenarios?: string[];
+  /** The scenario the run starts with (shown on the page). */
+  scenario?: string;
+  /** Release folder the update control pre-fills (default: the newest folder under build/releases). */
+  updateDir?: string;
   hostControls?: Partial<Record<ControlName, HostControl>>;
   /** Least wall time between two telemetry requests to the engine (default 150 ms). */
   telemetryIntervalMs?: number;
@@ -103,12 +109,17 @@ export class DashboardServer {
   private sessionControls: Record<string, boolean> = {};
   private readonly recentReadings: unknown[] = [];
   private status: SimStatus | null = null;
+  private scenario: string;
+  /** Host controls: those given at start, and the update push once the run registers it. */
+  private readonly hostControls: Partial<Record<ControlName, HostControl>>;
 
   private constructor(
     private readonly http: Server,
     private readonly wss: WebSocketServer,
     private readonly o: DashboardOptions,
   ) {
+    this.scenario = o.scenario ?? "";
+    this.hostControls = { ...o.hostControls };
     const a = http.address() as AddressInfo;
     this.url = `http://127.0.0.1:${a.port}/`;
     wss.on("connection", (ws) => this.onClient(ws));
@@ -133,13 +144,16 @@ export class DashboardServer {
   controls(): Record<ControlName, ControlState> {
     const out = {} as Record<ControlName, ControlState>;
     for (const name of CONTROL_NAMES) {
-      const host = this.o.hostControls?.[name];
+      const host = this.hostControls[name];
       if (host) out[name] = host.describe();
       else if (this.sessionControls[name]) out[name] = { available: true, reason: DESCRIPTION[name] };
       else out[name] = { available: false, reason: UNAVAILABLE[name] };
     }
     if (out.scenario.available) {
-      if (this.o.scenarios && this.o.scenarios.length) out.scenario.choices = this.o.scenarios;
+      if (this.o.scenarios && this.o.scenarios.length) {
+        out.scenario.choices = this.o.scenarios;
+        out.scenario.value = this.scenario;
+      }
       else out.scenario = { available: false, reason: "no scenarios are shipped with this simulator build" };
     }
     return out;
@@ -150,6 +164,13 @@ export class DashboardServer {
     return {
       gatewayEvent: (e) => this.onGatewayEvent(e),
       step: (engine, status) => this.onStep(engine, status),
+      updates: {
+        register: (push, via) => {
+          this.hostControls.update = updateControl(push, via, this.o.updateDir ?? newestRelease());
+          this.broadcast({ type: "controls", controls: this.controls() });
+        },
+        event: (e) => this.broadcast({ type: "update", event: e }),
+      },
     };
   }
 
@@ -171,7 +192,7 @@ export class DashboardServer {
     while (this.pending.length) {
       const c = this.pending.shift()!;
       let error: string;
-      const host = this.o.hostControls?.[c.name as ControlName];
+      const host = this.hostControls[c.name as ControlName];
       try {
         if (host) error = host.describe().available ? await host.run(engine, c.arg) : host.describe().reason;
         else if (!(CONTROL_NAMES as readonly string[]).includes(c.name)) error = `unknown control "${c.name}"`;
@@ -181,6 +202,10 @@ export class DashboardServer {
         error = `${c.name} failed: ${e instanceof Error ? e.message : String(e)}`;
       }
       send(c.from, { type: "control-result", name: c.name, arg: c.arg, error });
+      if (c.name === "scenario" && error === "") {
+        this.scenario = c.arg;
+        this.broadcast({ type: "scenario", name: c.arg, atMs: status.virtualMs });
+      }
       this.lastTelemetryAt = -Infinity;
     }
     if (this.clients.size === 0 && this.lastTelemetryAt > -Infinity) return;
@@ -223,6 +248,7 @@ export class DashboardServer {
       engine: this.o.engine,
       firmwareVersion: this.o.firmwareVersion,
       controls: this.controls(),
+      scenario: this.scenario,
       status: this.status?.firmware ?? null,
     });
     for (const r of this.recentReadings) send(ws, r);
@@ -269,4 +295,35 @@ export async function shippedScenarioNames(): Promise<string[]> {
   } catch {
     return [];
   }
+}
+
+/** The newest folder under build/releases that holds a release, or "" when there is none. */
+export function newestRelease(root = "build/releases"): string {
+  let best = "";
+  let bestMs = -Infinity;
+  try {
+    for (const name of readdirSync(root)) {
+      const dir = join(root, name);
+      if (!existsSync(join(dir, "manifest.cbor"))) continue;
+      const ms = statSync(dir).mtimeMs;
+      if (ms > bestMs) {
+        best = dir;
+        bestMs = ms;
+      }
+    }
+  } catch {
+    return "";
+  }
+  return best;
+}
+
+/** The update control: pushes the release folder the page names (or `defaultDir`) over `via`. */
+function updateControl(push: (dir: string) => string, via: "ble" | "http", defaultDir: string): HostControl {
+  return {
+    describe: () => ({ available: true, reason: `${DESCRIPTION.update} over ${via === "ble" ? "BLE" : "HTTP"} (a folder made by \`npm run wearable -- release\`)`, value: defaultDir }),
+    run: async (_engine, arg) => {
+      const dir = arg.trim() || defaultDir;
+      return dir ? push(dir) : "name a release folder (make one with `npm run wearable -- release --version 2.0.0 --sequence 2 --out DIR`)";
+    },
+  };
 }

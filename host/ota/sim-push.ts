@@ -56,6 +56,21 @@ export interface UpdateDriverOptions {
   err(line: string): void;
   /** Bytes of image per BLE write (default 224: a 247-byte ATT MTU less the message header). */
   chunkBytes?: number;
+  /** Observer (the live dashboard): offers, the device's verified reports, and resets. */
+  event?(e: UpdateDriverEvent): void;
+}
+
+export type UpdateDriverEvent =
+  | { kind: "offer"; dir: string; via: "ble" | "http"; bytes: number }
+  | { kind: "status"; outcome: string; reason: string; version: string; sequence: number; detail: string; running: string }
+  | { kind: "boot"; reason: string; version: string; slot: number; actions: string[] };
+
+/** A folder `push` accepts: "" when it holds a release, else what is wrong. */
+export function checkReleaseFolder(dir: string): string {
+  if (!existsSync(join(dir, "manifest.cbor")) || !existsSync(join(dir, "image.bin"))) {
+    return `${dir} is not a release folder (needs manifest.cbor and image.bin; make one with \`npm run wearable -- release\`)`;
+  }
+  return "";
 }
 
 export interface UpdateDriverSummary {
@@ -84,10 +99,17 @@ export class SimUpdateDriver {
   constructor(private readonly o: UpdateDriverOptions) {
     this.summary = { reports: [], resets: [], bleWrites: 0, httpRequests: 0 };
     for (const plan of o.plans) {
-      if (!existsSync(join(plan.dir, "manifest.cbor")) || !existsSync(join(plan.dir, "image.bin"))) {
-        throw new Error(`${plan.dir} is not a release folder (needs manifest.cbor and image.bin; make one with \`npm run wearable -- release\`)`);
-      }
+      const bad = checkReleaseFolder(plan.dir);
+      if (bad) throw new Error(bad);
     }
+  }
+
+  /** Pushes a release folder at the next step (ahead of any later scheduled one); "" or what is wrong. */
+  push(dir: string, via: "ble" | "http", atS: number): string {
+    const bad = checkReleaseFolder(dir);
+    if (bad) return bad;
+    this.o.plans.splice(this.next, 0, { dir, via, atS });
+    return "";
   }
 
   /** Bridge: a notification on the update characteristic. */
@@ -107,6 +129,7 @@ export class SimUpdateDriver {
     }
     const s = v.status;
     this.summary.reports.push(s);
+    this.o.event?.({ kind: "status", outcome: s.outcome, reason: s.reason, version: s.version, sequence: s.sequence, detail: s.detail, running: s.running });
     if (s.outcome === "rejected" || s.outcome === "failed") this.sending = false;
     if (s.outcome === "rejected" || s.outcome === "failed" || s.outcome === "confirmed" || s.outcome === "rolled-back") this.planDone = true;
     if (this.o.json) this.o.out(JSON.stringify({ type: "update-status", device: toHex(s.deviceId), outcome: s.outcome, reason: s.reason, version: s.version, sequence: s.sequence, offset: s.offset, detail: s.detail, running: s.running }));
@@ -131,6 +154,7 @@ export class SimUpdateDriver {
       const r = await engine.resetBoard();
       this.summary.resets.push({ reason: reset, ...r });
       this.sending = false;
+      this.o.event?.({ kind: "boot", reason: reset, version: r.version, slot: r.slot, actions: r.actions });
       const line = `device: reset (${reset}); bootloader: ${r.actions.join("; ")}; running ${r.version}`;
       if (this.o.json) this.o.out(JSON.stringify({ type: "boot", reason: reset, version: r.version, slot: r.slot, crashes: r.crashes, actions: r.actions }));
       else this.o.err(line);
@@ -153,12 +177,14 @@ export class SimUpdateDriver {
         this.retry = !(await this.write(engine, encodeTransferMessage({ kind: "fetch", url: `${this.server.url}/manifest.cbor` })));
         this.sending = false;
         this.o.err(`gateway: offering ${plan.dir} over HTTP at ${this.server.url}/manifest.cbor`);
+        this.o.event?.({ kind: "offer", dir: plan.dir, via: "http", bytes: this.image.length });
       } else {
         // Not connected yet (just booted): try again at the next step.
         this.retry = !(await this.write(engine, encodeTransferMessage({ kind: "offer", manifest: this.manifest })));
         this.sending = !this.retry;
         this.sendOffset = 0;
         this.o.err(`gateway: offering ${plan.dir} over BLE (${this.image.length} bytes)`);
+        this.o.event?.({ kind: "offer", dir: plan.dir, via: "ble", bytes: this.image.length });
       }
     }
     if (this.sending) await this.pump(engine);

@@ -17,7 +17,7 @@ import { startEngine, type EngineName, type SimEngine } from "./engines.js";
 import { simKeys, seededBytes } from "./sim-keys.js";
 import type { ProvisionedSimDevice } from "../provision/provision-cli.js";
 import type { LogLevel } from "../../hal/contracts/log.js";
-import { SimUpdateDriver, type SimUpdatePlan, type UpdateDriverSummary } from "../ota/sim-push.js";
+import { SimUpdateDriver, type SimUpdatePlan, type UpdateDriverEvent, type UpdateDriverSummary } from "../ota/sim-push.js";
 import type { ScheduledFault } from "../../hal/sim/board.js";
 import type { Scenario } from "../../hal/sim/scenarios.js";
 import type { PpgChunk } from "../../protocol/record.js";
@@ -101,6 +101,12 @@ export interface SimRunHooks {
   gatewayEvent?(event: GatewayEvent): void;
   /** Called after every step with exclusive use of the engine (telemetry, controls). */
   step?(engine: SimEngine, status: SimStatus): Promise<void>;
+  /**
+   * Given at the start when present: `push(dir)` has the gateway push that release folder at the
+   * current simulated time (over `via`: BLE, or HTTP when the update plans or the transport say
+   * so); it returns "" or what is wrong. `event` sees the update's progress.
+   */
+  updates?: { register(push: (dir: string) => string, via: "ble" | "http"): void; event(e: UpdateDriverEvent): void };
 }
 
 export interface SimSummary {
@@ -275,9 +281,15 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
     updateNotify: (payload: Uint8Array) => updater?.onNotify(payload),
     httpGet: (id: number, url: string, start: number, end: number, max: number) => updater?.onHttpGet(id, url, start, end, max),
   };
-  const updater = o.update
-    ? new SimUpdateDriver({ plans: o.update, crypto: new NobleCrypto(seededBytes(o.seed, "gateway-update")), device: { deviceId: keys.deviceId, publicKey: keys.identityPublicKey, alg: keys.signatureAlg }, json: o.json, out: o.out, err: o.err })
+  const updateHooks = o.hooks?.updates;
+  const updater = o.update || updateHooks
+    ? new SimUpdateDriver({ plans: [...(o.update ?? [])], crypto: new NobleCrypto(seededBytes(o.seed, "gateway-update")), device: { deviceId: keys.deviceId, publicKey: keys.identityPublicKey, alg: keys.signatureAlg }, json: o.json, out: o.out, err: o.err, event: updateHooks ? (e) => updateHooks.event(e) : undefined })
     : null;
+  let virtualNowMs = 0;
+  if (updater && updateHooks) {
+    const via = o.update?.[0]?.via ?? (o.mqtt?.transport === "mqtt" ? "http" : "ble");
+    updateHooks.register((dir) => updater.push(dir, via, virtualNowMs / 1000), via);
+  }
 
   // Over Wi-Fi the gateway receives from the broker instead of the BLE central.
   const mqttGateway = o.mqtt ? await MqttGateway.start({ ...o.mqtt.broker, ...o.mqtt.gateway, clientId: `sim-gateway-${process.pid}`, handle: (_device, bytes) => receiveLinkMessage(bytes) }) : null;
@@ -298,6 +310,7 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
       const step = Math.min(o.speed === "max" ? stepMs : Math.round(stepMs * (o.speed as number)), limitMs - virtualMs) || 1;
       status = await engine.advance(step);
       virtualMs += step;
+      virtualNowMs = virtualMs;
       // Only the latest acknowledgement matters; it covers the earlier ones.
       if (pendingAcks.length) status = await engine.centralSend(pendingAcks.splice(0).pop()!);
       if (updater) status = await updater.step(engine, status, virtualMs);

@@ -75,6 +75,12 @@
         sel.title = st.reason;
         sel.innerHTML = "";
         (st.choices || []).forEach(function (n) { var o = document.createElement("option"); o.value = o.textContent = n; sel.appendChild(o); });
+        if (st.value) sel.value = st.value;
+      }
+      if (name === "update") {
+        var dir = $("update-dir");
+        dir.disabled = !st.available;
+        if (!dir.value && st.value) dir.value = st.value;
       }
     }
   }
@@ -136,6 +142,19 @@
     list("alerts", alertLog, function (x) { return x; });
   }
 
+  function showScenario(name) { text("scenario", name || "default trace"); }
+
+  // The update as the gateway sees it: its offer, the device's verified reports, the resets.
+  function onUpdate(e) {
+    var line;
+    if (e.kind === "offer") line = "offered " + e.dir + " over " + e.via.toUpperCase() + " (" + e.bytes + " bytes)";
+    else if (e.kind === "status") line = e.outcome + (e.reason ? " (" + e.reason + ")" : "") + ": " + (e.version || "-") + " seq " + e.sequence + "; " + e.detail + "; running " + e.running;
+    else line = "device reset (" + e.reason + "), running " + e.version;
+    text("update-status", line);
+    $("update-status").setAttribute("data-kind", e.kind);
+    event("update " + line);
+  }
+
   function connect() {
     var ws = new WebSocket("ws://" + location.host + "/ws");
     window.dashboard.ws = ws;
@@ -143,7 +162,9 @@
     ws.onclose = function () { $("conn").textContent = "simulator stopped"; $("conn").className = "pill down"; };
     ws.onmessage = function (ev) {
       var m = JSON.parse(ev.data);
-      if (m.type === "hello") { text("engine", m.engine); text("fw", m.firmwareVersion); showControls(m.controls); }
+      if (m.type === "hello") { text("engine", m.engine); text("fw", m.firmwareVersion); showScenario(m.scenario); showControls(m.controls); }
+      else if (m.type === "scenario") { showScenario(m.name); event("scenario " + m.name + " from " + fmtTime(m.atMs)); }
+      else if (m.type === "update") onUpdate(m.event);
       else if (m.type === "controls") showControls(m.controls);
       else if (m.type === "telemetry") onTelemetry(m.telemetry, m.status);
       else if (m.type === "reading") { onReading(m.reading, m.firmwareVersion); onAlerts(m.reading, m.alerts || []); }
@@ -163,7 +184,7 @@
   $("btn-link-drop").onclick = function (e) { e.preventDefault(); control("link-drop", $("link-drop-seconds").value); };
   $("btn-reboot").onclick = function () { control("reboot"); };
   $("btn-power-cut").onclick = function () { control("power-cut"); };
-  $("btn-update").onclick = function () { control("update"); };
+  $("btn-update").onclick = function (e) { e.preventDefault(); control("update", $("update-dir").value); };
 
   // For tests and the curious: what the page holds.
   window.dashboard = {
