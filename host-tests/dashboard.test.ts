@@ -10,18 +10,8 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
+import { CHROMIUM, CHROMIUM_FLAGS, stopSimulator, waitFor } from "./support/browser.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 interface ReadingLine {
   type: string;
@@ -35,16 +25,6 @@ interface SeriesSnapshot {
   x: number[];
   y: (number | null)[];
   beats: number;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 30000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe("live dashboard in headless Chromium", function () {
@@ -63,13 +43,7 @@ describe("live dashboard in headless Chromium", function () {
 
   after(async () => {
     await context?.close().catch(() => {});
-    if (child && child.exitCode === null) {
-      // Ctrl-C: the simulator stops its engine and the dashboard, then exits.
-      const exited = new Promise((r) => child!.once("exit", r));
-      child.kill("SIGINT");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10000))]);
-      if (child.exitCode === null) child.kill("SIGKILL");
-    }
+    await stopSimulator(child);
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
