@@ -98,12 +98,18 @@ export class WearableFirmware {
 
   constructor(hal: Hal) {
     this.hal = hal;
+    // Status only until `start`: a pipeline opens no bus handle before its own `start`.
     this.sensing = new SensingPipeline({ i2c: hal.i2c, store: hal.store, log: hal.log, sampleRate: PPG_SAMPLE_RATE });
     this.uplink = new Uplink(hal.link, openFrameQueue(hal), hal.clock);
     this.securityLog = new SecurityLog(hal.store, hal.crypto, () => hal.clock.wallTime());
   }
 
+  /**
+   * Boots the application (or waits for provisioning). Whatever an earlier start left running
+   * (timers, sensor handles) is stopped first, so the sensors are never opened twice.
+   */
   start(): void {
+    this.stop();
     const { hal } = this;
     const creds = loadCredentials(hal.store);
     if (!creds.ok) {
@@ -131,12 +137,15 @@ export class WearableFirmware {
       agreementAlg: c.agreementAlg,
       aeadAlg: c.aeadAlg,
     });
+    // The stored transport decides the link before anything is sent (the epoch announcement below).
+    hal.link.onConnectionChange = (connected) => this.uplink.connectionChanged(connected);
+    this.status.transport = loadTransport(hal.store);
+    if (hal.link.useTransport) hal.link.useTransport(this.status.transport);
     const epoch = epochs.take();
     this.status.epoch = epoch;
     this.uplink.enqueue(this.sealer.openEpoch(epoch), true);
     this.securityLog.record("key-rotation", `epoch ${epoch} (boot)`);
 
-    this.sensing.stop();
     this.sensing = new SensingPipeline({ i2c: hal.i2c, store: hal.store, log: hal.log, sampleRate: PPG_SAMPLE_RATE, interrupt: hal.interrupt });
     const sensorsOk = this.sensing.start();
     const ss = this.sensing.getStatus();
@@ -144,8 +153,6 @@ export class WearableFirmware {
     this.status.detail = sensorsOk ? "" : `${ss.ppgFault ? `PPG sensor: ${ss.ppgFault}; ` : ""}${ss.tempFault ? `thermometer: ${ss.tempFault}` : ""}`;
     hal.log.log("info", `firmware ${hal.firmwareVersion} running, epoch ${epoch}, frame period ${this.framePeriodS} s`);
 
-    hal.link.onConnectionChange = (connected) => this.uplink.connectionChanged(connected);
-    this.status.transport = loadTransport(hal.store);
     this.commands = new CommandHandler({
       crypto: hal.crypto,
       store: hal.store,
@@ -160,6 +167,7 @@ export class WearableFirmware {
         },
         transportChanged: (t) => {
           this.status.transport = t;
+          if (hal.link.useTransport) hal.link.useTransport(t);
         },
         labMode: (on) => this.setLabMode(on),
         rotateKeys: () => this.rotateEpoch("command"),
@@ -176,6 +184,7 @@ export class WearableFirmware {
     this.timers.push(hal.timers.repeat(() => this.takeReading(), READING_PERIOD_MS));
   }
 
+  /** Stops the timers and releases the sensors (bus handles, interrupt line); `start` may follow. */
   stop(): void {
     for (const t of this.timers) this.hal.timers.clear(t);
     this.timers = [];

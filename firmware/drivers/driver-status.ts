@@ -1,5 +1,5 @@
 import { I2cError } from "../../hal/contracts/i2c.js";
-import type { I2cErrorKind } from "../../hal/contracts/i2c.js";
+import type { I2cErrorKind, SMBus } from "../../hal/contracts/i2c.js";
 
 /** Why a sensor operation did not succeed. */
 export type SensorFault =
@@ -13,7 +13,9 @@ export type SensorFault =
   /** A conversion is still running. */
   | "busy"
   /** An unexpected exception from the bus layer. */
-  | "bus-error";
+  | "bus-error"
+  /** The driver was closed: its bus handle is released and it does nothing more. */
+  | "closed";
 
 /** Outcome of the last operation of a driver. */
 export type DriverStatus = { readonly ok: true } | { readonly ok: false; readonly error: SensorFault };
@@ -30,11 +32,21 @@ const FAILURES: { readonly [K in SensorFault]: DriverStatus } = {
   "not-ready": Object.freeze({ ok: false, error: "not-ready" }),
   busy: Object.freeze({ ok: false, error: "busy" }),
   "bus-error": Object.freeze({ ok: false, error: "bus-error" }),
+  closed: Object.freeze({ ok: false, error: "closed" }),
 };
 
 /** The shared failure status for a fault. */
 export function failure(fault: SensorFault): DriverStatus {
   return FAILURES[fault];
+}
+
+/** Closes a driver's bus handle; a failure to close is swallowed (the handle is given up either way). */
+export function closeBus(bus: SMBus): void {
+  try {
+    bus.close();
+  } catch {
+    // Nothing to recover: the driver stops using the handle.
+  }
 }
 
 /** Maps anything thrown by an SMBus call to a status; drivers never let it escape. */

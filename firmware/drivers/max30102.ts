@@ -1,5 +1,5 @@
 import type { SMBus } from "../../hal/contracts/i2c.js";
-import { failure, STATUS_OK, statusFromError } from "./driver-status.js";
+import { closeBus, failure, STATUS_OK, statusFromError } from "./driver-status.js";
 import type { DriverStatus } from "./driver-status.js";
 
 const REG_INT_STATUS_1 = 0x00;
@@ -63,10 +63,11 @@ export interface Max30102Config {
  * 7-byte read, then all unread samples in one FIFO_DATA burst into a preallocated buffer) and
  * decodes the 18-bit samples into caller-provided arrays. Samples the chip dropped because the
  * FIFO was full are counted from the overflow counter. No method throws: bus errors become
- * `status` (and `healthy` turns false) and the method returns false, 0 or null.
+ * `status` (and `healthy` turns false) and the method returns false, 0 or null. `close`
+ * releases the bus handle; every later call reports "closed" without touching the bus.
  */
 export class Max30102 {
-  private readonly bus: SMBus;
+  private bus: SMBus | null;
   /** Status, enables, write pointer, overflow counter, read pointer (registers 0x00-0x06). */
   private readonly header = new Uint8Array(7);
   private readonly fifoBytes = new Uint8Array(FIFO_DEPTH * 6);
@@ -92,15 +93,28 @@ export class Max30102 {
     for (let k = 0; k <= FIFO_DEPTH * 2; k++) this.fifoViews.push(this.fifoBytes.subarray(0, 3 * k));
   }
 
-  /** False after a failed operation, until one succeeds. */
+  /** False after a failed operation, until one succeeds; false for good after `close`. */
   get healthy(): boolean {
     return this.status.ok;
   }
 
+  /** Closes the bus handle (the chip keeps its state); closing again does nothing. */
+  close(): void {
+    const bus = this.bus;
+    this.bus = null;
+    this.channels = 0;
+    this.outputRate = 0;
+    this.dieConversionStarted = false;
+    if (bus !== null) closeBus(bus);
+    this.status = failure("closed");
+  }
+
   /** Checks that a MAX30102 answers (part ID 0x15). */
   probe(): boolean {
+    const bus = this.bus;
+    if (bus === null) return this.setStatus(failure("closed"));
     try {
-      const id = this.bus.readUint8(REG_PART_ID);
+      const id = bus.readUint8(REG_PART_ID);
       return this.setStatus(id === PART_ID ? STATUS_OK : failure("wrong-part"));
     } catch (e) {
       return this.setStatus(statusFromError(e));
@@ -111,10 +125,12 @@ export class Max30102 {
   reset(): boolean {
     this.channels = 0;
     this.outputRate = 0;
+    const bus = this.bus;
+    if (bus === null) return this.setStatus(failure("closed"));
     try {
-      this.bus.writeUint8(REG_MODE_CONFIG, MODE_RESET);
+      bus.writeUint8(REG_MODE_CONFIG, MODE_RESET);
       for (let i = 0; i < RESET_POLLS; i++) {
-        if ((this.bus.readUint8(REG_MODE_CONFIG) & MODE_RESET) === 0) return this.setStatus(STATUS_OK);
+        if ((bus.readUint8(REG_MODE_CONFIG) & MODE_RESET) === 0) return this.setStatus(STATUS_OK);
       }
       return this.setStatus(failure("timeout"));
     } catch (e) {
@@ -124,6 +140,8 @@ export class Max30102 {
 
   /** Programs sampling and starts it with an empty FIFO. */
   configure(config: Max30102Config): boolean {
+    const bus = this.bus;
+    if (bus === null) return this.setStatus(failure("closed"));
     const rateCode = SAMPLE_RATES.indexOf(config.sampleRate);
     const averagingCode = AVERAGING.indexOf(config.averaging);
     const widthCode = PULSE_WIDTHS_US.indexOf(config.pulseWidthUs);
@@ -136,7 +154,6 @@ export class Max30102 {
       return this.setStatus(failure("invalid-config"));
     }
     try {
-      const bus = this.bus;
       bus.writeUint8(REG_MODE_CONFIG, MODE_SHUTDOWN);
       // A_FULL needs at least 17 unread samples, so with equal write and read pointers the flag
       // (read in the same burst as the pointers) tells a full FIFO from an empty one.
@@ -165,8 +182,10 @@ export class Max30102 {
   shutdown(): boolean {
     this.channels = 0;
     this.outputRate = 0;
+    const bus = this.bus;
+    if (bus === null) return this.setStatus(failure("closed"));
     try {
-      this.bus.writeUint8(REG_MODE_CONFIG, MODE_SHUTDOWN);
+      bus.writeUint8(REG_MODE_CONFIG, MODE_SHUTDOWN);
       return this.setStatus(STATUS_OK);
     } catch (e) {
       return this.setStatus(statusFromError(e));
@@ -182,6 +201,11 @@ export class Max30102 {
    * low bits are zero below 18-bit resolution). Returns 0 on a bus error (see `status`).
    */
   drain(pulse: Int32Array, red: Int32Array | null = null): number {
+    const bus = this.bus;
+    if (bus === null) {
+      this.setStatus(failure("closed"));
+      return 0;
+    }
     const channels = this.channels;
     if (channels === 0) {
       this.setStatus(failure("not-ready"));
@@ -189,7 +213,7 @@ export class Max30102 {
     }
     const header = this.header;
     try {
-      this.bus.readBuffer(REG_INT_STATUS_1, header);
+      bus.readBuffer(REG_INT_STATUS_1, header);
     } catch (e) {
       this.setStatus(statusFromError(e));
       return 0;
@@ -209,7 +233,7 @@ export class Max30102 {
     }
     const bytes = this.fifoViews[count * channels];
     try {
-      this.bus.readBuffer(REG_FIFO_DATA, bytes);
+      bus.readBuffer(REG_FIFO_DATA, bytes);
     } catch (e) {
       this.setStatus(statusFromError(e));
       return 0;
@@ -234,8 +258,10 @@ export class Max30102 {
 
   /** Starts a die temperature conversion (about 29 ms). */
   startDieTemperature(): boolean {
+    const bus = this.bus;
+    if (bus === null) return this.setStatus(failure("closed"));
     try {
-      this.bus.writeUint8(REG_DIE_TEMP_CONFIG, 0x01);
+      bus.writeUint8(REG_DIE_TEMP_CONFIG, 0x01);
       this.dieConversionStarted = true;
       return this.setStatus(STATUS_OK);
     } catch (e) {
@@ -248,16 +274,21 @@ export class Max30102 {
    * while it is still running (`status` "busy"), when none was started, or on a bus error.
    */
   readDieTemperature(): number | null {
+    const bus = this.bus;
+    if (bus === null) {
+      this.setStatus(failure("closed"));
+      return null;
+    }
     if (!this.dieConversionStarted) {
       this.setStatus(failure("not-ready"));
       return null;
     }
     try {
-      if ((this.bus.readUint8(REG_DIE_TEMP_CONFIG) & 0x01) !== 0) {
+      if ((bus.readUint8(REG_DIE_TEMP_CONFIG) & 0x01) !== 0) {
         this.setStatus(failure("busy"));
         return null;
       }
-      this.bus.readBuffer(REG_DIE_TINT, this.dieBytes);
+      bus.readBuffer(REG_DIE_TINT, this.dieBytes);
     } catch (e) {
       this.setStatus(statusFromError(e));
       return null;

@@ -1,5 +1,5 @@
 import type { SMBus } from "../../hal/contracts/i2c.js";
-import { failure, STATUS_OK, statusFromError } from "./driver-status.js";
+import { closeBus, failure, STATUS_OK, statusFromError } from "./driver-status.js";
 import type { DriverStatus } from "./driver-status.js";
 
 const REG_TEMPERATURE = 0x00;
@@ -17,10 +17,11 @@ const LSB_C = 0.00390625;
  *
  * `probe` identifies the chip by its power-on THYST (75 C) and TOS (80 C) values, which this
  * driver never changes, and selects continuous conversion in the normal data format. No method
- * throws: bus errors become `status` and the method returns false or null.
+ * throws: bus errors become `status` and the method returns false or null. `close` releases the
+ * bus handle; every later call reports "closed" without touching the bus.
  */
 export class Max30205 {
-  private readonly bus: SMBus;
+  private bus: SMBus | null;
   /** Outcome of the last operation. */
   status: DriverStatus = STATUS_OK;
 
@@ -28,29 +29,44 @@ export class Max30205 {
     this.bus = bus;
   }
 
-  /** False after a failed operation, until one succeeds. */
+  /** False after a failed operation, until one succeeds; false for good after `close`. */
   get healthy(): boolean {
     return this.status.ok;
   }
 
+  /** Closes the bus handle (the chip keeps converting); closing again does nothing. */
+  close(): void {
+    const bus = this.bus;
+    this.bus = null;
+    if (bus !== null) closeBus(bus);
+    this.status = failure("closed");
+  }
+
   /** Checks for a MAX30205 and starts continuous conversion (one every 50 ms). */
   probe(): boolean {
+    const bus = this.bus;
+    if (bus === null) return this.setStatus(failure("closed"));
     try {
-      const thyst = this.bus.readUint16(REG_THYST, true);
-      const tos = this.bus.readUint16(REG_TOS, true);
+      const thyst = bus.readUint16(REG_THYST, true);
+      const tos = bus.readUint16(REG_TOS, true);
       if (thyst !== THYST_DEFAULT || tos !== TOS_DEFAULT) return this.setStatus(failure("wrong-part"));
-      this.bus.writeUint8(REG_CONFIGURATION, 0x00);
+      bus.writeUint8(REG_CONFIGURATION, 0x00);
       return this.setStatus(STATUS_OK);
     } catch (e) {
       return this.setStatus(statusFromError(e));
     }
   }
 
-  /** Last completed conversion in C (0.00390625 C steps), or null on a bus error. */
+  /** Last completed conversion in C (0.00390625 C steps), or null on a bus error or once closed. */
   readCelsius(): number | null {
+    const bus = this.bus;
+    if (bus === null) {
+      this.setStatus(failure("closed"));
+      return null;
+    }
     let raw: number;
     try {
-      raw = this.bus.readUint16(REG_TEMPERATURE, true);
+      raw = bus.readUint16(REG_TEMPERATURE, true);
     } catch (e) {
       this.setStatus(statusFromError(e));
       return null;
@@ -70,8 +86,10 @@ export class Max30205 {
   }
 
   private writeConfiguration(value: number): boolean {
+    const bus = this.bus;
+    if (bus === null) return this.setStatus(failure("closed"));
     try {
-      this.bus.writeUint8(REG_CONFIGURATION, value);
+      bus.writeUint8(REG_CONFIGURATION, value);
       return this.setStatus(STATUS_OK);
     } catch (e) {
       return this.setStatus(statusFromError(e));

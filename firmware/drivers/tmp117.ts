@@ -1,5 +1,5 @@
 import type { SMBus } from "../../hal/contracts/i2c.js";
-import { failure, STATUS_OK, statusFromError } from "./driver-status.js";
+import { closeBus, failure, STATUS_OK, statusFromError } from "./driver-status.js";
 import type { DriverStatus } from "./driver-status.js";
 
 const REG_TEMP_RESULT = 0x00;
@@ -19,10 +19,11 @@ const CONFIG_SHUTDOWN = 0x0400;
  *
  * `probe` checks the device ID (0x0117 in register 0x0F, revision in the top 4 bits) and selects
  * continuous conversion, one averaged (8x) result per second. `readCelsius` returns null until
- * the first conversion (the result register holds 0x8000). No method throws.
+ * the first conversion (the result register holds 0x8000). No method throws. `close` releases
+ * the bus handle; every later call reports "closed" without touching the bus.
  */
 export class Tmp117 {
-  private readonly bus: SMBus;
+  private bus: SMBus | null;
   status: DriverStatus = STATUS_OK;
 
   constructor(bus: SMBus) {
@@ -33,22 +34,37 @@ export class Tmp117 {
     return this.status.ok;
   }
 
+  /** Closes the bus handle (the chip keeps converting); closing again does nothing. */
+  close(): void {
+    const bus = this.bus;
+    this.bus = null;
+    if (bus !== null) closeBus(bus);
+    this.status = failure("closed");
+  }
+
   probe(): boolean {
+    const bus = this.bus;
+    if (bus === null) return this.setStatus(failure("closed"));
     try {
-      const id = this.bus.readUint16(REG_DEVICE_ID, true);
+      const id = bus.readUint16(REG_DEVICE_ID, true);
       if ((id & 0x0fff) !== DEVICE_ID) return this.setStatus(failure("wrong-part"));
-      this.bus.writeUint16(REG_CONFIGURATION, CONFIG_CONTINUOUS_1S_AVG8, true);
+      bus.writeUint16(REG_CONFIGURATION, CONFIG_CONTINUOUS_1S_AVG8, true);
       return this.setStatus(STATUS_OK);
     } catch (e) {
       return this.setStatus(statusFromError(e));
     }
   }
 
-  /** Last completed conversion in C (0.0078125 C steps); null before the first one ("not-ready") or on a bus error. */
+  /** Last completed conversion in C (0.0078125 C steps); null before the first one ("not-ready"), on a bus error or once closed. */
   readCelsius(): number | null {
+    const bus = this.bus;
+    if (bus === null) {
+      this.setStatus(failure("closed"));
+      return null;
+    }
     let raw: number;
     try {
-      raw = this.bus.readUint16(REG_TEMP_RESULT, true);
+      raw = bus.readUint16(REG_TEMP_RESULT, true);
     } catch (e) {
       this.setStatus(statusFromError(e));
       return null;
@@ -72,8 +88,10 @@ export class Tmp117 {
   }
 
   private writeConfiguration(value: number): boolean {
+    const bus = this.bus;
+    if (bus === null) return this.setStatus(failure("closed"));
     try {
-      this.bus.writeUint16(REG_CONFIGURATION, value, true);
+      bus.writeUint16(REG_CONFIGURATION, value, true);
       return this.setStatus(STATUS_OK);
     } catch (e) {
       return this.setStatus(statusFromError(e));
@@ -89,6 +107,10 @@ export class Tmp117 {
 /** What the firmware needs from a skin thermometer (MAX30205 or TMP117). */
 export interface SkinThermometer {
   readonly healthy: boolean;
+  /** Outcome of the last operation. */
+  readonly status: DriverStatus;
   probe(): boolean;
   readCelsius(): number | null;
+  /** Releases the bus handle; idempotent; afterwards every call reports "closed". */
+  close(): void;
 }

@@ -1,4 +1,4 @@
-import type { SMBusOpener } from "../../hal/contracts/i2c.js";
+import type { SMBus, SMBusOpener } from "../../hal/contracts/i2c.js";
 import type { InterruptLine, InterruptOpener } from "../../hal/contracts/interrupt.js";
 import type { Log } from "../../hal/contracts/log.js";
 import type { PreferenceStore } from "../../hal/contracts/store.js";
@@ -82,6 +82,11 @@ export interface SensingReading {
  * - Temperature: calibration offset (Preference "sensing"/"tempOffset", centi-C), plausibility,
  *   and a drift check against the PPG chip's die temperature (a thermometer drifting away from
  *   the die by more than 1.5 C past the learned offset is a fault).
+ * - The bus: the SDK's I2C refuses to open an address that another handle holds
+ *   (`RangeError("duplicate address")`), so the pipeline holds at most one handle per address.
+ *   Nothing is opened before `start`; a failed thermometer probe closes its handle before the
+ *   next chip (or a retry) opens 0x48 again; `stop` closes every handle and the interrupt line.
+ *   An open that throws is logged and handled as a sensor fault, with the same retries.
  */
 export class SensingPipeline {
   readonly heartRate: HeartRateEstimator;
@@ -130,7 +135,11 @@ export class SensingPipeline {
 
   private readonly openInterrupt: InterruptOpener | null;
   private interruptLine: InterruptLine | null = null;
+  /** Between `start` and `stop`: sensors are read and faulted ones re-probed. */
+  private running = false;
+  private started = false;
 
+  /** Reads the calibration and alert settings; opens nothing (the bus is opened by `start`). */
   constructor(options: { i2c: SMBusOpener; store: PreferenceStore; log: Log; sampleRate: number; interrupt?: InterruptOpener }) {
     this.open = options.i2c;
     this.openInterrupt = options.interrupt ?? null;
@@ -143,12 +152,20 @@ export class SensingPipeline {
     this.alerts = new AlertMonitor(loadAlertSettings(this.store));
   }
 
-  /** Probes and configures both sensors and starts the self-test; false when a sensor is missing. */
+  /**
+   * Opens and probes both sensors, configures the PPG and starts the self-test; false when a
+   * sensor is missing. Started again (after `stop`, or while running), it first releases what
+   * it holds, then starts over: sensors found anew, self-test pending, retries and backoff reset.
+   */
   start(): boolean {
-    this.ppg = new Max30102(this.open({ address: PPG_ADDRESS, hz: 400_000 }));
+    this.releaseBus();
+    if (this.started) this.resetSensorState();
+    this.started = true;
+    this.running = true;
     if (this.openInterrupt !== null) this.interruptLine = this.openInterrupt("ppg", () => this.drain());
     const ppgOk = this.startPpg();
-    if (ppgOk) this.ppg.startDieTemperature();
+    if (ppgOk) this.ppg!.startDieTemperature();
+    else if (this.ppg === null) this.ppgFailed(this.status.ppgFault);
     const tempOk = this.startThermometer();
     if (!ppgOk) this.finishSelfTest(false, `PPG: ${this.status.ppgFault}`);
     return ppgOk && tempOk;
@@ -159,10 +176,10 @@ export class SensingPipeline {
     return this.interruptLine !== null;
   }
 
-  /** Releases the interrupt line. */
+  /** Closes the sensors' bus handles and the interrupt line; `start` opens them again. */
   stop(): void {
-    if (this.interruptLine !== null) this.interruptLine.close();
-    this.interruptLine = null;
+    this.running = false;
+    this.releaseBus();
   }
 
   getStatus(): SensingStatus {
@@ -306,30 +323,100 @@ export class SensingPipeline {
     }
   }
 
+  /** Closes every handle the pipeline holds (idempotent). */
+  private releaseBus(): void {
+    const line = this.interruptLine;
+    this.interruptLine = null;
+    if (line !== null) line.close();
+    const ppg = this.ppg;
+    this.ppg = null;
+    if (ppg !== null) ppg.close();
+    const thermometer = this.thermometer;
+    this.thermometer = null;
+    if (thermometer !== null) thermometer.close();
+  }
+
+  /** Back to the state before the first start (a restart finds the sensors anew). */
+  private resetSensorState(): void {
+    const s = this.status;
+    s.selfTest = "pending";
+    s.selfTestDetail = "";
+    s.thermometer = "none";
+    s.ppgFault = "";
+    s.tempFault = "";
+    s.dieTempC = null;
+    this.ppgRetryAt = -1;
+    this.ppgBackoff = BACKOFF_FIRST_S;
+    this.tempRetryAt = -1;
+    this.tempBackoff = BACKOFF_FIRST_S;
+    this.lostThisSecond = 0;
+    this.saturatedThisSecond = false;
+    this.samplesThisSecond = 0;
+    this.driftFor = 0;
+    this.lastRawTemp = null;
+    this.lastNoContact = true;
+    this.contactSeconds = 0;
+    this.heartRate.reset();
+    this.temperature.reset();
+  }
+
+  /** Opens a device at `address`, or logs why the bus refused and returns null. */
+  private openDevice(address: number): SMBus | null {
+    try {
+      return this.open({ address, hz: 400_000 });
+    } catch (e) {
+      this.log.log("error", `i2c 0x${address.toString(16)}: open failed (${e instanceof Error ? `${e.name}: ${e.message}` : String(e)})`);
+      return null;
+    }
+  }
+
+  /** Opens the PPG if no handle is held, then probes and configures it. */
   private startPpg(): boolean {
-    const ppg = this.ppg!;
+    if (this.ppg === null) {
+      const bus = this.openDevice(PPG_ADDRESS);
+      if (bus === null) {
+        this.status.ppgFault = "bus-error";
+        return false;
+      }
+      this.ppg = new Max30102(bus);
+    }
+    const ppg = this.ppg;
     const almostFullSamples = this.interruptLine !== null ? ALMOST_FULL_SAMPLES : undefined;
     const ok = ppg.probe() && ppg.configure({ sampleRate: this.sampleRate, averaging: 1, pulseWidthUs: 411, adcRangeNa: 4096, ledCurrentMa: 6.4, almostFullSamples });
     this.status.ppgFault = ok ? "" : ppg.status.ok ? "" : ppg.status.error;
     return ok;
   }
 
+  /**
+   * Probes a MAX30205, then a TMP117, at 0x48 (called with no thermometer handle held). A failed
+   * probe closes its handle before the next open of the address.
+   */
   private startThermometer(): boolean {
-    const max = new Max30205(this.open({ address: THERMOMETER_ADDRESS, hz: 400_000 }));
-    if (max.probe()) {
-      this.thermometer = max;
-      this.status.thermometer = "max30205";
-      this.status.tempFault = "";
-      return true;
+    let fault = "bus-error";
+    const maxBus = this.openDevice(THERMOMETER_ADDRESS);
+    if (maxBus !== null) {
+      const max = new Max30205(maxBus);
+      if (max.probe()) {
+        this.thermometer = max;
+        this.status.thermometer = "max30205";
+        this.status.tempFault = "";
+        return true;
+      }
+      max.close();
+      const tmpBus = this.openDevice(THERMOMETER_ADDRESS);
+      if (tmpBus !== null) {
+        const tmp = new Tmp117(tmpBus);
+        if (tmp.probe()) {
+          this.thermometer = tmp;
+          this.status.thermometer = "tmp117";
+          this.status.tempFault = "";
+          return true;
+        }
+        fault = tmp.status.ok ? "absent" : tmp.status.error;
+        tmp.close();
+      }
     }
-    const tmp = new Tmp117(this.open({ address: THERMOMETER_ADDRESS, hz: 400_000 }));
-    if (tmp.probe()) {
-      this.thermometer = tmp;
-      this.status.thermometer = "tmp117";
-      this.status.tempFault = "";
-      return true;
-    }
-    this.status.tempFault = tmp.status.ok ? "absent" : tmp.status.error;
+    this.status.tempFault = fault;
     if (this.thermometer === null) this.tempRetryAt = this.seconds + this.tempBackoff;
     return false;
   }
@@ -343,8 +430,8 @@ export class SensingPipeline {
   }
 
   private tempFailed(thermometer: SkinThermometer): void {
-    const status = (thermometer as { status?: { ok: boolean; error?: string } }).status;
-    const error = status && !status.ok ? String(status.error) : "bus-error";
+    const status = thermometer.status;
+    const error = status.ok ? "bus-error" : status.error;
     if (error === "not-ready") return; // TMP117 before its first conversion
     this.status.tempFault = error;
     this.tempRetryAt = this.seconds + this.tempBackoff;
@@ -352,7 +439,8 @@ export class SensingPipeline {
   }
 
   private retryFaulted(): void {
-    if (this.ppgRetryAt >= 0 && this.seconds >= this.ppgRetryAt && this.ppg) {
+    if (!this.running) return;
+    if (this.ppgRetryAt >= 0 && this.seconds >= this.ppgRetryAt) {
       if (this.startPpg()) {
         this.ppgRetryAt = -1;
         this.ppgBackoff = BACKOFF_FIRST_S;

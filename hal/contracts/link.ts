@@ -21,6 +21,11 @@ export interface FrameLink {
    * indicates it to a subscribed central. Links without standard services leave it out.
    */
   publishCharacteristic?(name: StandardCharacteristic, value: Uint8Array): void;
+  /**
+   * Links that carry more than one radio follow the stored transport ("ble", "mqtt" or "both");
+   * the firmware calls this at start and when the signed set-transport command changes it.
+   */
+  useTransport?(transport: "ble" | "mqtt" | "both"): void;
 }
 
 /** Heart Rate Measurement 0x2A37, Temperature Measurement 0x2A1C, Battery Level 0x2A19, Firmware Revision 0x2A26. */

@@ -65,9 +65,16 @@ interface InjectedFault {
  * The virtual I2C bus: chip models attach at 7-bit addresses, `open` returns an ECMA-419
  * shaped `SMBus` whose register reads and writes reach the chip model. A transaction to an
  * address with no chip throws `I2cError("nack")`, as the SDK's SMBus does.
+ *
+ * Handles are as strict as the SDK's ESP32 I2C (modules/io/i2c/esp32/_i2c.c): opening an
+ * address while an earlier handle to it is still open throws `RangeError("duplicate address")`;
+ * `close` frees the address and may be called again; any other call on a closed handle throws
+ * a `TypeError` (the SDK's SMBus has dropped its I2C object by then).
  */
 export class SimI2cBus {
   private readonly chips = new Map<number, I2cChipModel>();
+  /** The open handle of each address (at most one, as on the device). */
+  private readonly handles = new Map<number, SMBus>();
   private readonly faults = new Map<number, InjectedFault>();
   private busFault: I2cErrorKind | null = null;
   readonly counters: I2cBusCounters = { transactions: 0, bytesRead: 0, bytesWritten: 0, busTimeUs: 0, nacks: 0 };
@@ -107,10 +114,29 @@ export class SimI2cBus {
     c.nacks = 0;
   }
 
-  /** Opens a device on the bus; usable as the HAL's `SMBusOpener`. */
+  /**
+   * Opens a device on the bus; usable as the HAL's `SMBusOpener`. Throws
+   * `RangeError("duplicate address")` while another handle to the address is open.
+   */
   open(options: SMBusOptions): SMBus {
-    checkAddress(options.address);
-    return new SimSMBus(this, options.address, options.hz ?? 100000);
+    const address = options.address;
+    checkAddress(address);
+    if (this.handles.has(address)) throw new RangeError("duplicate address");
+    const handle: SMBus = new SimSMBus(this, address, options.hz ?? 100000, () => {
+      if (this.handles.get(address) === handle) this.handles.delete(address);
+    });
+    this.handles.set(address, handle);
+    return handle;
+  }
+
+  /** True while a handle to `address` is open. */
+  isOpen(address: number): boolean {
+    return this.handles.has(address);
+  }
+
+  /** Addresses with an open handle, ascending. */
+  openAddresses(): number[] {
+    return [...this.handles.keys()].sort((a, b) => a - b);
   }
 
   /** Runs one transaction; used by the SMBus handles. */
@@ -146,7 +172,7 @@ function checkAddress(address: number): void {
   if (!Number.isInteger(address) || address < 0 || address > 0x7f) throw new RangeError(`invalid 7-bit i2c address ${address}`);
 }
 
-/** One open device on the virtual bus (ECMA-419 `SMBus` shape). */
+/** One device handle on the virtual bus (ECMA-419 `SMBus` shape), open until `close`. */
 class SimSMBus implements SMBus {
   private readonly one = new Uint8Array(1);
   private readonly two = new Uint8Array(2);
@@ -156,6 +182,8 @@ class SimSMBus implements SMBus {
     private readonly bus: SimI2cBus,
     private readonly address: number,
     private readonly hz: number,
+    /** Runs on the first `close`: the address may be opened again. */
+    private readonly onClose: () => void,
   ) {}
 
   readUint8(register: number): number {
@@ -194,12 +222,15 @@ class SimSMBus implements SMBus {
     this.run(register, buffer, false);
   }
 
+  /** Releases the address; closing again does nothing. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
+    this.onClose();
   }
 
   private run(register: number, buffer: Uint8Array, isRead: boolean): void {
-    if (this.closed) throw new Error("SMBus is closed");
+    if (this.closed) throw new TypeError(`SMBus 0x${this.address.toString(16)} closed`);
     this.bus.transact(this.address, this.hz, register, buffer, isRead);
   }
 }

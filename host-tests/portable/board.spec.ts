@@ -309,6 +309,49 @@ suite("i2c bus", () => {
     assertThrows(() => dev.readUint8(0), /timeout/);
     assertEqual(dev.readUint8(0), 0);
   });
+
+  test("an address opened while a handle to it is open throws RangeError(\"duplicate address\"), as the SDK's ESP32 I2C", () => {
+    const bus = new SimI2cBus();
+    const chip = new EchoChip();
+    bus.attach(0x10, chip);
+    const dev = bus.open({ address: 0x10 });
+    let caught: unknown = null;
+    try {
+      bus.open({ address: 0x10, hz: 400000 });
+    } catch (e) {
+      caught = e;
+    }
+    assert(caught instanceof RangeError, "a RangeError");
+    assertEqual((caught as RangeError).message, "duplicate address");
+    assertEqual(bus.openAddresses(), [0x10], "the refused open holds nothing");
+    dev.writeUint8(0x05, 0x5a);
+    assertEqual(chip.regs[0x05], 0x5a, "the first handle still works");
+    const other = bus.open({ address: 0x11 });
+    assertEqual(bus.openAddresses(), [0x10, 0x11], "other addresses open");
+    other.close();
+    assertThrows(() => bus.open({ address: 0x80 }), /^RangeError: invalid/);
+  });
+
+  test("close frees the address and may be repeated; a closed handle throws TypeError; reopening works", () => {
+    const bus = new SimI2cBus();
+    const chip = new EchoChip();
+    bus.attach(0x10, chip);
+    const first = bus.open({ address: 0x10 });
+    first.writeUint8(0x01, 0x11);
+    first.close();
+    assertEqual(bus.isOpen(0x10), false);
+    first.close();
+    assertThrows(() => first.readUint8(0x01), /^TypeError: .*closed/, "read on a closed handle");
+    assertThrows(() => first.writeUint16(0x01, 1), /^TypeError: .*closed/, "write on a closed handle");
+    assertEqual(bus.counters.transactions, 1, "a closed handle reaches no chip");
+    const second = bus.open({ address: 0x10 });
+    assertEqual(second.readUint8(0x01), 0x11, "the new handle reads the chip");
+    first.close();
+    assertEqual(bus.isOpen(0x10), true, "closing the old handle again does not free the new one's address");
+    assertThrows(() => bus.open({ address: 0x10 }), /^RangeError: duplicate address$/);
+    second.close();
+    assertEqual(bus.openAddresses(), []);
+  });
 });
 
 suite("MAX30102 model", () => {
@@ -527,10 +570,11 @@ suite("MAX30102 model: amplitude, interrupts, faults", () => {
 
   test("interrupts: PWR_RDY at power-on, PPG_RDY and A_FULL as the FIFO fills, DIE_TEMP_RDY, cleared by reading", () => {
     const board = newBoard();
-    const dev = board.bus.open({ address: 0x57 });
-    assertEqual(dev.readUint8(R.INT_STATUS_1) & 0x01, 0x01, "PWR_RDY");
-    assertEqual(dev.readUint8(R.INT_STATUS_1), 0, "cleared by the read");
-    startPpg(board, 0x0f); // A_FULL when 17 samples are unread
+    const first = board.bus.open({ address: 0x57 });
+    assertEqual(first.readUint8(R.INT_STATUS_1) & 0x01, 0x01, "PWR_RDY");
+    assertEqual(first.readUint8(R.INT_STATUS_1), 0, "cleared by the read");
+    first.close();
+    const dev = startPpg(board, 0x0f); // A_FULL when 17 samples are unread
     dev.writeUint8(R.INT_ENABLE_1, 0xc0);
     board.clock.advance(20);
     assert(board.ppg.interruptAsserted, "PPG_RDY asserts the pin");

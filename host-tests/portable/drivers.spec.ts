@@ -7,6 +7,7 @@ import { Max30102 } from "../../firmware/drivers/max30102.js";
 import type { Max30102Config } from "../../firmware/drivers/max30102.js";
 import { Max30205 } from "../../firmware/drivers/max30205.js";
 import { Tmp117 } from "../../firmware/drivers/tmp117.js";
+import type { DriverStatus } from "../../firmware/drivers/driver-status.js";
 import { assert, assertClose, assertEqual, seededRandom, suite, test } from "./harness.js";
 
 const CONFIG: Max30102Config = { sampleRate: 50, averaging: 1, pulseWidthUs: 411, adcRangeNa: 4096, ledCurrentMa: 6.4 };
@@ -62,7 +63,7 @@ class RandomBus implements SMBus {
 suite("MAX30102 driver", () => {
   test("configure programs the datasheet register values", () => {
     const board = newBoard();
-    ppgDriver(board, { sampleRate: 100, averaging: 2, pulseWidthUs: 411, adcRangeNa: 4096, ledCurrentMa: 7 });
+    ppgDriver(board, { sampleRate: 100, averaging: 2, pulseWidthUs: 411, adcRangeNa: 4096, ledCurrentMa: 7 }).close();
     const dev = board.bus.open({ address: 0x57 });
     assertEqual(dev.readUint8(R.FIFO_CONFIG), 0x20, "averaging 2, no rollover, A_FULL at 0 free");
     assertEqual(dev.readUint8(R.SPO2_CONFIG), 0x27, "4096 nA, 100 sps, 411 us");
@@ -149,9 +150,8 @@ suite("MAX30102 driver", () => {
   test("heart-rate mode drains the red channel only", () => {
     const board = newBoard();
     const driver = ppgDriver(board, { ...CONFIG, mode: "heart-rate" });
-    const dev = board.bus.open({ address: 0x57 });
-    assertEqual(dev.readUint8(R.MODE_CONFIG), 0x02);
-    assertEqual(dev.readUint8(R.LED2_PA), 0);
+    assertEqual(board.ppg.readRegister(R.MODE_CONFIG), 0x02);
+    assertEqual(board.ppg.readRegister(R.LED2_PA), 0);
     board.clock.advance(200);
     const pulse = new Int32Array(32);
     assertEqual(driver.drain(pulse), 10);
@@ -187,6 +187,7 @@ suite("MAX30102 driver", () => {
     const board = newBoard();
     const driver = ppgDriver(board);
     assert(driver.reset());
+    driver.close();
     const dev = board.bus.open({ address: 0x57 });
     assertEqual(dev.readUint8(R.MODE_CONFIG), 0);
     assertEqual(dev.readUint8(R.SPO2_CONFIG), 0);
@@ -277,10 +278,123 @@ suite("TMP117 driver", () => {
     assertEqual(t.probe(), false);
     assertEqual(t.status.ok ? "" : t.status.error, "wrong-part");
     const other = new VirtualBoard({ seed: 3, heartRate: [{ atS: 0, bpm: 70 }], skinTempC: [{ atS: 0, celsius: 34 }], thermometerChip: "tmp117" });
-    assertEqual(new Max30205(other.bus.open({ address: 0x48 })).probe(), false);
+    const max = new Max30205(other.bus.open({ address: 0x48 }));
+    assertEqual(max.probe(), false);
+    max.close();
     other.bus.injectFault(0x48, "nack", 1);
     const u = new Tmp117(other.bus.open({ address: 0x48 }));
     assertEqual(u.probe(), false);
     assertEqual(u.status.ok ? "" : u.status.error, "nack");
+  });
+});
+
+/** An SMBus that counts calls and whose close throws (a handle the SDK already dropped). */
+class CountingBus implements SMBus {
+  calls = 0;
+  closes = 0;
+  readUint8(): number {
+    this.calls++;
+    return 0;
+  }
+  writeUint8(): void {
+    this.calls++;
+  }
+  readUint16(): number {
+    this.calls++;
+    return 0;
+  }
+  writeUint16(): void {
+    this.calls++;
+  }
+  readBuffer(): void {
+    this.calls++;
+  }
+  writeBuffer(): void {
+    this.calls++;
+  }
+  close(): void {
+    this.closes++;
+    throw new Error("already closed");
+  }
+}
+
+suite("driver close", () => {
+  const CLOSED: DriverStatus = { ok: false, error: "closed" };
+
+  test("MAX30102: close frees 0x57 and is idempotent; later calls report closed, touch no bus and do not throw", () => {
+    const board = newBoard();
+    const driver = ppgDriver(board);
+    assert(driver.startDieTemperature());
+    board.clock.advance(200);
+    driver.close();
+    driver.close();
+    assertEqual(board.bus.isOpen(0x57), false, "address released");
+    assertEqual(driver.healthy, false);
+    assertEqual(driver.status, CLOSED);
+    const transactions = board.bus.counters.transactions;
+    assertEqual(driver.drain(new Int32Array(32)), 0);
+    assertEqual(driver.status, CLOSED);
+    assertEqual(driver.probe(), false);
+    assertEqual(driver.configure(CONFIG), false);
+    assertEqual(driver.reset(), false);
+    assertEqual(driver.shutdown(), false);
+    assertEqual(driver.startDieTemperature(), false);
+    assertEqual(driver.readDieTemperature(), null);
+    assertEqual(driver.status, CLOSED);
+    assertEqual(driver.outputRate, 0);
+    assertEqual(board.bus.counters.transactions, transactions, "no bus traffic after close");
+    const again = ppgDriver(board);
+    board.clock.advance(200);
+    assertEqual(again.drain(new Int32Array(32)), 10, "a new driver on a reopened handle samples");
+  });
+
+  test("MAX30205: close frees 0x48; readCelsius null with status closed; reopening works", () => {
+    const board = newBoard();
+    const thermometer = new Max30205(board.bus.open({ address: 0x48 }));
+    assert(thermometer.probe());
+    thermometer.close();
+    thermometer.close();
+    assertEqual(board.bus.isOpen(0x48), false);
+    assertEqual(thermometer.readCelsius(), null);
+    assertEqual(thermometer.status, CLOSED);
+    assertEqual(thermometer.healthy, false);
+    assertEqual(thermometer.probe(), false);
+    assertEqual(thermometer.setShutdown(true), false);
+    assertEqual(thermometer.startOneShot(), false);
+    const reopened = new Max30205(board.bus.open({ address: 0x48 }));
+    assert(reopened.probe());
+    board.clock.advance(100);
+    assertClose(reopened.readCelsius() as number, 34.25, 0.05);
+  });
+
+  test("TMP117: close frees 0x48; readCelsius null with status closed; reopening works", () => {
+    const board = new VirtualBoard({ seed: 3, heartRate: [{ atS: 0, bpm: 70 }], skinTempC: [{ atS: 0, celsius: 34.25 }], thermometerChip: "tmp117" });
+    const t = new Tmp117(board.bus.open({ address: 0x48 }));
+    assert(t.probe());
+    t.close();
+    t.close();
+    assertEqual(board.bus.isOpen(0x48), false);
+    board.clock.advance(130);
+    assertEqual(t.readCelsius(), null);
+    assertEqual(t.status, CLOSED);
+    assertEqual(t.probe(), false);
+    assertEqual(t.setShutdown(false), false);
+    const u = new Tmp117(board.bus.open({ address: 0x48 }));
+    assert(u.probe());
+    board.clock.advance(130);
+    assertClose(u.readCelsius() as number, 34.25, 0.05);
+  });
+
+  test("a handle whose close throws is still given up: close closes it once, never throws", () => {
+    for (const make of [(b: SMBus) => new Max30102(b), (b: SMBus) => new Max30205(b), (b: SMBus) => new Tmp117(b)]) {
+      const bus = new CountingBus();
+      const driver = make(bus);
+      driver.close();
+      driver.close();
+      assertEqual(bus.closes, 1);
+      assertEqual(driver.probe(), false);
+      assertEqual(driver.status, CLOSED);
+      assertEqual(bus.calls, 0);
+    }
   });
 });

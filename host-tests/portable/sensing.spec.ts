@@ -12,7 +12,11 @@ import { SensingPipeline } from "../../firmware/sensing/pipeline.js";
 import { AlertMonitor, ALERT_NO_CONTACT, ALERT_SENSOR_FAULT, ALERT_TACHYCARDIA, ALERT_BRADYCARDIA, ALERT_FEVER, DEFAULT_ALERT_THRESHOLDS, loadAlertSettings } from "../../firmware/sensing/alerts.js";
 import { FLAG_HR_SENSOR_FAULT, FLAG_MOTION, FLAG_NO_CONTACT, FLAG_TEMP_SENSOR_FAULT } from "../../protocol/record.js";
 import { runScenario } from "../../entry/lab-estimator.js";
-import { assert, assertClose, assertEqual, seededRandom, suite, test } from "./harness.js";
+import type { SMBusOpener } from "../../hal/contracts/i2c.js";
+import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
+import { WearableFirmware } from "../../firmware/app.js";
+import { storeCredentials } from "../../firmware/security/credentials.js";
+import { assert, assertClose, assertEqual, describeError, seededRandom, suite, test } from "./harness.js";
 
 interface SecondResult {
   atMs: number;
@@ -361,5 +365,251 @@ suite("alerts", () => {
     assertEqual(s.hrHigh, 110);
     assertEqual(s.tempHigh, 3800);
     assertEqual(s.hrLow, DEFAULT_ALERT_THRESHOLDS.hrLow);
+  });
+});
+
+/** The board's I2C opener, recording every address opened and every open the bus refused (rethrown). */
+function recordingOpener(board: VirtualBoard): { open: SMBusOpener; opened: number[]; refused: string[] } {
+  const opened: number[] = [];
+  const refused: string[] = [];
+  const open: SMBusOpener = (options) => {
+    try {
+      const handle = board.bus.open(options);
+      opened.push(options.address);
+      return handle;
+    } catch (e) {
+      refused.push(describeError(e));
+      throw e;
+    }
+  };
+  return { open, opened, refused };
+}
+
+const count = (list: number[], address: number) => list.filter((a) => a === address).length;
+
+suite("sensing pipeline: at most one handle per address, as the SDK's I2C demands", () => {
+  function setup(thermometerChip: "max30205" | "tmp117" = "max30205", interrupt = false) {
+    const board = new VirtualBoard({ seed: 3, heartRate: [{ atS: 0, bpm: 72 }], skinTempC: [{ atS: 0, celsius: 33.5 }], thermometerChip });
+    const bus = recordingOpener(board);
+    const logs: string[] = [];
+    const hal = board.hal({ crypto: null as never, log: { log: () => {} }, firmwareVersion: "1.0.0" });
+    const pipeline = new SensingPipeline({ i2c: bus.open, store: board.store, log: { log: (level, message) => logs.push(`${level} ${message}`) }, sampleRate: 50, interrupt: interrupt ? hal.interrupt : undefined });
+    return { board, bus, logs, pipeline };
+  }
+
+  function run(board: VirtualBoard, pipeline: SensingPipeline, seconds: number) {
+    const rows: { tS: number; hr: number | null; temp: number | null; flags: number }[] = [];
+    const drain = board.clock.repeat(() => pipeline.drain(), 200);
+    const reading = board.clock.repeat(() => {
+      const r = pipeline.reading();
+      rows.push({ tS: board.clock.ticks() / 1000, hr: r.hrBpm, temp: r.tempC, flags: r.flags });
+    }, 1000);
+    board.clock.advance(seconds * 1000);
+    board.clock.clear(drain);
+    board.clock.clear(reading);
+    return rows;
+  }
+
+  test("a new pipeline opens nothing; start opens 0x57 and 0x48 once each", () => {
+    const { board, bus, pipeline } = setup();
+    assertEqual(board.bus.openAddresses(), []);
+    assert(pipeline.start());
+    assertEqual(bus.opened, [0x57, 0x48]);
+    assertEqual(bus.refused, []);
+    assertEqual(board.bus.openAddresses(), [0x48, 0x57]);
+  });
+
+  test("a TMP117 board: the MAX30205 probe's handle is closed before 0x48 opens again; found, read, no duplicate address", () => {
+    const { board, bus, logs, pipeline } = setup("tmp117");
+    assert(pipeline.start(), "both sensors found");
+    assertEqual(bus.opened, [0x57, 0x48, 0x48]);
+    assertEqual(bus.refused, []);
+    assertEqual(logs.filter((l) => l.indexOf("open failed") >= 0), []);
+    assertEqual(pipeline.getStatus().thermometer, "tmp117");
+    assertEqual(pipeline.getStatus().tempFault, "");
+    assertEqual(board.bus.openAddresses(), [0x48, 0x57]);
+    const rows = run(board, pipeline, 6);
+    const last = rows[rows.length - 1];
+    assert(last.temp !== null && Math.abs(last.temp - 33.5) < 0.2, `temp ${last.temp}`);
+    assertEqual(last.flags & FLAG_TEMP_SENSOR_FAULT, 0);
+  });
+
+  for (const chip of ["max30205", "tmp117"] as const) {
+    test(`thermometer NACK at boot (${chip}), cleared at 5 s: each retry re-opens 0x48 one handle at a time and recovers`, () => {
+      const { board, bus, pipeline } = setup(chip);
+      board.injectFault({ kind: "nack", target: "thermometer" });
+      board.clock.set(() => board.clearFault({ kind: "nack", target: "thermometer" }), 5000);
+      assertEqual(pipeline.start(), false, "thermometer missing at boot");
+      assertEqual(pipeline.getStatus().thermometer, "none");
+      assertEqual(pipeline.getStatus().tempFault, "nack");
+      assertEqual(board.bus.openAddresses(), [0x57], "failed probes closed their handles");
+      const rows = run(board, pipeline, 20);
+      assertEqual(bus.refused, [], "no open refused");
+      for (const r of rows.filter((x) => x.tS <= 7)) {
+        assertEqual(r.temp, null, `temp at ${r.tS} s`);
+        assert(r.flags & FLAG_TEMP_SENSOR_FAULT, `flag at ${r.tS} s`);
+        assert(r.hr === null || r.hr > 0, "heart rate unaffected");
+      }
+      // Probes at boot and after 1, 2, 4 s fail (two opens each: MAX30205, then TMP117); the one at 8 s succeeds.
+      assertEqual(count(bus.opened, 0x48), chip === "max30205" ? 9 : 10);
+      assertEqual(count(bus.opened, 0x57), 1);
+      const status = pipeline.getStatus();
+      assertEqual(status.thermometer, chip);
+      assertEqual(status.tempFault, "");
+      assertEqual(status.recoveries, 1);
+      assertEqual(board.bus.openAddresses(), [0x48, 0x57]);
+      const last = rows[rows.length - 1];
+      assert(last.temp !== null && Math.abs(last.temp - 33.5) < 0.2, `temp ${last.temp}`);
+      assertEqual(last.flags, 0);
+    });
+  }
+
+  test("an open the bus refuses is a logged sensor fault, retried, never an exception", () => {
+    const { board, bus, logs, pipeline } = setup();
+    const squatter = board.bus.open({ address: 0x48 });
+    assertEqual(pipeline.start(), false);
+    assertEqual(bus.refused, ["RangeError: duplicate address"]);
+    assertEqual(pipeline.getStatus().tempFault, "bus-error");
+    assert(logs.some((l) => l.indexOf("error i2c 0x48: open failed (RangeError: duplicate address)") === 0), logs.join("; "));
+    squatter.close();
+    const rows = run(board, pipeline, 3);
+    assertEqual(pipeline.getStatus().thermometer, "max30205");
+    assertEqual(pipeline.getStatus().tempFault, "");
+    assertEqual(rows[rows.length - 1].flags & FLAG_TEMP_SENSOR_FAULT, 0);
+  });
+
+  test("stop closes every handle and the interrupt line; start again re-opens cleanly and runs the self-test again", () => {
+    const { board, bus, pipeline } = setup("max30205", true);
+    let drains = 0;
+    const drain = pipeline.drain.bind(pipeline);
+    pipeline.drain = () => {
+      drains++;
+      drain();
+    };
+    assert(pipeline.start());
+    assert(pipeline.interruptDriven);
+    run(board, pipeline, 4);
+    assertEqual(pipeline.getStatus().selfTest, "passed");
+    pipeline.stop();
+    pipeline.stop();
+    assertEqual(board.bus.openAddresses(), [], "no handle left");
+    assertEqual(pipeline.interruptDriven, false);
+    const before = drains;
+    board.clock.advance(3000);
+    assertEqual(drains, before, "no interrupt after stop");
+    assertEqual(pipeline.reading().tempC, null, "a stopped pipeline reads nothing and does not throw");
+
+    assert(pipeline.start(), "restarted");
+    assertEqual(pipeline.getStatus().selfTest, "pending");
+    assert(pipeline.start(), "started again while running");
+    assertEqual(bus.refused, []);
+    assertEqual(count(bus.opened, 0x57), 3);
+    assertEqual(count(bus.opened, 0x48), 3);
+    assertEqual(board.bus.openAddresses(), [0x48, 0x57]);
+    assert(pipeline.interruptDriven);
+    const rows = run(board, pipeline, 14);
+    assertEqual(pipeline.getStatus().selfTest, "passed");
+    assertEqual(pipeline.getStatus().lostSamples, 0);
+    const last = rows[rows.length - 1];
+    assert(last.hr !== null && Math.abs(last.hr - 72) < 3, `hr ${last.hr}`);
+    assert(last.temp !== null && Math.abs(last.temp - 33.5) < 0.2, `temp ${last.temp}`);
+    assertEqual(last.flags, 0);
+  });
+});
+
+suite("firmware: stop and start on one board", () => {
+  let keys: { crypto: NobleCrypto; signing: Uint8Array; gateway: Uint8Array; gatewayKeyId: Uint8Array } | null = null;
+
+  function boot(thermometerChip: "max30205" | "tmp117" = "max30205") {
+    if (keys === null) {
+      const next = seededRandom(88);
+      const crypto = new NobleCrypto((n) => {
+        const out = new Uint8Array(n);
+        for (let i = 0; i < n; i++) out[i] = Math.floor(next() * 256);
+        return out;
+      });
+      const gateway = crypto.agreementKeyPair("X25519").publicKey;
+      keys = { crypto, signing: crypto.signatureKeyPair("EdDSA").privateKey, gateway, gatewayKeyId: crypto.sha256(gateway).subarray(0, 8) };
+    }
+    const board = new VirtualBoard({ seed: 4, startWallTimeMs: 1_767_254_400_000, heartRate: [{ atS: 0, bpm: 70 }], skinTempC: [{ atS: 0, celsius: 33.5 }], thermometerChip });
+    storeCredentials(board.store, {
+      deviceId: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
+      signingKey: keys.signing,
+      signatureAlg: "EdDSA",
+      gatewayPublicKey: keys.gateway,
+      gatewayKeyId: keys.gatewayKeyId,
+      agreementAlg: "X25519",
+      aeadAlg: "ChaCha20/Poly1305",
+    });
+    const bus = recordingOpener(board);
+    const logs: string[] = [];
+    const hal = { ...board.hal({ crypto: keys.crypto, log: { log: (level, message) => logs.push(`${level} ${message}`) }, firmwareVersion: "1.0.0" }), i2c: bus.open };
+    return { board, bus, logs, hal };
+  }
+
+  test("the constructor opens nothing; stop releases the bus; start again (a reboot in the same process) runs", () => {
+    const { board, bus, logs, hal } = boot();
+    const fw = new WearableFirmware(hal);
+    assertEqual(board.bus.openAddresses(), [], "constructed, not started");
+    fw.start();
+    assertEqual(fw.getStatus().state, "running");
+    assertEqual(board.bus.openAddresses(), [0x48, 0x57]);
+    board.clock.advance(3000);
+    assertEqual(fw.getStatus().readings, 3);
+    fw.stop();
+    assertEqual(board.bus.openAddresses(), [], "stop released the bus");
+    board.clock.advance(2000);
+    assertEqual(fw.getStatus().readings, 3, "no readings while stopped");
+
+    fw.start();
+    assertEqual(fw.getStatus().state, "running");
+    board.clock.advance(3000);
+    const status = fw.getStatus();
+    assertEqual(status.readings, 6);
+    assertEqual(status.sensing?.thermometer, "max30205");
+    assertEqual(status.sensing?.selfTest, "passed");
+    fw.stop();
+
+    // What the simulator's reboot does: a new firmware instance on the same board.
+    const next = new WearableFirmware(hal);
+    next.start();
+    board.clock.advance(2000);
+    assertEqual(next.getStatus().state, "running");
+    assertEqual(next.getStatus().readings, 2);
+    next.stop();
+    assertEqual(board.bus.openAddresses(), []);
+    assertEqual(bus.refused, []);
+    assertEqual(count(bus.opened, 0x57), 3);
+    assertEqual(count(bus.opened, 0x48), 3);
+    assertEqual(logs.filter((l) => l.indexOf("open failed") >= 0), []);
+  });
+
+  test("start while running stops the first run: one set of timers, one handle per address", () => {
+    const { board, bus, hal } = boot();
+    const fw = new WearableFirmware(hal);
+    fw.start();
+    fw.start();
+    assertEqual(bus.refused, []);
+    assertEqual(board.bus.openAddresses(), [0x48, 0x57]);
+    board.clock.advance(3000);
+    assertEqual(fw.getStatus().readings, 3);
+    fw.stop();
+  });
+
+  test("a TMP117 board boots with its thermometer found and no duplicate-address error", () => {
+    const { board, bus, logs, hal } = boot("tmp117");
+    const fw = new WearableFirmware(hal);
+    fw.start();
+    const status = fw.getStatus();
+    assertEqual(status.state, "running");
+    assertEqual(status.detail, "");
+    assertEqual(status.sensing?.thermometer, "tmp117");
+    assertEqual(bus.refused, []);
+    assertEqual(bus.opened, [0x57, 0x48, 0x48]);
+    board.clock.advance(3000);
+    assertEqual(fw.getStatus().state, "running");
+    assertEqual(logs.filter((l) => l.indexOf("open failed") >= 0), []);
+    fw.stop();
+    assertEqual(board.bus.openAddresses(), []);
   });
 });
