@@ -1,46 +1,41 @@
 /**
- * Runs NobleCrypto (portable) and NodeCrypto (host) against the C2SP Wycheproof vectors in ../shared/vectors/wycheproof for every
- * algorithm the Crypto interface has. Valid cases must give the exact output, invalid cases must
- * be rejected, acceptable cases may go either way (counted). Cases outside the interface (other
- * key or nonce sizes) are skipped and counted.
+ * Runs NobleCrypto (portable) and NodeCrypto (host) against the C2SP Wycheproof vectors vendored
+ * in host-tests/vectors/wycheproof for every algorithm the Crypto interface has. Valid cases must
+ * give the exact output, invalid cases must be rejected, acceptable cases may go either way
+ * (counted). Cases outside the interface (other key or nonce sizes) are skipped and counted.
+ * The device implementation runs the same files in the SDK simulator (device-crypto.test.ts).
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
 import type { AeadAlgorithm, Crypto, SignatureAlgorithm } from "../hal/contracts/crypto.js";
 import { NodeCrypto } from "../host/crypto/node-crypto.js";
+import {
+  bytesHex as toHex,
+  countCase,
+  hexBytes as hex,
+  loadWycheproof as load,
+  newTally,
+  reportTally as report,
+  wycheproofDir,
+  type CaseOutcome,
+  type Tally,
+  type WycheproofGroup,
+  type WycheproofTest,
+} from "./support/wycheproof.js";
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const vectorsDir = resolve(repoRoot, "../shared/vectors");
-const wycheproofDir = join(vectorsDir, "wycheproof");
-
-interface WycheproofTest {
-  tcId: number;
-  comment: string;
-  flags: string[];
-  result: "valid" | "invalid" | "acceptable";
-  [field: string]: unknown;
-}
-
-interface WycheproofGroup {
-  tests: WycheproofTest[];
-  [field: string]: unknown;
-}
-
-interface WycheproofFile {
-  algorithm: string;
-  testGroups: WycheproofGroup[];
-}
-
-interface Tally {
-  passed: number;
-  acceptable: number;
-  skipped: number;
-  skipReasons: Map<string, number>;
-  failures: string[];
-}
+/** The vendored files, each read by a suite below (the folder must hold exactly these). */
+const VENDORED = [
+  "aes_gcm_test.json",
+  "chacha20_poly1305_test.json",
+  "ecdsa_secp256r1_sha256_p1363_test.json",
+  "ed25519_test.json",
+  "hkdf_sha256_test.json",
+  "hmac_sha256_test.json",
+  "x25519_test.json",
+];
 
 const implementations: [string, Crypto][] = [
   [
@@ -57,60 +52,25 @@ const implementations: [string, Crypto][] = [
 /** The implementation under test (set by each suite's `before`). */
 let crypto: Crypto = implementations[0][1];
 
-function hex(s: unknown): Uint8Array {
-  assert.equal(typeof s, "string");
-  return new Uint8Array(Buffer.from(s as string, "hex"));
-}
-
-function toHex(b: Uint8Array): string {
-  return Buffer.from(b).toString("hex");
-}
-
-function load(name: string): WycheproofFile {
-  return JSON.parse(readFileSync(join(wycheproofDir, name), "utf8")) as WycheproofFile;
-}
-
 /**
  * Runs one file. `run` says whether the implementation accepted the case (and, for
  * computations, whether the output matched) or that the case is outside the interface.
  */
-function runFile(
-  name: string,
-  run: (t: WycheproofTest, g: WycheproofGroup) => { outcome: "accepted" | "rejected" | "skip"; matches?: boolean; note?: string },
-): Tally {
+function runFile(name: string, run: (t: WycheproofTest, g: WycheproofGroup) => CaseOutcome): Tally {
   const file = load(name);
-  const tally: Tally = { passed: 0, acceptable: 0, skipped: 0, skipReasons: new Map(), failures: [] };
+  const tally = newTally();
   for (const g of file.testGroups) {
     for (const t of g.tests) {
-      let r: ReturnType<typeof run>;
+      let r: CaseOutcome;
       try {
         r = run(t, g);
       } catch (e) {
         r = { outcome: "rejected", note: `threw ${String(e)}` };
       }
-      if (r.outcome === "skip") {
-        tally.skipped++;
-        const why = r.note ?? "outside the interface";
-        tally.skipReasons.set(why, (tally.skipReasons.get(why) ?? 0) + 1);
-      } else if (t.result === "acceptable") {
-        tally.acceptable++;
-      } else if (t.result === "valid") {
-        if (r.outcome === "accepted" && r.matches !== false) tally.passed++;
-        else tally.failures.push(`tcId ${t.tcId} (valid, ${t.comment}): ${r.outcome}${r.matches === false ? " with a different output" : ""} ${r.note ?? ""}`);
-      } else {
-        if (r.outcome === "rejected" || r.matches === false) tally.passed++;
-        else tally.failures.push(`tcId ${t.tcId} (invalid, ${t.comment} [${t.flags.join(",")}]): accepted`);
-      }
+      countCase(tally, t, r);
     }
   }
   return tally;
-}
-
-function report(name: string, t: Tally): void {
-  const extra = t.skipped > 0 ? ` (${[...t.skipReasons].map(([why, n]) => `${n} ${why}`).join("; ")})` : "";
-  console.log(`      ${name}: ${t.passed} passed, ${t.acceptable} acceptable, ${t.skipped} skipped${extra}`);
-  assert.deepEqual(t.failures, [], `${name}: ${t.failures.length} failures`);
-  assert.ok(t.passed > 0, `${name}: no case ran`);
 }
 
 function aeadCase(alg: AeadAlgorithm, keyBytes: number) {
@@ -143,20 +103,28 @@ function signatureCase(alg: SignatureAlgorithm, publicKey: (g: WycheproofGroup) 
   };
 }
 
-const present = existsSync(wycheproofDir);
+describe("Wycheproof: the vendored files", () => {
+  it("are exactly the files the suites read, with the recorded SHA-256 sums", () => {
+    const present = readdirSync(wycheproofDir).filter((f) => f.endsWith(".json")).sort();
+    assert.deepEqual(present, [...VENDORED].sort());
+    const sums = new Map(
+      readFileSync(join(wycheproofDir, "SHA256SUMS"), "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => line.trim().split(/\s+/) as [string, string])
+        .map(([sum, name]) => [name, sum]),
+    );
+    for (const name of VENDORED) {
+      assert.equal(createHash("sha256").update(readFileSync(join(wycheproofDir, name))).digest("hex"), sums.get(name), `${name}: SHA-256 differs from SHA256SUMS`);
+    }
+  });
+});
 
 for (const [implName, impl] of implementations)
 describe(`Wycheproof (${implName})`, function () {
   before(() => {
     crypto = impl;
   });
-  if (!present) {
-    it("is skipped: the vectors folder is missing", function () {
-      console.log(`      Wycheproof skipped: ${wycheproofDir} does not exist (the conformance vectors live beside the repository in ../shared/vectors)`);
-      this.skip();
-    });
-    return;
-  }
 
   it("aes_gcm_test.json (A128GCM: 128-bit keys, 96-bit nonces)", () => {
     const t = runFile("aes_gcm_test.json", aeadCase("A128GCM", 16));
@@ -206,17 +174,15 @@ describe(`Wycheproof (${implName})`, function () {
     report("hmac_sha256_test.json", t);
   });
 
-  it("files outside the Crypto interface are listed as skipped", () => {
+  it("files outside the Crypto interface are not vendored", () => {
     const outside: Record<string, string> = {
       "aes_ccm_test.json": "AES-CCM is not in the Crypto interface",
       "xchacha20_poly1305_test.json": "XChaCha20-Poly1305 is not in the Crypto interface",
       "ecdsa_secp256r1_sha256_test.json": "DER-encoded ECDSA signatures; the interface takes raw r||s (covered by the P1363 file)",
     };
     for (const [name, why] of Object.entries(outside)) {
-      if (!existsSync(join(wycheproofDir, name))) continue;
-      const file = load(name);
-      const cases = file.testGroups.reduce((n, g) => n + g.tests.length, 0);
-      console.log(`      ${name}: 0 passed, ${cases} skipped (${why})`);
+      assert.ok(!VENDORED.includes(name));
+      console.log(`      ${name}: not run (${why})`);
     }
   });
 });

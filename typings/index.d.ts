@@ -10,4 +10,5 @@
 /// <reference path="./embedded-network.d.ts" />
 /// <reference path="./embedded-storage.d.ts" />
 /// <reference path="./crypt.d.ts" />
+/// <reference path="./psa-crypto.d.ts" />
 /// <reference path="./ble.d.ts" />

@@ -1,48 +1,84 @@
 /// <reference path="../../typings/index.d.ts" />
 /**
- * The `Crypto` contract on the device: the SDK's native primitives where it has them, the
- * portable audited code (hal/portable/noble-crypto.ts over @noble/*) where it has not.
+ * The `Crypto` contract on the device, in native code only: mbedTLS through the PSA Crypto API
+ * (hal/moddable/native/psa-crypto.c, module "psa-crypto"), and the SDK's native digest for
+ * streaming SHA-256. No JavaScript elliptic-curve code and no precomputed tables in the XS heap.
  *
- *   SHA-256, streaming SHA-256   native `crypt` Digest("SHA256")
- *   HMAC-SHA256                  the SDK's `hmac` module over the native digest
- *   HKDF-SHA256                  RFC 5869 here, over that HMAC (the SDK has no HKDF)
- *   AES-128-GCM                  the SDK's `gcm` module: native AES, CTR mode and GHASH
- *   ChaCha20/Poly1305            portable (the SDK has ChaCha20 but no Poly1305)
- *   ES256 (ECDSA P-256), EdDSA   portable (the SDK's ECDSA has no RFC 6979 nonces; no Ed25519)
- *   P-256 and X25519 agreement   portable (the SDK has no X25519)
+ *   ES256 (ECDSA P-256)      deterministic nonces (RFC 6979), raw r||s signatures
+ *   P-256 key agreement      ECDH, x coordinate; mbedTLS validates the peer point
+ *   AES-128-GCM              12-byte nonces, 16-byte tags
+ *   SHA-256, HMAC, HKDF      PSA; streaming SHA-256 with the SDK's `crypt` Digest
+ *   random bytes             psa_generate_random (ESP32: the hardware RNG)
+ *
+ * EdDSA, X25519 and ChaCha20/Poly1305 are not on the device: asking for them throws.
+ *
+ * Randomness: without a source, random bytes and new key pairs come from PSA. A source may be
+ * given for reproducible runs: then `randomBytes` returns its bytes and a new P-256 key is
+ * derived from the next 48 of them as NobleCrypto derives a key from a 48-byte seed
+ * (seed mod (n - 1) + 1).
  */
-import { BlockCipher, Digest } from "crypt";
-import GCM from "gcm";
-import HMAC from "hmac";
+import { Digest } from "crypt";
+import {
+  aes128GcmOpen,
+  aes128GcmSeal,
+  es256Sign,
+  es256Verify,
+  hkdfSha256,
+  hmacSha256,
+  p256Agree,
+  p256GenerateKeyPair,
+  p256KeyPairFromSeed,
+  randomFill,
+  sha256,
+} from "psa-crypto";
 import type { AeadAlgorithm, Crypto, KeyAgreementAlgorithm, KeyPair, SignatureAlgorithm } from "../contracts/crypto.js";
-import { NobleCrypto } from "../portable/noble-crypto.js";
-import type { RandomSource } from "../portable/noble-crypto.js";
 
+/** A source of random bytes (a seeded one in the simulator). */
+export type RandomSource = (length: number) => Uint8Array;
+
+const P256_SCALAR_LENGTH = 32;
+const P256_PUBLIC_LENGTH = 65;
+/** Bytes drawn from a given random source for one P-256 key (n + n/2: negligible modulo bias). */
+const P256_SEED_LENGTH = 48;
+const SIGNATURE_LENGTH = 64;
 const GCM_KEY_LENGTH = 16;
 const NONCE_LENGTH = 12;
-const TAG_LENGTH = 16;
-const SHA256_LENGTH = 32;
+const HKDF_MAX_LENGTH = 255 * 32;
 
-/** A copy of exactly the view's bytes, as the native cipher functions take whole ArrayBuffers. */
+/** The algorithms this device has, for error messages. */
+export const DEVICE_ALGORITHMS = "ES256, P-256 and A128GCM";
+
+function unsupported(kind: string, alg: string): never {
+  throw new Error(`${kind} algorithm ${alg} is not available on the device (it supports ${DEVICE_ALGORITHMS})`);
+}
+
+/** A copy of exactly the view's bytes, as the SDK's Digest takes whole ArrayBuffers. */
 function bufferOf(bytes: Uint8Array): ArrayBuffer {
   return bytes.slice().buffer as ArrayBuffer;
 }
 
 export class ModdableCrypto implements Crypto {
-  private readonly portable: NobleCrypto;
+  private readonly random: RandomSource | null;
 
-  constructor(random: RandomSource) {
-    this.portable = new NobleCrypto(random);
+  /** `random`: only for reproducible runs; the device leaves it out and uses PSA's generator. */
+  constructor(random?: RandomSource) {
+    this.random = random ?? null;
   }
 
   randomBytes(length: number): Uint8Array {
-    return this.portable.randomBytes(length);
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`random length ${length} is not a non-negative integer`);
+    if (this.random) {
+      const bytes = this.random(length);
+      if (!(bytes instanceof Uint8Array) || bytes.length !== length) throw new Error(`random source returned a wrong value for ${length} bytes`);
+      return bytes;
+    }
+    const bytes = new Uint8Array(length);
+    randomFill(bytes);
+    return bytes;
   }
 
   sha256(data: Uint8Array): Uint8Array {
-    const digest = new Digest("SHA256");
-    digest.write(bufferOf(data));
-    return new Uint8Array(digest.close());
+    return new Uint8Array(sha256(data));
   }
 
   sha256Stream(): { update(data: Uint8Array): void; digest(): Uint8Array } {
@@ -58,68 +94,86 @@ export class ModdableCrypto implements Crypto {
   }
 
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
-    return new Uint8Array(new HMAC(new Digest("SHA256"), bufferOf(key)).process(bufferOf(data)));
+    return new Uint8Array(hmacSha256(key, data));
   }
 
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-    if (!Number.isInteger(length) || length < 0 || length > 255 * SHA256_LENGTH) {
+    if (!Number.isInteger(length) || length < 0 || length > HKDF_MAX_LENGTH) {
       throw new RangeError(`HKDF-SHA256 output length ${length} outside 0..8160`);
     }
-    const prk = this.hmacSha256(salt.length ? salt : new Uint8Array(SHA256_LENGTH), ikm);
-    const out = new Uint8Array(length);
-    let previous: Uint8Array = new Uint8Array(0);
-    for (let offset = 0, counter = 1; offset < length; counter++) {
-      const input = new Uint8Array(previous.length + info.length + 1);
-      input.set(previous, 0);
-      input.set(info, previous.length);
-      input[input.length - 1] = counter;
-      previous = this.hmacSha256(prk, input);
-      const take = Math.min(SHA256_LENGTH, length - offset);
-      out.set(previous.subarray(0, take), offset);
-      offset += take;
-    }
-    return out;
+    return new Uint8Array(hkdfSha256(ikm, salt, info, length));
   }
 
   aeadSeal(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    if (alg !== "A128GCM") return this.portable.aeadSeal(alg, key, nonce, aad, plaintext);
+    if (alg !== "A128GCM") unsupported("AEAD", alg);
     if (key.length !== GCM_KEY_LENGTH) throw new RangeError(`${alg} key must be ${GCM_KEY_LENGTH} bytes`);
     if (nonce.length !== NONCE_LENGTH) throw new RangeError(`${alg} nonce must be ${NONCE_LENGTH} bytes`);
-    const gcm = new GCM(new BlockCipher("AES", bufferOf(key)), TAG_LENGTH);
-    const sealed = gcm.process(bufferOf(plaintext), undefined, bufferOf(nonce), bufferOf(aad), true);
-    if (!sealed) throw new Error("AES-GCM encryption failed");
-    return new Uint8Array(sealed);
+    return new Uint8Array(aes128GcmSeal(key, nonce, aad, plaintext));
   }
 
   aeadOpen(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
-    if (alg !== "A128GCM") return this.portable.aeadOpen(alg, key, nonce, aad, ciphertext);
-    try {
-      if (key.length !== GCM_KEY_LENGTH || nonce.length !== NONCE_LENGTH || ciphertext.length < TAG_LENGTH) return null;
-      const gcm = new GCM(new BlockCipher("AES", bufferOf(key)), TAG_LENGTH);
-      const opened = gcm.process(ciphertext.slice(), undefined, bufferOf(nonce), bufferOf(aad), false);
-      return opened === undefined ? null : new Uint8Array(opened);
-    } catch {
-      return null;
-    }
+    if (alg !== "A128GCM") unsupported("AEAD", alg);
+    const opened = aes128GcmOpen(key, nonce, aad, ciphertext);
+    return opened === null ? null : new Uint8Array(opened);
   }
 
+  /**
+   * ES256 seeds, as NobleCrypto takes them: 32 bytes are the private scalar (1..n-1, else
+   * RangeError); 48 uniform bytes map to seed mod (n - 1) + 1. Without a seed: a new key.
+   */
   signatureKeyPair(alg: SignatureAlgorithm, seed?: Uint8Array): KeyPair {
-    return this.portable.signatureKeyPair(alg, seed);
+    if (alg !== "ES256") unsupported("signature", alg);
+    if (seed === undefined) return this.newP256KeyPair();
+    if (seed.length !== P256_SCALAR_LENGTH && seed.length !== P256_SEED_LENGTH) {
+      throw new RangeError(`ES256 seed must be ${P256_SCALAR_LENGTH} bytes (the private key) or ${P256_SEED_LENGTH} bytes, got ${seed.length}`);
+    }
+    const pair = this.p256KeyPairFromSeed(seed);
+    if (pair === null) throw new RangeError("ES256 private key outside 1..n-1");
+    return pair;
   }
 
   sign(alg: SignatureAlgorithm, privateKey: Uint8Array, message: Uint8Array): Uint8Array {
-    return this.portable.sign(alg, privateKey, message);
+    if (alg !== "ES256") unsupported("signature", alg);
+    if (privateKey.length !== P256_SCALAR_LENGTH) throw new RangeError(`ES256 private key must be ${P256_SCALAR_LENGTH} bytes`);
+    const signature = new Uint8Array(SIGNATURE_LENGTH);
+    if (!es256Sign(privateKey, message, signature)) throw new RangeError("ES256 private key outside 1..n-1");
+    return signature;
   }
 
   verify(alg: SignatureAlgorithm, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-    return this.portable.verify(alg, publicKey, message, signature);
+    if (alg !== "ES256") unsupported("signature", alg);
+    return es256Verify(publicKey, message, signature);
   }
 
   agreementKeyPair(alg: KeyAgreementAlgorithm): KeyPair {
-    return this.portable.agreementKeyPair(alg);
+    if (alg !== "P-256") unsupported("key agreement", alg);
+    return this.newP256KeyPair();
   }
 
   agree(alg: KeyAgreementAlgorithm, privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array | null {
-    return this.portable.agree(alg, privateKey, peerPublicKey);
+    if (alg !== "P-256") unsupported("key agreement", alg);
+    const secret = new Uint8Array(P256_SCALAR_LENGTH);
+    return p256Agree(privateKey, peerPublicKey, secret) ? secret : null;
+  }
+
+  private newP256KeyPair(): KeyPair {
+    if (this.random) {
+      const seed = this.randomBytes(P256_SEED_LENGTH);
+      const pair = this.p256KeyPairFromSeed(seed);
+      seed.fill(0);
+      // A 48-byte seed always maps into 1..n-1.
+      if (pair === null) throw new Error("P-256 key derivation failed");
+      return pair;
+    }
+    const privateKey = new Uint8Array(P256_SCALAR_LENGTH);
+    const publicKey = new Uint8Array(P256_PUBLIC_LENGTH);
+    p256GenerateKeyPair(privateKey, publicKey);
+    return { privateKey, publicKey };
+  }
+
+  private p256KeyPairFromSeed(seed: Uint8Array): KeyPair | null {
+    const privateKey = new Uint8Array(P256_SCALAR_LENGTH);
+    const publicKey = new Uint8Array(P256_PUBLIC_LENGTH);
+    return p256KeyPairFromSeed(seed, privateKey, publicKey) ? { privateKey, publicKey } : null;
   }
 }

@@ -17,6 +17,8 @@ import { benchHeartRate } from "../lab/bench-hr.js";
 import { createInProcessTransport, runFleet } from "../fleet/fleet.js";
 import { measureCommands } from "../command/command-bench.js";
 import { measureUpdate } from "../ota/bench-update.js";
+import { cryptoAppPrerequisites } from "../device/crypto-apps.js";
+import { describeDeviceCryptoBench, runDeviceCryptoBench } from "../device/crypto-bench.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -154,7 +156,11 @@ async function main(argv: string[]): Promise<void> {
   const fleetRun = await runFleet({ devices: 500, minutes: 1, engine: "generator", speed: "max", framePeriodS: 5, seed: 1, transport: createInProcessTransport(), progress: null });
   const fleet = { devices: fleetRun.devices, verifiedFrames: fleetRun.verified, lost: fleetRun.lost, verifiedFramesPerWallSecond: fleetRun.framesPerSecond, p50LatencyMs: fleetRun.p50LatencyMs, p99LatencyMs: fleetRun.p99LatencyMs, cpuPercent: fleetRun.cpuPercent };
   const frameQueue = measureFrameQueue(chosen.frameBytes);
+  // The device's native crypto against @noble in the Moddable SDK's simulator (needs the SDK).
+  const sdk = cryptoAppPrerequisites();
+  const deviceCrypto = typeof sdk === "string" ? { skipped: sdk } : await runDeviceCryptoBench((line) => process.stderr.write(`${line}\n`));
   const result = {
+    deviceCrypto,
     frameQueue,
     fleet,
     update,
@@ -196,6 +202,8 @@ async function main(argv: string[]): Promise<void> {
   console.log(`fleet (${fleet.devices} devices, compressed time, in-process): ${fleet.verifiedFramesPerWallSecond} frames verified per wall s, lost ${fleet.lost}, latency p50 ${fleet.p50LatencyMs} ms p99 ${fleet.p99LatencyMs} ms, CPU ${fleet.cpuPercent}%`);
   console.log(`update: manifest ${update.manifestBytes} B, simulator image ${update.simImageBytes} B (${update.bleWritesPerSimImage} BLE writes); on XS: check a manifest ${update.verifyManifestComputrons.toLocaleString("en")} computrons, SHA-256 ${update.sha256ComputronsPer4KB.toLocaleString("en")} per 4 KB; sweep: ${update.sweep.cutPoints} cut points, ${update.sweep.bootedValid} booted valid, ${update.sweep.sequenceDecreased} sequence decreased (revert: ${update.sweep.revertCutPoints}/${update.sweep.revertBootedValid})`);
   console.log(`frame queue: ${frameQueue.capacityFrames} frames (${frameQueue.offlineHoursAt5sFrames} h offline at one frame per 5 s) in ${frameQueue.partitionBytes} B; ${frameQueue.flashWritesPerFrame} flash writes and ${frameQueue.blockErasesPer1000Frames} block erases per 1000 frames stored and acknowledged; soak ${frameQueue.soak.simulatedSecondsPerWallSecond} simulated s per wall s`);
+  if ("skipped" in deviceCrypto) console.log(`device crypto: skipped: ${deviceCrypto.skipped}`);
+  else for (const line of describeDeviceCryptoBench(deviceCrypto)) console.log(line);
   console.log("algorithm choices (per frame on XS):");
   for (const c of seal) {
     console.log(
