@@ -1,64 +1,89 @@
 /**
- * The wearable's composition root (ESP32, built by mcconfig from manifest.json): the firmware on
- * the SDK's modules through hal/moddable. The board's pins and names come from the board
- * definition (boards/wearable/manifest.json) through `mc/config`.
+ * The wearable's composition root, for the ESP32 and for the Moddable SDK's desktop simulator
+ * (`mcconfig -p lin`): the firmware on the SDK's modules through hal/moddable. The two builds run
+ * this same module; the lin manifest maps the SDK modules the desktop lacks (I2C, flash, the OTA
+ * slots, BLE, the ESP-IDF calls reached through FFI) to stand-ins in hal/moddable/lin that model
+ * the hardware (docs/device.md).
  *
- * Radio: BLE (bleserver) by default; with `ssid` and `mqttBroker` in the build's config, MQTT
- * over TLS on Wi-Fi instead (the SDK's setup/network joins Wi-Fi and sets the clock from SNTP
- * before this module runs).
+ * Nothing waits for the radio: sensing, sealing and the durable queue run from boot. BLE is
+ * always up (provisioning, the standard heart-rate and thermometer services, the update
+ * characteristic). Frames go over the stored transport (the signed set-transport command): BLE,
+ * MQTT over TLS on Wi-Fi, or both; Wi-Fi joins in the background and is retried with backoff.
+ * Updates arrive over the update characteristic, in chunks or as a URL that the device fetches
+ * over HTTP; either way the update agent checks the signed manifest before it writes a byte.
  */
 import { WearableFirmware } from "../firmware/app.js";
 import { loadCredentials } from "../firmware/security/credentials.js";
+import { TransportLink } from "../firmware/link/transport-link.js";
+import { HttpUpdateDownloader } from "../firmware/update/http-download.js";
+import { CLASS_ID, FACTORY_SEQUENCE, VENDOR_ID } from "../firmware/update/identity.js";
+import { updateSelfTest } from "../firmware/update/self-test.js";
+import { signedReporter } from "../firmware/update/status-reporter.js";
+import { UpdateTransferHandler } from "../firmware/update/transfer.js";
+import { UpdateAgent } from "../firmware/update/update-agent.js";
 import type { Hal } from "../hal/contracts/hal.js";
-import type { FrameLink } from "../hal/contracts/link.js";
 import { BleFrameLink } from "../hal/moddable/ble-link.js";
-import { InterruptPin } from "../hal/moddable/interrupt-pin.js";
-import { boardConfig, networkConfig } from "../hal/moddable/config.js";
+import { MQTT_CA_RESOURCE, boardConfig, networkConfig } from "../hal/moddable/config.js";
 import { ModdableCrypto } from "../hal/moddable/crypto.js";
-import { espBootControl, hardwareRandomBytes, rollbackPossible } from "../hal/moddable/esp32/native.js";
-import { MqttFrameLink } from "../hal/moddable/mqtt-link.js";
-import { ModdablePreferenceStore } from "../hal/moddable/preference-store.js";
+import { espBootControl, rollbackPossible } from "../hal/moddable/esp32/native.js";
 import { ModdableFlashPartition } from "../hal/moddable/flash-partition.js";
+import { HttpRangeClient } from "../hal/moddable/http-range-client.js";
+import { InterruptPin } from "../hal/moddable/interrupt-pin.js";
+import { collectGarbage, imageResource } from "../hal/moddable/machine.js";
+import { MqttFrameLink, type MqttAccount, type MqttTls } from "../hal/moddable/mqtt-link.js";
+import { ModdablePreferenceStore } from "../hal/moddable/preference-store.js";
 import { moddableSMBusOpener } from "../hal/moddable/smbus.js";
 import { ModdableTimers } from "../hal/moddable/timers.js";
 import { TraceLog } from "../hal/moddable/trace-log.js";
 import { ModdableUpdateSlots } from "../hal/moddable/update-slots.js";
+import { WifiStation } from "../hal/moddable/wifi-station.js";
 import { bytesToHex } from "./utf8.js";
-import { UpdateAgent } from "../firmware/update/update-agent.js";
-import { updateSelfTest } from "../firmware/update/self-test.js";
-import { CLASS_ID, FACTORY_SEQUENCE, VENDOR_ID } from "../firmware/update/identity.js";
 
 /** Size of an app slot (ota_0, ota_1 in sdkconfig/partitions.csv). */
 const OTA_SLOT_BYTES = 0x1c0000;
+/** Largest MQTT publish: a frame message split by the link framing fits in one. */
+const MQTT_MAX_PAYLOAD = 1024;
+/** Preference domain and key of the MQTT account's password (written at manufacturing). */
+export const NETWORK_DOMAIN = "network";
+export const MQTT_PASSWORD_KEY = "mqttPass";
 
 const board = boardConfig();
 const log = new TraceLog();
 const timers = new ModdableTimers();
 const store = new ModdablePreferenceStore();
+const crypto = new ModdableCrypto();
 const slots = new ModdableUpdateSlots(espBootControl);
-
-const credentials = loadCredentials(store);
-const deviceHex = credentials.ok ? bytesToHex(credentials.credentials.deviceId) : "unprovisioned";
 const network = networkConfig();
 
-let link: FrameLink & { start(): void };
-let ble: BleFrameLink | null = null;
-if (network) {
-  link = new MqttFrameLink({
-    broker: network.broker,
-    port: network.brokerPort,
-    clientId: `wearable-${deviceHex}`,
-    tls: network.tls ? { serverName: network.broker } : null,
-    topicPrefix: `wearable/${deviceHex}`,
-    maxPayload: 1024,
-    dnsServers: ["1.1.1.1", "8.8.8.8"],
-    timers,
-    log,
-  });
-} else {
-  ble = new BleFrameLink({ deviceName: board.deviceName, firmwareVersion: board.firmwareVersion, log });
-  link = ble;
+/** The broker account: the device id is the user name and the topic (the broker's ACL says so). */
+function mqttAccount(): MqttAccount | null {
+  const c = loadCredentials(store);
+  if (!c.ok) return null;
+  const id = bytesToHex(c.credentials.deviceId);
+  const password = store.get(NETWORK_DOMAIN, MQTT_PASSWORD_KEY);
+  return { clientId: `wearable-${id}`, user: id, password: typeof password === "string" ? password : "", topicPrefix: `wearable/${id}` };
 }
+
+/** TLS to the broker, anchored at the CA certificate built into the image; null when it is missing. */
+function brokerTls(serverName: string): MqttTls | null {
+  const ca = imageResource(MQTT_CA_RESOURCE);
+  if (!ca) {
+    log.log("error", `MQTT over TLS needs the broker's CA certificate in the image (${MQTT_CA_RESOURCE}); MQTT is off`);
+    return null;
+  }
+  return { serverName, certificate: ca };
+}
+
+const ble = new BleFrameLink({ deviceName: board.deviceName, firmwareVersion: board.firmwareVersion, log });
+let wifi: MqttFrameLink | null = null;
+if (network) {
+  const tls = network.tls ? brokerTls(network.broker) : null;
+  if (!network.tls || tls) {
+    const station = new WifiStation({ ssid: network.ssid, password: network.password, sntpHost: network.sntpHost, timers, log });
+    wifi = new MqttFrameLink({ broker: network.broker, port: network.brokerPort, account: mqttAccount, tls, maxPayload: MQTT_MAX_PAYLOAD, dnsServers: network.dnsServers, network: station, timers, log });
+  }
+}
+const link = new TransportLink(ble, wifi, log);
 
 const hal: Hal = {
   i2c: moddableSMBusOpener({ data: board.i2cData, clock: board.i2cClock, port: board.i2cPort, hz: board.i2cHz }),
@@ -67,7 +92,7 @@ const hal: Hal = {
   store,
   log,
   link,
-  crypto: new ModdableCrypto(hardwareRandomBytes),
+  crypto,
   firmwareVersion: board.firmwareVersion,
   // The durable frame queue's partition ("framequeue" in sdkconfig/partitions.csv).
   partition: (name) => new ModdableFlashPartition(name),
@@ -76,37 +101,33 @@ const hal: Hal = {
 };
 
 const firmware = new WearableFirmware(hal);
+ble.start();
 firmware.start();
-link.start();
 
 // A new image boots "pending verify" (CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE): the update agent
 // runs the self-test (sensors, keys, a sealed frame, the link) and confirms it, or a failing new
 // image rolls back (esp_ota_mark_app_invalid_rollback_and_reboot). docs/update.md.
-const buildSequence = board.firmwareSequence;
+const credentials = loadCredentials(store);
+let transfer: UpdateTransferHandler | null = null;
 const updates = new UpdateAgent({
-  crypto: hal.crypto,
+  crypto,
   store,
   slots,
-  slotCapacity: OTA_SLOT_BYTES,
+  slotCapacity: board.otaSlotBytes > 0 ? board.otaSlotBytes : OTA_SLOT_BYTES,
   timers,
   log,
   security: firmware.securityLog,
   identity: { vendorId: VENDOR_ID, classId: CLASS_ID },
-  running: { version: board.firmwareVersion, sequence: Number.isInteger(buildSequence) && buildSequence > 0 ? buildSequence : FACTORY_SEQUENCE },
+  running: { version: board.firmwareVersion, sequence: Number.isInteger(board.firmwareSequence) && board.firmwareSequence > 0 ? board.firmwareSequence : FACTORY_SEQUENCE },
   // No fuel gauge on this board yet: a release's minimum-battery condition is not enforced here.
   batteryPercent: () => 100,
-  report: (r) => log.log(r.outcome === "rejected" || r.outcome === "failed" ? "warn" : "info", `update ${r.outcome} ${r.reason} ${r.version} seq ${r.sequence}: ${r.detail}`),
+  report: signedReporter(crypto, credentials.ok ? credentials.credentials : null, board.firmwareVersion, (m) => transfer?.send(m)),
 });
+const downloader = network ? new HttpUpdateDownloader(updates, new HttpRangeClient(network.dnsServers), timers, log) : null;
+transfer = new UpdateTransferHandler(updates, ble.updateChannel, downloader);
 updates.startBootCheck(updateSelfTest(firmware, store, link), 1000, Math.max(board.confirmAfterMs, 60_000));
 if (rollbackPossible()) log.log("info", "a previous image is kept for rollback");
 
-// Standard GATT services for watches and phone apps: heart rate each second, skin temperature every ten.
-if (ble) {
-  const gatt = ble;
-  let tick = 0;
-  timers.repeat(() => {
-    const status = firmware.getStatus();
-    gatt.notifyHeartRate(status.lastHrBpm, status.lastHrBpm !== null);
-    if (tick++ % 10 === 0) gatt.indicateTemperature(status.lastTempC);
-  }, 1000);
-}
+// Measurement builds only (mcconfig memoryProbeMs=N): collect garbage every N ms so that the
+// SDK's heap instrumentation samples what is live rather than what waits for collection.
+if (board.memoryProbeMs > 0) timers.repeat(() => collectGarbage(), board.memoryProbeMs);

@@ -6,7 +6,8 @@
 import { strict as assert } from "node:assert";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { heartRateMeasurement, temperatureMeasurement } from "../hal/moddable/gatt-values.js";
+import { GATT_TABLE } from "../hal/moddable/lin/gatt-table.js";
+import { encodeHeartRateMeasurement, encodeTemperatureMeasurement } from "../protocol/gatt.js";
 import { compileForModdable, modulesMissingFromManifest, reachableModules, repoRoot } from "../host/device/moddable-build.js";
 
 describe("device build: manifest, board and services", () => {
@@ -21,13 +22,30 @@ describe("device build: manifest, board and services", () => {
     });
   }
 
-  it("the ESP32 build does not reach the simulator's models, and both reach the same firmware", () => {
+  it("the device composition reaches neither the simulator's models, nor the stand-ins, nor @noble", () => {
     const device = reachableModules("entry/device");
-    const sim = reachableModules("entry/moddable-sim");
-    assert.ok(!device.some((m) => m.startsWith("hal/sim/")), "entry/device reaches hal/sim");
-    const firmware = (list: string[]) => list.filter((m) => m.startsWith("firmware/") || m.startsWith("protocol/"));
-    assert.deepEqual(firmware(device), firmware(sim));
-    assert.ok(firmware(device).includes("firmware/app"));
+    assert.ok(device.includes("firmware/app"));
+    for (const banned of ["hal/sim/", "hal/moddable/lin/", "hal/portable/"]) {
+      assert.deepEqual(device.filter((m) => m.startsWith(banned)), [], `entry/device reaches ${banned}`);
+    }
+  });
+
+  it("the desktop simulator's GATT stand-in serves exactly the characteristics of bleservices/", () => {
+    const dir = join(repoRoot, "bleservices");
+    const table: Record<string, { uuid: string; properties: string[] }> = {};
+    for (const f of readdirSync(dir)) {
+      const service = JSON.parse(readFileSync(join(dir, f), "utf8")).service as { characteristics: Record<string, { uuid: string; properties: string }> };
+      for (const [name, c] of Object.entries(service.characteristics)) table[name] = { uuid: c.uuid, properties: c.properties.split(",") };
+    }
+    assert.deepEqual(GATT_TABLE, table);
+  });
+
+  it("the desktop simulator runs in the board's fixed heap", () => {
+    const board = JSON.parse(readFileSync(join(repoRoot, "boards", "wearable", "manifest.json"), "utf8")) as { creation: Record<string, unknown> };
+    const project = JSON.parse(readFileSync(join(repoRoot, "manifest.json"), "utf8")) as { platforms: { lin: { creation: Record<string, unknown> } } };
+    assert.deepEqual(project.platforms.lin.creation, board.creation);
+    assert.deepEqual(board.creation.chunk, { initial: (board.creation.chunk as { initial: number }).initial, incremental: 0 });
+    assert.deepEqual(board.creation.heap, { initial: (board.creation.heap as { initial: number }).initial, incremental: 0 });
   });
 
   it("the BLE services have the secure service and the standard ones", () => {
@@ -62,11 +80,11 @@ describe("device build: manifest, board and services", () => {
     assert.match(sdkconfig, /^CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE=y$/m);
   });
 
-  it("encodes the standard heart rate and temperature values", () => {
-    assert.deepEqual(heartRateMeasurement(72, true), [0x06, 0x48]);
-    assert.deepEqual(heartRateMeasurement(null, false), [0x04, 0]);
-    assert.deepEqual(heartRateMeasurement(300, true), [0x07, 0x2c, 0x01]);
-    assert.deepEqual(temperatureMeasurement(36.6), [0x00, 0x4c, 0x0e, 0x00, 0xfe]);
-    assert.deepEqual(temperatureMeasurement(-1.5), [0x00, 0x6a, 0xff, 0xff, 0xfe]);
+  it("encodes the standard heart rate and temperature values the BLE link publishes", () => {
+    assert.deepEqual([...encodeHeartRateMeasurement(72, true)], [0x06, 0x48]);
+    assert.deepEqual([...encodeHeartRateMeasurement(null, false)], [0x04, 0]);
+    assert.deepEqual([...encodeHeartRateMeasurement(300, true)], [0x07, 0x2c, 0x01]);
+    assert.deepEqual([...encodeTemperatureMeasurement(36.6)], [0x00, 0x4c, 0x0e, 0x00, 0xfe]);
+    assert.deepEqual([...encodeTemperatureMeasurement(-1.5)], [0x00, 0x6a, 0xff, 0xff, 0xfe]);
   });
 });

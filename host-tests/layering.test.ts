@@ -16,7 +16,7 @@ function listTs(dir: string): string[] {
 }
 
 function layerOf(rel: string): string {
-  for (const l of ["hal/contracts", "hal/sim", "hal/portable", "hal/moddable", "firmware", "protocol", "entry", "host-tests/portable", "host-tests", "host"]) {
+  for (const l of ["hal/contracts", "hal/sim", "hal/portable", "hal/moddable/lin", "hal/moddable", "firmware", "protocol", "entry", "host-tests/portable", "host-tests", "host"]) {
     if (rel === l || rel.startsWith(l + "/")) return l;
   }
   return "other";
@@ -29,7 +29,10 @@ const allowed: Record<string, string[]> = {
   firmware: ["protocol", "hal/contracts"],
   "hal/sim": ["hal/contracts"],
   "hal/portable": ["hal/contracts"],
-  "hal/moddable": ["hal/contracts", "hal/portable"],
+  // The device's adapters: never the simulator's models, nor @noble (hal/portable), nor the stand-ins.
+  "hal/moddable": ["hal/contracts"],
+  // The desktop simulator's stand-ins for SDK modules lin lacks (reached only through the manifest).
+  "hal/moddable/lin": ["hal/contracts", "hal/sim"],
   entry: ["firmware", "protocol", "hal/contracts", "hal/sim", "hal/portable", "hal/moddable"],
   "host-tests/portable": ["firmware", "protocol", "hal/contracts", "hal/sim", "hal/portable", "entry"],
 };

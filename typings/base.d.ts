@@ -67,3 +67,60 @@ declare module "mc/ffi" {
     esp_fill_random(buffer: ArrayBuffer, length: number): void;
   }
 }
+
+declare module "Resource" {
+  /** A resource built into the image (mcconfig "resources"): read-only bytes in flash. */
+  export default class Resource {
+    constructor(path: string);
+    static exists(path: string): boolean;
+    readonly byteLength: number;
+    slice(begin: number, end?: number): ArrayBuffer;
+  }
+}
+
+declare module "debug" {
+  const Debug: {
+    /** Runs the garbage collector (no argument), or enables or disables it. */
+    gc(enable?: boolean): void;
+  };
+  export default Debug;
+}
+
+declare module "file" {
+  /** The SDK's file module (lin: stdio files under the build's file root). */
+  export class File {
+    /** Opens `path`; `write` opens for reading and writing (creating it when missing). */
+    constructor(path: string, write?: boolean);
+    read(type: typeof ArrayBuffer | typeof String, count?: number): ArrayBuffer | string;
+    write(...items: (ArrayBuffer | string)[]): void;
+    close(): void;
+    readonly length: number;
+    position: number;
+    static delete(path: string): boolean;
+    static exists(path: string): boolean;
+  }
+}
+
+declare module "wifi" {
+  /** The SDK's Wi-Fi module (ESP-IDF station on the ESP32; a simulated access point on lin). */
+  export default class WiFi {
+    constructor(dictionary: { ssid: string; password?: string } | undefined, onNotify: (message: string) => void);
+    close(): void;
+    static mode: number;
+    static connect(dictionary?: { ssid: string; password?: string }): void;
+    static disconnect(): void;
+    static readonly Mode: { readonly none: number; readonly station: number; readonly accessPoint: number };
+    static readonly gotIP: string;
+    static readonly lostIP: string;
+    static readonly connected: string;
+    static readonly disconnected: string;
+  }
+}
+
+declare module "network/sntp" {
+  /** The SDK's ECMA-419 SNTP client (examples/io/udp/sntp). */
+  export default class SNTP {
+    constructor(options: { host: string; onTime: (ms: number) => void; onError?: () => void });
+    close(): void;
+  }
+}

@@ -96,3 +96,20 @@ declare module "embedded:network/mqtt/client" {
     static readonly DISCONNECT: 14;
   }
 }
+
+declare module "embedded:network/http/client" {
+  /** The SDK's ECMA-419 HTTP client (examples/io/tcp/httpclient): one connection, requests in turn. */
+  export interface HTTPRequestOptions {
+    method?: string;
+    path: string;
+    headers?: Map<string, string>;
+    onHeaders?: (this: { read(count: number): ArrayBuffer }, status: number, headers: Map<string, string>, statusText: string) => void;
+    onReadable?: (this: { read(count: number): ArrayBuffer }, count: number) => void;
+    onDone?: (this: { read(count: number): ArrayBuffer }, error: unknown) => void;
+  }
+  export default class HTTPClient {
+    constructor(options: { host: string; port?: number; dns: Record<string, unknown>; socket: Record<string, unknown>; onError?: (error?: unknown) => void });
+    request(options: HTTPRequestOptions): unknown;
+    close(): void;
+  }
+}

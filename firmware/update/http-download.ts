@@ -8,14 +8,9 @@ import type { Timers } from "../../hal/contracts/timer.js";
 import { MAX_MANIFEST_BYTES } from "../../protocol/update-manifest.js";
 import type { UpdateAgent } from "./update-agent.js";
 import type { UpdateFetcher } from "./transfer.js";
+import type { RangeClient } from "../../hal/contracts/http.js";
 
-/**
- * One HTTP GET. `start`/`end` (inclusive) ask for a range; `end` < 0 asks for the whole resource
- * (at most `maxBytes`). `done` gets the status code (0 when no response) and the body.
- */
-export interface RangeClient {
-  get(url: string, start: number, end: number, maxBytes: number, done: (status: number, body: Uint8Array | null) => void): void;
-}
+export type { RangeClient } from "../../hal/contracts/http.js";
 
 export const RANGE_BYTES = 4096;
 export const MAX_RETRIES = 5;
@@ -61,8 +56,51 @@ export class HttpUpdateDownloader implements UpdateFetcher {
         return;
       }
       this.retries = 0;
-      this.fetchRange(siblingUrl(url, r.manifest.imageName ?? "image.bin"), r.manifest.imageSize);
+      const imageUrl = siblingUrl(url, r.manifest.imageName ?? "image.bin");
+      if (this.client.stream) this.streamImage(imageUrl, r.manifest.imageSize);
+      else this.fetchRange(imageUrl, r.manifest.imageSize);
     });
+  }
+
+  /** The image in one request from the agent's offset; an interrupted stream resumes where it stopped. */
+  private streamImage(url: string, size: number): void {
+    const start = this.agent.status.offset;
+    if (start >= size) {
+      this.agent.finish();
+      this.busy = false;
+      return;
+    }
+    let refused = false;
+    this.client.stream!(
+      url,
+      start,
+      (piece) => {
+        if (this.agent.status.state !== "receiving") return false;
+        const r = this.agent.chunk(this.agent.status.offset, piece);
+        if (!r.ok) refused = true;
+        return r.ok;
+      },
+      (status) => {
+        if (refused || this.agent.status.state !== "receiving") {
+          this.busy = false;
+          return;
+        }
+        this.counters.ranges++;
+        if (this.agent.status.offset >= size) {
+          this.agent.finish();
+          this.busy = false;
+          return;
+        }
+        if (status !== 0 && status !== 206 && status !== 200 && status < 500) {
+          this.agent.abort("download-failed", `HTTP ${status} for bytes ${this.agent.status.offset}-`);
+          this.busy = false;
+          return;
+        }
+        if (this.retry(() => this.streamImage(url, size))) return;
+        this.agent.abort("download-failed", `the image stopped at byte ${this.agent.status.offset} of ${size} after ${MAX_RETRIES} tries`);
+        this.busy = false;
+      },
+    );
   }
 
   private fetchRange(url: string, size: number): void {

@@ -5,6 +5,8 @@
  *
  *   wearable (128-bit)   frames (notify): sealed frames, split by the firmware's link framing
  *                        commands (write), acks (write): from the phone or gateway
+ *                        update (write, notify): the update transfer (firmware/update/transfer.ts),
+ *                        offered to the update agent through `updateChannel`
  *   0x180D Heart Rate    0x2A37 measurement (notify), 0x2A38 body sensor location
  *   0x1809 Thermometer   0x2A1C temperature measurement (indicate)
  *   0x180F Battery, 0x180A Device Information
@@ -19,7 +21,6 @@ import { uuid } from "btutils";
 import { IOCapability } from "sm";
 import type { FrameLink, StandardCharacteristic } from "../contracts/link.js";
 import type { Log } from "../contracts/log.js";
-import { heartRateMeasurement, temperatureMeasurement } from "./gatt-values.js";
 
 /** Largest frames notification: the characteristic's maxBytes in bleservices/wearable.json. */
 export const FRAMES_MAX_BYTES = 244;
@@ -69,6 +70,26 @@ class WearableGattServer extends BLEServer {
   }
 }
 
+/** The update characteristic as a link of its own (the update transfer handler drives it). */
+class UpdateChannel implements FrameLink {
+  onWrite: ((payload: Uint8Array) => void) | null = null;
+  onConnectionChange: ((connected: boolean) => void) | null = null;
+
+  constructor(private readonly owner: BleFrameLink) {}
+
+  get connected(): boolean {
+    return this.owner.updateSubscribed;
+  }
+
+  get maxPayload(): number {
+    return this.owner.maxPayload;
+  }
+
+  notify(payload: Uint8Array): boolean {
+    return this.owner.notifyUpdate(payload);
+  }
+}
+
 export class BleFrameLink implements FrameLink {
   onWrite: ((payload: Uint8Array) => void) | null = null;
   onConnectionChange: ((connected: boolean) => void) | null = null;
@@ -80,8 +101,28 @@ export class BleFrameLink implements FrameLink {
   private frames: Characteristic | null = null;
   private heartRate: Characteristic | null = null;
   private temperature: Characteristic | null = null;
+  private update: Characteristic | null = null;
+  /** Writes to and notifications of the update characteristic. */
+  readonly updateChannel: FrameLink = new UpdateChannel(this);
 
   constructor(readonly options: BleLinkOptions) {}
+
+  get updateSubscribed(): boolean {
+    return this.peer && this.update !== null;
+  }
+
+  /** One notification on the update characteristic (already split to the payload limit). */
+  notifyUpdate(payload: Uint8Array): boolean {
+    const server = this.server;
+    if (!server || !this.updateSubscribed || payload.length > this.payloadLimit) return false;
+    try {
+      server.notifyValue(this.update!, payload.slice().buffer as ArrayBuffer);
+      return true;
+    } catch (e) {
+      this.options.log.log("warn", `BLE update notify failed: ${e instanceof Error ? e.message : String(e)}`);
+      return false;
+    }
+  }
 
   /** Starts the BLE stack; advertising begins once it is ready. */
   start(): void {
@@ -110,21 +151,20 @@ export class BleFrameLink implements FrameLink {
     }
   }
 
-  /** A standard characteristic's value from the firmware (encoded by protocol/gatt.ts). */
+  /**
+   * A standard characteristic's value from the firmware (encoded by protocol/gatt.ts): heart rate
+   * each reading, skin temperature, battery level. Notified to a subscribed central; the one
+   * place these values are encoded and sent.
+   */
   publishCharacteristic(name: StandardCharacteristic, value: Uint8Array): void {
     if (name === "battery") this.batteryPercent = value[0] ?? this.batteryPercent;
     const characteristic = name === "heart-rate" ? this.heartRate : name === "temperature" ? this.temperature : null;
-    if (this.server && this.peer && characteristic) this.server.notifyValue(characteristic, value.slice().buffer as ArrayBuffer);
-  }
-
-  /** Heart Rate Measurement notification for standard clients (sport watches, nRF Toolbox). */
-  notifyHeartRate(bpm: number | null, contact: boolean): void {
-    if (this.server && this.peer && this.heartRate) this.server.notifyValue(this.heartRate, heartRateMeasurement(bpm, contact));
-  }
-
-  /** Temperature Measurement indication for standard clients. */
-  indicateTemperature(celsius: number | null): void {
-    if (this.server && this.peer && this.temperature) this.server.notifyValue(this.temperature, temperatureMeasurement(celsius));
+    if (!this.server || !this.peer || !characteristic) return;
+    try {
+      this.server.notifyValue(characteristic, value.slice().buffer as ArrayBuffer);
+    } catch (e) {
+      this.options.log.log("warn", `BLE ${name} notify failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   // Callbacks from the GATT server.
@@ -145,8 +185,10 @@ export class BleFrameLink implements FrameLink {
 
   disconnected(): void {
     const was = this.connected;
+    const updateWas = this.updateSubscribed;
     this.peer = false;
-    this.frames = this.heartRate = this.temperature = null;
+    this.frames = this.heartRate = this.temperature = this.update = null;
+    if (updateWas) this.updateChannel.onConnectionChange?.(false);
     this.payloadLimit = DEFAULT_PAYLOAD;
     if (was) this.onConnectionChange?.(false);
     this.advertise();
@@ -159,6 +201,12 @@ export class BleFrameLink implements FrameLink {
 
   subscribed(characteristic: Characteristic, on: boolean): void {
     const was = this.connected;
+    if (characteristic.name === "update") {
+      const before = this.updateSubscribed;
+      this.update = on ? characteristic : null;
+      if (before !== this.updateSubscribed) this.updateChannel.onConnectionChange?.(this.updateSubscribed);
+      return;
+    }
     if (characteristic.name === "frames") this.frames = on ? characteristic : null;
     else if (characteristic.name === "measurement") this.heartRate = on ? characteristic : null;
     else if (characteristic.name === "temperature") this.temperature = on ? characteristic : null;
@@ -166,9 +214,9 @@ export class BleFrameLink implements FrameLink {
   }
 
   written(characteristic: Characteristic, value: unknown): void {
-    if (characteristic.name !== "commands" && characteristic.name !== "acks") return;
     if (!(value instanceof ArrayBuffer)) return;
-    this.onWrite?.(new Uint8Array(value));
+    if (characteristic.name === "update") this.updateChannel.onWrite?.(new Uint8Array(value));
+    else if (characteristic.name === "commands" || characteristic.name === "acks") this.onWrite?.(new Uint8Array(value));
   }
 
   read(characteristic: Characteristic): unknown {

@@ -30,6 +30,10 @@ export interface WearableBoardConfig {
   firmwareSequence: number;
   /** Milliseconds of healthy running before a new image confirms itself to the bootloader. */
   confirmAfterMs: number;
+  /** Size of an app slot (0: the ESP32 partition table's); the desktop simulator's slots are larger. */
+  otaSlotBytes: number;
+  /** Measurement builds: collect garbage this often (ms) so heap samples show live data; 0 = off. */
+  memoryProbeMs: number;
 }
 
 export function boardConfig(): WearableBoardConfig {
@@ -43,33 +47,48 @@ export function boardConfig(): WearableBoardConfig {
     firmwareVersion: stringAt("firmwareVersion", "0.0.0"),
     firmwareSequence: numberAt("firmwareSequence", 1),
     confirmAfterMs: numberAt("confirmAfterMs", 30_000),
+    otaSlotBytes: numberAt("otaSlotBytes", 0),
+    memoryProbeMs: numberAt("memoryProbeMs", 0),
   };
 }
 
-/** Where the SDK-simulator build's bridge connects (host/device/sim-moddable.ts listens there). */
-export interface BridgeConfig {
-  address: string;
-  port: number;
-}
-
-export function bridgeConfig(): BridgeConfig {
-  return { address: stringAt("bridgeAddress", "127.0.0.1"), port: numberAt("bridgePort", 0) };
-}
-
 /**
- * Optional MQTT settings; absent `ssid` (the SDK's setup/network key) or `mqttBroker` means BLE
- * only.
+ * Wi-Fi and MQTT settings of the build (mcconfig `wifiSsid=... wifiPassword=... mqttBroker=...`,
+ * or the board or project manifest's config); absent `wifiSsid` or `mqttBroker` means a BLE-only
+ * build. (Not the SDK's `ssid`/`password` keys: with those, the SDK's setup/network step joins
+ * Wi-Fi before the application starts and holds it back until it succeeds.)
+ * The broker's TLS trust anchor is the CA certificate built into the image (resource
+ * `mqtt-ca.der`); the MQTT account's password is in Preference (written at manufacturing).
  */
 export interface NetworkConfig {
+  ssid: string;
+  password: string;
   broker: string;
   brokerPort: number;
   tls: boolean;
+  sntpHost: string;
+  dnsServers: string[];
 }
 
 export function networkConfig(): NetworkConfig | null {
-  const ssid = stringAt("ssid", "");
+  const ssid = stringAt("wifiSsid", "");
   const broker = stringAt("mqttBroker", "");
   if (!ssid || !broker) return null;
   const tls = stringAt("mqttTls", "1") !== "0";
-  return { broker, brokerPort: numberAt("mqttPort", tls ? 8883 : 1883), tls };
+  const dns = stringAt("dnsServers", "1.1.1.1,8.8.8.8")
+    .split(",")
+    .map((d) => d.trim())
+    .filter((d) => /^\d{1,3}(\.\d{1,3}){3}$/.test(d));
+  return {
+    ssid,
+    password: stringAt("wifiPassword", ""),
+    broker,
+    brokerPort: numberAt("mqttPort", tls ? 8883 : 1883),
+    tls,
+    sntpHost: stringAt("sntpHost", "pool.ntp.org"),
+    dnsServers: dns.length ? dns : ["1.1.1.1"],
+  };
 }
+
+/** Name of the broker CA certificate (DER) among the image's resources. */
+export const MQTT_CA_RESOURCE = "mqtt-ca.der";

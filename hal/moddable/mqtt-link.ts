@@ -1,14 +1,18 @@
 /// <reference path="../../typings/index.d.ts" />
 /**
- * The `FrameLink` contract over MQTT: the SDK's ECMA-419 MQTT client over TLS
- * (`embedded:io/socket/tcp/tls`, or plain TCP for a loopback broker in tests). Wi-Fi is joined
- * before the application starts by the SDK's `setup/network` (ECMA-419
- * `embedded:network/interface/wifi`, with `ssid`/`password` from the build's config), which also
- * sets the clock from SNTP.
+ * The `FrameLink` contract over MQTT: the SDK's ECMA-419 MQTT client (examples/io/tcp/mqttclient)
+ * over its TLS socket (examples/io/tcp/tlssocket, the SDK's TLS 1.2 in JavaScript over its native
+ * ciphers), once Wi-Fi is up (wifi-station.ts).
  *
  * Each notification is published with QoS 1 to `<prefix>/frames`; writes arrive from
- * `<prefix>/commands` and `<prefix>/acks`. The client frames QoS 1 but does not retransmit:
- * the firmware keeps a message until the gateway acknowledges it (application-level acks).
+ * `<prefix>/commands` and `<prefix>/acks`. Presence: "online" (retained) on `<prefix>/status`
+ * after connecting, and a retained "offline" will. The client frames QoS 1 but does not
+ * retransmit: the firmware keeps a message until the gateway acknowledges it (application-level
+ * acks). A failed or lost broker connection is retried with exponential backoff (1 s doubling to
+ * 60 s, with jitter); nothing else waits for it.
+ *
+ * TLS: the server certificate must chain to the CA certificate built into the image and name the
+ * broker (subjectAltName); there is no unverified fallback.
  */
 import TCP from "embedded:io/socket/tcp";
 import UDP from "embedded:io/socket/udp";
@@ -20,40 +24,77 @@ import type { FrameLink } from "../contracts/link.js";
 import type { Log } from "../contracts/log.js";
 import type { Timers } from "../contracts/timer.js";
 
+export interface MqttTls {
+  /** Name the broker's certificate must carry (DNS name or IPv4 address). */
+  serverName: string;
+  /** DER of the CA certificate the broker's chain must end at. */
+  certificate: ArrayBuffer;
+}
+
+/** What the link needs from Wi-Fi. */
+export interface NetworkUp {
+  readonly connected: boolean;
+  onChange: ((up: boolean) => void) | null;
+  start(): void;
+  stop(): void;
+}
+
+/** Who the device is on the broker (from its provisioned identity; null before provisioning). */
+export interface MqttAccount {
+  clientId: string;
+  user: string;
+  password: string;
+  /** Topic prefix, e.g. `wearable/<device id>`. */
+  topicPrefix: string;
+}
+
 export interface MqttLinkOptions {
   broker: string;
   port: number;
-  clientId: string;
-  user?: string;
-  password?: string;
-  /** TLS session options for the SDK's TLS socket (server name, CA certificate, client key); null for plain TCP (loopback tests only). */
-  tls: Record<string, unknown> | null;
-  /** Topic prefix, e.g. `wearable/<device id>`. */
-  topicPrefix: string;
+  account: () => MqttAccount | null;
+  /** null: plain TCP (only for a broker on the same host in tests). */
+  tls: MqttTls | null;
   /** Largest payload of one publish. */
   maxPayload: number;
   dnsServers: string[];
+  network: NetworkUp;
   timers: Timers;
   log: Log;
 }
 
-const RECONNECT_MS = 5_000;
+export const MQTT_BACKOFF_FIRST_MS = 1_000;
+export const MQTT_BACKOFF_MAX_MS = 60_000;
 const KEEP_ALIVE_MS = 60_000;
 /** Most bytes of one incoming command or ack. */
 const MAX_INCOMING = 1024;
 
+function ascii(text: string): ArrayBuffer {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0x7f;
+  return out.buffer;
+}
+
 export class MqttFrameLink implements FrameLink {
   onWrite: ((payload: Uint8Array) => void) | null = null;
   onConnectionChange: ((connected: boolean) => void) | null = null;
+  readonly counters = { connects: 0, failures: 0, published: 0 };
 
   private client: MQTTClient | null = null;
   private up = false;
+  private wanted = false;
+  private backoff = MQTT_BACKOFF_FIRST_MS;
   private reconnect: number | null = null;
   private incoming: Uint8Array | null = null;
   private incomingLength = 0;
   private incomingTopic = "";
+  private prefix = "";
 
-  constructor(private readonly options: MqttLinkOptions) {}
+  constructor(private readonly options: MqttLinkOptions) {
+    options.network.onChange = (netUp) => {
+      if (netUp && this.wanted) this.connectBroker();
+      else if (!netUp) this.drop("Wi-Fi down", false);
+    };
+  }
 
   get connected(): boolean {
     return this.up;
@@ -63,15 +104,28 @@ export class MqttFrameLink implements FrameLink {
     return this.options.maxPayload;
   }
 
+  /** Joins Wi-Fi (the broker follows once it is up). */
   start(): void {
-    this.connectBroker();
+    if (this.wanted) return;
+    this.wanted = true;
+    if (this.options.network.connected) this.connectBroker();
+    else this.options.network.start();
+  }
+
+  /** Leaves the broker and Wi-Fi (the transport no longer uses them). */
+  stop(): void {
+    this.wanted = false;
+    this.cancelRetry();
+    this.drop("transport switched off", false);
+    this.options.network.stop();
   }
 
   notify(payload: Uint8Array): boolean {
     const client = this.client;
     if (!client || !this.up || payload.length > this.options.maxPayload) return false;
     try {
-      client.write(payload.slice().buffer as ArrayBuffer, { topic: `${this.options.topicPrefix}/frames`, QoS: 1 });
+      client.write(payload.slice().buffer as ArrayBuffer, { topic: `${this.prefix}/frames`, QoS: 1 });
+      this.counters.published++;
       return true;
     } catch {
       // No room in the socket's buffer: the uplink retries after onConnectionChange (onWritable).
@@ -80,18 +134,29 @@ export class MqttFrameLink implements FrameLink {
   }
 
   private connectBroker(): void {
+    if (this.client || !this.wanted) return;
+    this.cancelRetry();
     const o = this.options;
+    const account = o.account();
+    if (!account) {
+      o.log.log("warn", "MQTT: the device is not provisioned yet; not connecting");
+      return;
+    }
+    this.prefix = account.topicPrefix;
     const self = this;
-    const socket: { io: unknown } & Record<string, unknown> = o.tls ? { io: TLSSocket, TCP: { io: TCP }, secure: o.tls } : { io: TCP };
+    const socket: { io: unknown } & Record<string, unknown> = o.tls
+      ? { io: TLSSocket, TCP: { io: TCP }, secure: { serverName: o.tls.serverName, certificate: o.tls.certificate, verify: true } }
+      : { io: TCP };
     try {
       this.client = new MQTTClient({
         host: o.broker,
         port: o.port,
-        id: o.clientId,
-        ...(o.user ? { user: o.user } : {}),
-        ...(o.password ? { password: o.password } : {}),
+        id: account.clientId,
+        ...(account.user ? { user: account.user } : {}),
+        ...(account.password ? { password: ascii(account.password) } : {}),
         clean: true,
         keepAlive: KEEP_ALIVE_MS,
+        will: { topic: `${account.topicPrefix}/status`, message: ascii("offline"), QoS: 1, retain: true },
         dns: { io: Resolver, servers: o.dnsServers, socket: { io: UDP } },
         socket,
         onControl(message: MQTTControl) {
@@ -104,25 +169,29 @@ export class MqttFrameLink implements FrameLink {
           if (self.up) self.onConnectionChange?.(true);
         },
         onError() {
-          self.drop("broker connection failed");
+          self.drop("broker connection failed", true);
         },
         onClose() {
-          self.drop("broker closed the connection");
+          self.drop("broker closed the connection", true);
         },
       });
     } catch (e) {
-      this.drop(`cannot connect to ${o.broker}: ${e instanceof Error ? e.message : String(e)}`);
+      this.client = null;
+      this.counters.failures++;
+      this.scheduleRetry(`cannot connect to ${o.broker}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
   private control(client: MQTTClient, message: MQTTControl): void {
-    if (message.operation === MQTTClient.CONNACK) {
-      const prefix = this.options.topicPrefix;
-      client.write(null, { operation: MQTTClient.SUBSCRIBE, items: [{ topic: `${prefix}/commands`, QoS: 1 }, { topic: `${prefix}/acks`, QoS: 1 }] });
-      this.up = true;
-      this.options.log.log("info", `MQTT connected to ${this.options.broker}`);
-      this.onConnectionChange?.(true);
-    }
+    if (message.operation !== MQTTClient.CONNACK) return;
+    const prefix = this.prefix;
+    client.write(null, { operation: MQTTClient.SUBSCRIBE, items: [{ topic: `${prefix}/commands`, QoS: 1 }, { topic: `${prefix}/acks`, QoS: 1 }] });
+    client.write(ascii("online"), { topic: `${prefix}/status`, QoS: 1, retain: true });
+    this.up = true;
+    this.backoff = MQTT_BACKOFF_FIRST_MS;
+    this.counters.connects++;
+    this.options.log.log("info", `MQTT connected to ${this.options.broker}:${this.options.port}${this.options.tls ? " over TLS" : ""}`);
+    this.onConnectionChange?.(true);
   }
 
   private readable(client: MQTTClient, count: number, info: MQTTReadableInfo): void {
@@ -137,29 +206,44 @@ export class MqttFrameLink implements FrameLink {
     if (into && this.incomingLength + chunk.length <= into.length) into.set(chunk, this.incomingLength);
     this.incomingLength += chunk.length;
     if (info.more) return;
-    const prefix = this.options.topicPrefix;
+    const prefix = this.prefix;
     const wanted = this.incomingTopic === `${prefix}/commands` || this.incomingTopic === `${prefix}/acks`;
     if (into && wanted && this.incomingLength === into.length) this.onWrite?.(into);
     else if (wanted) this.options.log.log("warn", `MQTT: dropped a ${this.incomingLength}-byte message on ${this.incomingTopic}`);
     this.incoming = null;
   }
 
-  private drop(reason: string): void {
+  private cancelRetry(): void {
+    if (this.reconnect !== null) this.options.timers.clear(this.reconnect);
+    this.reconnect = null;
+  }
+
+  private drop(reason: string, retry: boolean): void {
     const was = this.up;
+    const client = this.client;
     this.up = false;
+    this.client = null;
     try {
-      this.client?.close();
+      client?.close();
     } catch {
       // already closed
     }
-    this.client = null;
     if (was) this.onConnectionChange?.(false);
-    this.options.log.log("warn", `MQTT: ${reason}; retrying in ${RECONNECT_MS / 1000} s`);
-    if (this.reconnect === null) {
-      this.reconnect = this.options.timers.set(() => {
-        this.reconnect = null;
-        this.connectBroker();
-      }, RECONNECT_MS);
-    }
+    // onError and onClose may both report one failure: only the first one counts.
+    if (!client && !was) return;
+    this.counters.failures++;
+    if (retry) this.scheduleRetry(reason);
+    else this.options.log.log("warn", `MQTT: ${reason}`);
+  }
+
+  private scheduleRetry(reason: string): void {
+    if (!this.wanted || !this.options.network.connected || this.reconnect !== null) return;
+    const delay = Math.round(this.backoff * (0.8 + 0.4 * Math.random()));
+    this.options.log.log("warn", `MQTT: ${reason}; retrying in ${(delay / 1000).toFixed(1)} s`);
+    this.backoff = Math.min(MQTT_BACKOFF_MAX_MS, this.backoff * 2);
+    this.reconnect = this.options.timers.set(() => {
+      this.reconnect = null;
+      this.connectBroker();
+    }, delay);
   }
 }

@@ -19,8 +19,11 @@ export const jsDir = join(repoRoot, "build", "moddable");
 /** mcconfig's output directory (-o): build products stay in the project, not in the SDK. */
 export const mcOutDir = join(repoRoot, "build", "mc");
 
+/** Folder of the desktop simulator's stand-ins for SDK modules (see manifest.json, platforms.lin). */
+const STAND_INS = "hal/moddable/lin";
+
 const roots = ["firmware", "protocol", "hal/contracts", "hal/portable", "hal/moddable", "hal/sim"];
-const entries = ["entry/device.ts", "entry/moddable-sim.ts", "entry/utf8.ts"];
+const entries = ["entry/device.ts", "entry/utf8.ts"];
 
 function listTs(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -45,19 +48,31 @@ const keepImports: Plugin = {
     b.onResolve({ filter: /.*/ }, (args) => {
       if (args.kind === "entry-point") return undefined;
       const inPackage = args.importer.includes(`${sep}node_modules${sep}`);
-      if (args.path.startsWith("./") || args.path.startsWith("../")) return inPackage ? undefined : { path: args.path, external: true };
+      if (args.path.startsWith("./") || args.path.startsWith("../")) {
+        if (inPackage) return undefined;
+        // The desktop simulator's stand-ins are mapped to SDK module names ("bleserver",
+        // "embedded:io/smbus"...), against which XS would resolve their relative imports: they
+        // import by module name instead ("hal/moddable/lin/host-link", "hal/sim/i2c-bus").
+        const from = relative(repoRoot, dirname(args.importer)).split(sep).join("/");
+        if (from === STAND_INS) return { path: posix.normalize(posix.join(from, args.path)).replace(/\.js$/, ""), external: true };
+        return { path: args.path, external: true };
+      }
       if (args.path.startsWith("@noble/")) return undefined;
       return { path: args.path, external: true };
     });
   },
 };
 
-/** Compiles every module of the device builds into build/moddable; returns their module names. */
-export async function compileForModdable(): Promise<string[]> {
-  const sources = moddableSources();
+/**
+ * Compiles every module of the device builds into build/moddable (or `options.outdir`), with
+ * `options.extraEntries` (repository-relative .ts files, e.g. the test apps of host/device) in the
+ * same layout; returns their module names.
+ */
+export async function compileForModdable(options: { outdir?: string; extraEntries?: string[] } = {}): Promise<string[]> {
+  const sources = [...moddableSources(), ...(options.extraEntries ?? []).map((e) => join(repoRoot, e))];
   await build({
     entryPoints: sources,
-    outdir: jsDir,
+    outdir: options.outdir ?? jsDir,
     outbase: repoRoot,
     bundle: true,
     format: "esm",
@@ -78,19 +93,20 @@ function importsOf(name: string): string[] {
   if (!existsSync(file)) return [];
   const source = readFileSync(file, "utf8");
   const out: string[] = [];
-  const re = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*["'](\.{1,2}\/[^"']+)["']|(?:^|\n)\s*import\s*["'](\.{1,2}\/[^"']+)["']/g;
+  const re = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*["']([^"']+)["']|(?:^|\n)\s*import\s*["']([^"']+)["']/g;
   let m: RegExpExecArray | null;
   while ((m = re.exec(source))) {
     const spec = (m[1] ?? m[2]).replace(/\.js$/, "");
-    out.push(posix.normalize(posix.join(posix.dirname(name), spec)));
+    if (spec.startsWith("./") || spec.startsWith("../")) out.push(posix.normalize(posix.join(posix.dirname(name), spec)));
+    else if (/^(firmware|protocol|hal|entry)\//.test(spec)) out.push(spec);
   }
   return out;
 }
 
-/** Every module the platform's entry point reaches through relative imports. */
-export function reachableModules(entry: string): string[] {
-  const seen = new Set<string>([entry]);
-  const queue = [entry];
+/** Every module the given entry points reach through relative imports. */
+export function reachableModules(...starts: string[]): string[] {
+  const seen = new Set<string>(starts);
+  const queue = [...starts];
   while (queue.length) {
     for (const next of importsOf(queue.shift()!)) {
       if (!seen.has(next)) {
@@ -114,7 +130,10 @@ export function modulesMissingFromManifest(platform: "esp32" | "lin"): string[] 
   const keys = [...Object.keys(manifest.modules), ...Object.keys(manifest.platforms[platform]?.modules ?? {})];
   const covers = (name: string) =>
     keys.some((k) => (k.endsWith("/*") ? name.startsWith(k.slice(0, -1)) && !name.slice(k.length - 1).includes("/") : k === name));
-  return reachableModules(platform === "esp32" ? "entry/device" : "entry/moddable-sim").filter((n) => !covers(n));
+  // In the desktop simulator the stand-ins of hal/moddable/lin are reached through the SDK module
+  // names the lin manifest maps to them, not through relative imports.
+  const standIns = platform === "lin" ? listTs(join(repoRoot, "hal/moddable/lin")).map((f) => relative(repoRoot, f).replace(/\.ts$/, "")) : [];
+  return reachableModules("entry/device", ...standIns).filter((n) => !covers(n));
 }
 
 export interface Sdk {

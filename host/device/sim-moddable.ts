@@ -1,59 +1,87 @@
 /**
- * `npm run sim:moddable -- --seconds N [--json] [--seed S] [--frame-period S]`: builds the
- * firmware for the Moddable SDK's desktop simulator (`mcconfig -p lin`), runs it headless in the
- * SDK's mcsim (under Xvfb unless a DISPLAY is given), and verifies its frames with the host
- * gateway, printing one line per verified reading as `npm start` does.
+ * `npm run sim:moddable -- --seconds N [--json] [--transport mqtt|ble|both] [--rotate-at S]
+ * [--update-at S] [--seed S] [--frame-period S]`: the wearable's own composition (entry/device.ts
+ * over hal/moddable) built with the Moddable SDK for its desktop simulator (`mcconfig -d -p lin`),
+ * run headless in the SDK's mcsim with the board's fixed heap, on a bench that provides what a
+ * desktop lacks (host/device/lin-bench.ts, lin-board.ts): the sensor chips' register models
+ * behind the SMBus stand-in, a BLE central, flash files and the bootloader's slot choice.
  *
- * The simulated device reaches the host over a loopback TCP bridge (hal/moddable/bridge-link.ts):
- * this script listens on 127.0.0.1, provisions the device with the seed's test keys when it
- * connects, joins its notifications (the same link framing as BLE) and hands each message to the
- * gateway. It ends the simulator and Xvfb it started (by process id) and exits: 0 when readings
- * were verified and none rejected, 1 otherwise.
+ * What happens: the bench manufactures the board (factory image in ota_0, factory key and MQTT
+ * account in NVS), boots it, connects as a BLE central and provisions it with a bundle signed by
+ * the factory key (the seed's TEST keys). The device then sends its frames over the stored
+ * transport: with `mqtt` (the default) over the SDK's TLS socket and MQTT client to a mosquitto
+ * this script starts on loopback, whose server certificate chains to the CA built into the image.
+ * The gateway (host/gateway) verifies, stores and acknowledges them, so the device's queue
+ * drains. `--rotate-at S` sends a signed rotate-keys command at S seconds; `--update-at S` builds
+ * a 2.0.0 image, signs a release with the seed's TEST release key, serves it over HTTP and tells
+ * the device (over the update characteristic) to fetch it with the SDK's HTTP client; the agent
+ * installs it, the board resets through the bootloader model, and the new image confirms itself.
  *
- * Needs the SDK ($MODDABLE, tools built and on PATH); without it prints one line and exits 0.
- * The SDK's lin makefile ends processes by name when it launches the simulator itself; this
- * script runs make with KILL_SIMULATOR= START_SIMULATOR= KILL_SERIAL2XSBUG= START_XSBUG= and
- * launches mcsim on its own.
+ * Memory: the build is a debug build whose xsbug connection this script answers
+ * (xsbug-listener.ts); the SDK's instrumentation reports the heap about once a second and the
+ * image collects garbage every 250 ms, so the peaks are close to the live figures. The last line
+ * (with --json, the only non-reading line on stdout) is a summary object.
+ *
+ * Exit: 0 when readings were verified, none was rejected, nothing aborted and, with --update-at,
+ * the update was installed and confirmed; 1 otherwise; 2 for a usage error.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createServer, type Socket } from "node:net";
-import { delimiter, join } from "node:path";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { gzipSync } from "node:zlib";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createProvisioningBundle } from "../../firmware/security/provisioning.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
-import { FragmentReassembler } from "../../protocol/link-framing.js";
-import { Gateway, type GatewayEvent } from "../gateway/gateway.js";
+import { COMMAND_POLICY, ROLES, signCommand, type Command, type CommandArgs, type Role } from "../../protocol/command.js";
+import { decodeAck as decodeTransferAck, encodeTransferMessage } from "../../firmware/update/transfer.js";
+import { bytesToHex } from "../../entry/utf8.js";
+import { Gateway, type GatewayReading } from "../gateway/gateway.js";
+import { GatewayService, MemoryReadingStore, type Delivery } from "../gateway/service.js";
+import { MOSQUITTO_INSTALL_HINT, makeTestCa, mosquittoAvailable, startBroker, type RunningBroker } from "../mqtt/broker.js";
+import { MqttGateway } from "../mqtt/gateway-mqtt.js";
+import { serveRelease, type OtaServer } from "../ota/server.js";
+import { ensureTestReleaseKey, makeRelease } from "../release/release.js";
 import { DEFAULT_HR_TRACE, readingLine } from "../sim/run-sim.js";
 import { seededBytes, simKeys } from "../sim/sim-keys.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
-import { compileForModdable, findSdk, mcOutDir, modulesMissingFromManifest, repoRoot, run } from "./moddable-build.js";
+import { LinBench } from "./lin-bench.js";
+import { bootBoard, LIN_PARTITIONS, manufacture, runningEntry } from "./lin-board.js";
+import { compileForModdable, findSdk, modulesMissingFromManifest, repoRoot, run, type Sdk } from "./moddable-build.js";
+import { ESP32_SLOT_BYTES, startXsbugListener, type XsbugListener } from "./xsbug-listener.js";
 
 const flagSpecs = {
-  seconds: { type: "number", help: "stop after N seconds of the firmware running (real time)", default: 30, min: 1, max: 3600, valueName: "N" },
-  json: { type: "boolean", help: "JSON Lines on stdout (one object per reading)" },
-  seed: { type: "number", help: "seed of the virtual sensors and the test keys", default: 1, integer: true, min: 0, max: 2 ** 31 - 1 },
+  seconds: { type: "number", help: "how long the device runs, from its first BLE connection (real time)", default: 60, min: 5, max: 3600, valueName: "N" },
+  json: { type: "boolean", help: "JSON Lines on stdout: one object per verified reading, then a summary object" },
+  transport: { type: "string", help: "the transport stored at manufacturing", default: "mqtt", choices: ["mqtt", "ble", "both"] },
+  seed: { type: "number", help: "seed of the sensor models and the TEST keys", default: 1, integer: true, min: 0, max: 2 ** 31 - 1 },
   "frame-period": { type: "number", help: "seconds of readings per frame", default: 5, integer: true, min: 1, max: 60, valueName: "S" },
+  "rotate-at": { type: "number", help: "send a signed rotate-keys command at S seconds", min: 1, valueName: "S" },
+  "update-at": { type: "number", help: "build, sign and serve a 2.0.0 image and have the device fetch it over HTTP at S seconds", min: 1, valueName: "S" },
+  "wifi-password": { type: "string", help: "Wi-Fi password of the simulated access point (\"invalid!\" makes every join fail)", default: "bench", valueName: "P" },
 } satisfies FlagSpecs;
 
-const USAGE = "npm run sim:moddable -- --seconds N [--json] [--seed S] [--frame-period S]";
-const SUMMARY = "Runs the firmware in the Moddable SDK's desktop simulator (mcsim, headless) and verifies its frames with the gateway.";
+const USAGE = "npm run sim:moddable -- [--seconds N] [--json] [--transport mqtt|ble|both] [--rotate-at S] [--update-at S] [--seed S]";
+const SUMMARY = "Builds the device composition for the Moddable SDK's desktop simulator, runs it headless in mcsim with the board's fixed heap, and verifies its frames with the gateway.";
 
 const out = (line: string) => process.stdout.write(line + "\n");
 const err = (line: string) => process.stderr.write(line + "\n");
 
-function onPath(name: string): string | null {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    const p = join(dir, name);
-    if (dir && existsSync(p)) return p;
-  }
-  return null;
+const simRoot = join(repoRoot, "build", "mc-sim");
+const caDir = join(simRoot, "ca");
+const boardDir = join(simRoot, "board");
+/** Heap collection period of the measurement build (mcconfig memoryProbeMs). */
+const MEMORY_PROBE_MS = 250;
+const UPDATE_VERSION = "2.0.0";
+const UPDATE_SEQUENCE = 2;
+
+function onPath(name: string): boolean {
+  return (process.env.PATH ?? "").split(":").some((dir) => dir && existsSync(join(dir, name)));
 }
 
 /** Starts Xvfb on a display it picks itself (-displayfd); resolves with ":N". */
 function startXvfb(): Promise<{ child: ChildProcess; display: string }> {
   return new Promise((resolveStart, rejectStart) => {
-    const child = spawn("Xvfb", ["-displayfd", "3", "-nolisten", "tcp", "-screen", "0", "800x600x24"], {
-      stdio: ["ignore", "ignore", "pipe", "pipe"],
-    });
+    const child = spawn("Xvfb", ["-displayfd", "3", "-nolisten", "tcp", "-screen", "0", "800x600x24"], { stdio: ["ignore", "ignore", "pipe", "pipe"] });
     let text = "";
     let stderr = "";
     const timer = setTimeout(() => rejectStart(new Error(`Xvfb did not start: ${stderr.trim()}`)), 15_000);
@@ -76,8 +104,8 @@ function startXvfb(): Promise<{ child: ChildProcess; display: string }> {
   });
 }
 
-/** Ends a child this script started: SIGTERM, then SIGKILL after a grace period. */
-function stop(child: ChildProcess | null): Promise<void> {
+/** Ends a child this script started: SIGTERM (SIGKILL for a reset), then SIGKILL after a grace period. */
+function stop(child: ChildProcess | null, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolveStop) => {
     const force = setTimeout(() => child.kill("SIGKILL"), 3000);
@@ -85,16 +113,87 @@ function stop(child: ChildProcess | null): Promise<void> {
       clearTimeout(force);
       resolveStop();
     });
-    child.kill("SIGTERM");
+    child.kill(signal);
   });
 }
 
-function frame(type: string, payload: Uint8Array): Buffer {
-  const b = Buffer.alloc(3 + payload.length);
-  b[0] = type.charCodeAt(0);
-  b.writeUInt16BE(payload.length, 1);
-  b.set(payload, 3);
-  return b;
+/** The TEST CA the broker's certificate chains to; its certificate is built into the image. */
+function ensureCa(): { certFile: string; keyFile: string; derFile: string } {
+  mkdirSync(caDir, { recursive: true });
+  const certFile = join(caDir, "ca.crt");
+  const keyFile = join(caDir, "ca.key");
+  const derFile = join(caDir, "mqtt-ca.der");
+  // The TEST CA is valid for 2 days; make a new one once a day (the image is rebuilt with it).
+  const fresh = existsSync(certFile) && existsSync(derFile) && Date.now() - statSync(certFile).mtimeMs < 24 * 3600_000;
+  if (!fresh) {
+    makeTestCa(caDir, 2);
+    const pem = readFileSync(certFile, "utf8");
+    const b64 = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+    writeFileSync(derFile, Buffer.from(b64, "base64"));
+  }
+  return { certFile, keyFile, derFile };
+}
+
+interface BuildConfig {
+  version: string;
+  sequence: number;
+  benchPort: number;
+  seed: number;
+  transport: string;
+  wifiPassword: string;
+  brokerPort: number;
+  caDer: string | null;
+}
+
+/** mcconfig -d -p lin of a manifest that includes the project's and sets this run's config; returns mc.so. */
+async function buildImage(sdk: Sdk, c: BuildConfig, quiet: boolean): Promise<string> {
+  const dir = join(simRoot, `app-${c.version}`);
+  mkdirSync(dir, { recursive: true });
+  const config: Record<string, unknown> = {
+    firmwareVersion: c.version,
+    firmwareSequence: String(c.sequence),
+    benchPort: String(c.benchPort),
+    simSeed: String(c.seed),
+    simHr: DEFAULT_HR_TRACE.map((p) => `${p.atS}:${p.bpm}`).join(","),
+    simSkinC: "33.5",
+    otaSlotBytes: String(LIN_PARTITIONS.ota_1),
+    memoryProbeMs: String(MEMORY_PROBE_MS),
+    confirmAfterMs: "5000",
+    file: { root: `${boardDir}/` },
+  };
+  if (c.transport !== "ble") {
+    Object.assign(config, { wifiSsid: "bench", wifiPassword: c.wifiPassword, mqttBroker: "127.0.0.1", mqttPort: String(c.brokerPort), mqttTls: "1", dnsServers: "127.0.0.1" });
+  }
+  const manifest: Record<string, unknown> = { include: [join(repoRoot, "manifest.json")], config };
+  if (c.caDer) manifest.resources = { "*": [c.caDer.replace(/\.der$/, "")] };
+  writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));
+  const outDir = join(dir, "out");
+  mkdirSync(outDir, { recursive: true });
+  const gen = await run(sdk.mcconfig, ["-d", "-p", "lin", "-o", outDir, join(dir, "manifest.json")]);
+  if (gen.code !== 0) throw new Error(`mcconfig failed:\n${gen.output.trim().split("\n").slice(-20).join("\n")}`);
+  const tmpDir = join(outDir, "tmp", "lin", "mc", "debug", "wearable");
+  const binDir = join(outDir, "bin", "lin", "mc", "debug", "wearable");
+  if (!quiet) err(`sim:moddable: building ${c.version} for the SDK simulator (the first build compiles XS, about a minute)`);
+  const made = await run("make", ["-j2", "KILL_SIMULATOR=", "START_SIMULATOR=", "KILL_SERIAL2XSBUG=", "START_XSBUG="], { cwd: tmpDir });
+  if (made.code !== 0) throw new Error(`make failed:\n${made.output.split("\n").slice(-30).join("\n")}`);
+  const so = join(binDir, "mc.so");
+  if (!existsSync(so)) throw new Error(`the build left no ${so}`);
+  return so;
+}
+
+/**
+ * A desktop image as it travels: stripped and gzip-compressed (the bench's boot loader inflates
+ * it). The SDK simulator's sockets move 1536 bytes per 20 ms poll, about 75 KB/s, so a 5 MB
+ * debug build would take over a minute to download; compressed it is under 1 MB. An ESP32
+ * image is sent as built.
+ */
+function packImage(so: string): string {
+  const stripped = `${so}.stripped`;
+  const strip = spawnSync("strip", ["-o", stripped, so]);
+  const bytes = readFileSync(strip.status === 0 ? stripped : so);
+  const packed = `${so}.gz`;
+  writeFileSync(packed, gzipSync(bytes, { level: 9 }));
+  return packed;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -105,172 +204,323 @@ async function main(argv: string[]): Promise<number> {
   }
   if (positional.length) throw new UsageError(`sim:moddable: unexpected argument "${positional[0]}" (see --help)`);
   const seconds = flags.seconds!;
+  const transport = flags.transport!;
+  const json = flags.json;
+  const progress = (line: string) => {
+    if (!json) err(line);
+  };
   const sdk = findSdk();
   if (typeof sdk === "string") {
+    if (process.env.CI) {
+      err(`sim:moddable: ${sdk}`);
+      return 1;
+    }
     out(`sim:moddable: skipped: ${sdk}`);
     return 0;
   }
-  const useXvfb = !process.env.DISPLAY;
-  if (useXvfb && !onPath("Xvfb")) {
+  if (!process.env.DISPLAY && !onPath("Xvfb")) {
     err("sim:moddable: the SDK simulator needs a display: install Xvfb (apt-get install xvfb) or set DISPLAY");
     return 1;
   }
+  if (transport !== "ble" && !mosquittoAvailable()) {
+    err(`sim:moddable: ${MOSQUITTO_INSTALL_HINT} (or run with --transport ble)`);
+    return 1;
+  }
+  for (const [flag, at] of [["rotate-at", flags["rotate-at"]], ["update-at", flags["update-at"]]] as const) {
+    if (at !== undefined && at >= seconds) throw new UsageError(`sim:moddable: --${flag} ${at} is not inside the run (--seconds ${seconds})`);
+  }
 
-  // Gateway and keys: the same test keys `npm start` derives from the seed.
+  // Keys: the seed's TEST keys (the same as `npm start`), and a TEST factory key.
   const seed = flags.seed!;
   const keys = simKeys(seed);
+  const deviceHex = bytesToHex(keys.deviceId);
+  const hostCrypto = new NobleCrypto(seededBytes(seed, "sim-moddable-host"));
+  const factory = new NobleCrypto(seededBytes(seed, "factory")).signatureKeyPair("ES256");
   const gateway = new Gateway({ crypto: new NobleCrypto(seededBytes(seed, "gateway-runtime")), gatewayPrivateKey: keys.gatewayPrivateKey, agreementAlg: keys.agreementAlg });
   gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: keys.identityPublicKey, signatureAlg: keys.signatureAlg });
-  const provisioning = JSON.stringify({
-    ...keys.provisioning,
-    seed,
-    heartRate: DEFAULT_HR_TRACE,
-    skinTempC: [{ atS: 0, celsius: 33.5 }],
-    framePeriodS: flags["frame-period"]!,
-  });
+  const store = new MemoryReadingStore();
+  const service = new GatewayService(gateway, store);
 
-  // The bridge: listen on loopback before building, the port goes into the build's config.
-  let device: Socket | null = null;
   let verified = 0;
-  let messages = 0;
   const rejected: Record<string, number> = {};
-  let lastStatus: { state?: string; detail?: string } | null = null;
-  let connectedAt: number | null = null;
-  const reassembler = new FragmentReassembler();
-  const deliver = (message: Uint8Array) => {
-    messages++;
-    const event: GatewayEvent = gateway.receive(message);
-    if (event.kind === "readings") {
-      for (const r of event.readings) {
+  const versions = new Set<string>();
+  const results: { op: string; status: string }[] = [];
+  let ackLevel = -1;
+  let highestQseq = -1;
+  const standard = { heartRate: 0, temperature: 0 };
+  const resets: string[] = [];
+  const updateReports: string[] = [];
+  const delivered = (d: Delivery, qseq: number | null) => {
+    const e = d.event;
+    if (qseq !== null) highestQseq = Math.max(highestQseq, qseq);
+    if (e && e.kind === "readings") {
+      for (const r of e.readings as GatewayReading[]) {
+        if (d.stored === 0) break;
         verified++;
-        out(flags.json ? JSON.stringify({ type: "reading", ...r }) : readingLine(r));
+        if (r.firmwareVersion) versions.add(r.firmwareVersion);
+        out(json ? JSON.stringify({ type: "reading", ...r }) : readingLine(r));
       }
-    } else if (event.kind === "rejected") {
-      rejected[event.reason] = (rejected[event.reason] ?? 0) + 1;
-      if (flags.json) out(JSON.stringify({ type: "rejected", reason: event.reason, detail: event.detail }));
-      else err(`gateway rejected a message: ${event.reason} (${event.detail})`);
-    } else if (event.kind === "epoch" && !flags.json) {
-      err(`gateway: device ${event.device} opened epoch ${event.epoch}`);
-    }
+    } else if (e && e.kind === "rejected" && d.kind === "rejected") {
+      rejected[e.reason] = (rejected[e.reason] ?? 0) + 1;
+      err(`gateway rejected a message: ${e.reason} (${e.detail})`);
+    } else if (e && e.kind === "result") {
+      results.push({ op: String(e.op ?? e.body?.op ?? "?"), status: e.status });
+      progress(`gateway: command #${e.commandId} ${e.status}`);
+    } else if (e && e.kind === "epoch") progress(`gateway: device ${e.device} opened epoch ${e.epoch}`);
   };
-  const onMessage = (type: string, payload: Buffer) => {
-    if (type === "N") {
-      const res = reassembler.push(new Uint8Array(payload));
-      if (res.kind === "error") {
-        rejected["link-framing"] = (rejected["link-framing"] ?? 0) + 1;
-        err(`central: dropped a broken message (${res.error.code})`);
-      } else if (res.kind === "message") deliver(res.message);
-    } else if (type === "L") {
-      const text = payload.toString("utf8");
-      const level = text.slice(0, text.indexOf(" "));
-      if (!flags.json || level === "warn" || level === "error") err(`device ${level}: ${text.slice(level.length + 1)}`);
-    } else if (type === "S") {
-      lastStatus = JSON.parse(payload.toString("utf8"));
-    } else if (type === "H") {
-      if (!flags.json) err(`sim:moddable: firmware connected from the SDK simulator; provisioning it (seed ${seed})`);
-      device?.write(frame("P", Buffer.from(provisioning, "utf8")));
-      connectedAt = Date.now();
-    }
-  };
-  const server = createServer((socket) => {
-    if (device) {
-      socket.destroy();
-      return;
-    }
-    device = socket;
-    socket.setNoDelay(true);
-    let pending = Buffer.alloc(0);
-    socket.on("data", (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= 3) {
-        const length = pending.readUInt16BE(1);
-        if (pending.length < 3 + length) break;
-        onMessage(String.fromCharCode(pending[0]), pending.subarray(3, 3 + length));
-        pending = pending.subarray(3 + length);
-      }
-    });
-    socket.on("error", () => {});
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
+  const qseqOf = (m: Uint8Array): number | null => (m.length >= 5 && m[0] === 0xae ? new DataView(m.buffer, m.byteOffset).getUint32(1, false) : null);
 
+  // The broker, with a server certificate from the TEST CA whose certificate goes into the image.
+  let broker: RunningBroker | null = null;
+  let mqttGateway: MqttGateway | null = null;
+  const ca = transport !== "ble" ? ensureCa() : null;
+  const mqttPassword = randomBytes(12).toString("hex");
+  const gatewayPassword = randomBytes(12).toString("hex");
+  const bench = new LinBench({
+    frames(message) {
+      const d = service.receive(deviceHex, message);
+      delivered(d, qseqOf(message));
+      if (d.ack) bench.write("acks", d.ack);
+      if (d.ack) ackLevel = Math.max(ackLevel, new DataView(d.ack.buffer, d.ack.byteOffset).getUint32(1, false));
+    },
+    update(message) {
+      const ack = decodeTransferAck(message);
+      if (ack) progress(`sim:moddable: update characteristic: ${ack.state} at ${ack.offset}${ack.reason ? ` (${ack.reason})` : ""}`);
+      else updateReports.push("signed status report");
+    },
+    standard(name) {
+      if (name === "measurement") standard.heartRate++;
+      else if (name === "temperature") standard.temperature++;
+    },
+    reset(reason) {
+      resets.push(reason);
+      resetRequested = reason;
+    },
+    connected() {
+      connectedAt ??= Date.now();
+      if (!provisioned) {
+        provisioned = true;
+        const p = keys.provisioning;
+        const roles: Partial<Record<Role, { alg: "ES256"; publicKey: Uint8Array }>> = {};
+        for (const role of ROLES) roles[role] = { alg: "ES256", publicKey: keys.roles[role].publicKey };
+        const bundle = createProvisioningBundle(hostCrypto, { alg: "ES256", privateKey: factory.privateKey }, {
+          credentials: {
+            deviceId: keys.deviceId,
+            signingKey: Buffer.from(p.signingKey, "hex"),
+            signatureAlg: p.signatureAlg,
+            gatewayPublicKey: keys.gatewayPublicKey,
+            gatewayKeyId: keys.gatewayKeyId,
+            agreementAlg: p.agreementAlg,
+            aeadAlg: "A128GCM",
+          },
+          roles,
+        });
+        bench.write("commands", bundle);
+        progress("sim:moddable: provisioning the device over BLE (bundle signed by the factory TEST key)");
+      }
+    },
+  });
+  let provisioned = false;
+  let connectedAt: number | null = null;
+  let resetRequested: string | null = null;
+
+  let xsbug: XsbugListener | null = null;
   let xvfb: ChildProcess | null = null;
   let sim: ChildProcess | null = null;
+  let ota: OtaServer | null = null;
   let interrupted = false;
   const onSignal = () => {
     interrupted = true;
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  const faults: string[] = [];
+  let boots = 0;
+  let finished = false;
+  let otaCounts: Record<number, number> = {};
+  let updateOutcome = "not requested";
   try {
-    // Build: TypeScript to JavaScript, then mcconfig for lin and its makefile.
+    const benchPort = await bench.listen();
+    if (transport !== "ble") {
+      broker = await startBroker({ devices: [{ username: deviceHex, password: mqttPassword }], gateway: { username: "gateway", password: gatewayPassword }, ca: ca! });
+    }
+    xsbug = await startXsbugListener(sdk.moddable);
+    xsbug.onLine = (line) => {
+      if (/^(warn|error)/.test(line) || !json) err(`device ${line}`);
+    };
+
+    // Build: TypeScript to JavaScript, then mcconfig and make for lin (and the update's image).
     await compileForModdable();
     const missing = modulesMissingFromManifest("lin");
     if (missing.length) {
       err(`sim:moddable: manifest.json does not name these modules: ${missing.join(", ")}`);
       return 1;
     }
-    mkdirSync(mcOutDir, { recursive: true });
-    const version = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
-    const config = await run(sdk.mcconfig, [join(repoRoot, "manifest.json"), "-p", "lin", "-o", mcOutDir, `bridgePort=${port}`, `firmwareVersion=${version}`]);
-    if (config.code !== 0) {
-      err(config.output.trim());
-      err("sim:moddable: mcconfig failed");
-      return 1;
-    }
-    const tmpDir = join(mcOutDir, "tmp", "lin", "mc", "release", "wearable");
-    const binDir = join(mcOutDir, "bin", "lin", "mc", "release", "wearable");
-    if (!flags.json) err("sim:moddable: building for the SDK simulator (first build compiles XS, about a minute)");
-    const made = await run("make", ["-j2", "KILL_SIMULATOR=", "START_SIMULATOR=", "KILL_SERIAL2XSBUG=", "START_XSBUG="], { cwd: tmpDir });
-    if (made.code !== 0) {
-      err(made.output.split("\n").slice(-30).join("\n"));
-      err("sim:moddable: make failed");
-      return 1;
+    const base = { benchPort, seed, transport, wifiPassword: flags["wifi-password"]!, brokerPort: broker?.port ?? 0, caDer: ca?.derFile ?? null };
+    const factoryImage = await buildImage(sdk, { ...base, version: "1.0.0", sequence: 1 }, json);
+    let releaseDir: string | null = null;
+    if (flags["update-at"] !== undefined) {
+      const v2 = packImage(await buildImage(sdk, { ...base, version: UPDATE_VERSION, sequence: UPDATE_SEQUENCE }, json));
+      releaseDir = join(simRoot, `release-${UPDATE_VERSION}`);
+      const r = await makeRelease({ version: UPDATE_VERSION, sequence: UPDATE_SEQUENCE, keyPath: ensureTestReleaseKey(seed), outDir: releaseDir, minBatteryPercent: 0, fault: null, imageFile: v2 });
+      if (typeof r === "string") throw new Error(`release: ${r}`);
+      ota = await serveRelease(releaseDir);
+      progress(`sim:moddable: release ${UPDATE_VERSION} (${r.imageBytes} bytes, signed with the seed's TEST release key) served at ${ota.url}`);
     }
 
-    // Run: mcsim with the app, headless.
+    // Manufacturing: erased flash, the factory image, NVS with the factory key and settings.
+    manufacture(boardDir, factoryImage, {
+      factory: { key: factory.publicKey },
+      network: { mqttPass: mqttPassword },
+      settings: { transport, framePeriodS: flags["frame-period"]! },
+    });
+    if (broker) {
+      mqttGateway = await MqttGateway.start({
+        host: broker.host,
+        port: broker.port,
+        caPem: broker.caPem,
+        serverName: broker.serverName,
+        clientId: "gateway-sim-moddable",
+        username: "gateway",
+        password: gatewayPassword,
+        service,
+        onDelivery: (_device, d, message) => {
+          delivered(d, qseqOf(message));
+          if (d.ack) ackLevel = Math.max(ackLevel, new DataView(d.ack.buffer, d.ack.byteOffset).getUint32(1, false));
+        },
+      });
+    }
+
     let display = process.env.DISPLAY ?? "";
-    if (useXvfb) {
+    if (!display) {
       const x = await startXvfb();
       xvfb = x.child;
       display = x.display;
     }
-    const mcsim = join(sdk.binDir, "mcsim");
-    sim = spawn(mcsim, [join(binDir, "mc.so")], { env: { ...process.env, DISPLAY: display }, stdio: ["ignore", "pipe", "pipe"] });
-    let simOutput = "";
-    sim.stdout!.on("data", (c: Buffer) => (simOutput += c.toString()));
-    sim.stderr!.on("data", (c: Buffer) => (simOutput += c.toString()));
+    const boot = () => {
+      const b = bootBoard(boardDir, boots++);
+      progress(`sim:moddable: boot ${boots}: ${b.decision.actions.join("; ")}`);
+      const child = spawn(join(sdk.binDir, "mcsim"), [b.image], { env: { ...process.env, DISPLAY: display, XSBUG_PORT: String(xsbug!.port), XSBUG_HOST: "127.0.0.1" }, stdio: ["ignore", "pipe", "pipe"] });
+      let output = "";
+      child.stdout!.on("data", (c: Buffer) => (output += c.toString()));
+      child.stderr!.on("data", (c: Buffer) => (output += c.toString()));
+      child.on("exit", (code, signal) => {
+        if (child === sim && !resetRequested && !interrupted && !finished && signal !== "SIGKILL") faults.push(`mcsim exited (${code ?? signal}): ${output.trim().slice(-400)}`);
+      });
+      return child;
+    };
+    sim = boot();
     const startedAt = Date.now();
-    if (!flags.json) err(`sim:moddable: mcsim running (pid ${sim.pid}, display ${display}); bridge on 127.0.0.1:${port}`);
+    progress(`sim:moddable: mcsim running (pid ${sim.pid}, display ${display}), transport ${transport}`);
 
-    // Wait: for the device to connect (at most 30 s), then for `seconds` of running.
-    while (!interrupted && sim.exitCode === null && sim.signalCode === null) {
+    let rotateSent = false;
+    let updateSent = false;
+    let commandId = 1;
+    let lastQuery = 0;
+    const sendCommand = (args: CommandArgs) => {
+      const role = COMMAND_POLICY[args.op][0];
+      const c: Command = { role, deviceId: keys.deviceId, commandId: commandId++, expiresMs: Date.now() + 120_000, args };
+      bench.write("commands", signCommand(hostCrypto, keys.roles[role].alg, keys.roles[role].privateKey, c));
+      progress(`sim:moddable: sent a signed ${args.op} command (${role} #${c.commandId})`);
+    };
+    while (!interrupted) {
       const now = Date.now();
-      if (connectedAt === null && now - startedAt > 30_000) {
-        err("sim:moddable: the firmware did not connect to the bridge within 30 s");
+      if (resetRequested) {
+        const reason = resetRequested;
+        resetRequested = null;
+        progress(`sim:moddable: the device asked for a reset (${reason}); booting through the bootloader model`);
+        await stop(sim, "SIGKILL");
+        bench.deviceGone();
+        sim = boot();
+      }
+      if (faults.length || (xsbug.faults.length && xsbug.faults.some((f) => /abort|memory full|overflow/i.test(f)))) break;
+      if (connectedAt === null && now - startedAt > 60_000) {
+        faults.push("the device did not advertise within 60 s");
         break;
       }
-      if (connectedAt !== null && now - connectedAt >= seconds * 1000) break;
-      await new Promise((r) => setTimeout(r, 100));
+      if (connectedAt !== null) {
+        const t = (now - connectedAt) / 1000;
+        if (!rotateSent && flags["rotate-at"] !== undefined && t >= flags["rotate-at"]) {
+          rotateSent = true;
+          sendCommand({ op: "rotate-keys" });
+        }
+        if (!updateSent && flags["update-at"] !== undefined && t >= flags["update-at"] && ota) {
+          updateSent = bench.writeRaw("update", encodeTransferMessage({ kind: "fetch", url: `${ota.url}/manifest.cbor` }));
+          if (updateSent) progress("sim:moddable: asked the device to fetch the update over HTTP");
+        }
+        if (updateSent && !versions.has(UPDATE_VERSION) && now - lastQuery >= 5000) {
+          lastQuery = now;
+          bench.writeRaw("update", encodeTransferMessage({ kind: "query" }));
+        }
+        if (t >= seconds) break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    if (sim.exitCode !== null || sim.signalCode !== null) err(`sim:moddable: mcsim exited early (${sim.exitCode ?? sim.signalCode}) ${simOutput.trim().slice(-2000)}`);
+    if (flags["update-at"] !== undefined) {
+      const running = runningEntry(boardDir);
+      const confirmed = running !== null && running.slot === 1 && running.state === "valid";
+      updateOutcome = versions.has(UPDATE_VERSION) ? (confirmed ? "installed and confirmed" : `installed, otadata says ${running ? `ota_${running.slot} ${running.state}` : "nothing"}`) : updateSent ? "not installed" : "not sent";
+    }
   } finally {
+    finished = true;
     process.removeListener("SIGINT", onSignal);
     process.removeListener("SIGTERM", onSignal);
-    (device as Socket | null)?.destroy();
-    server.close();
     await stop(sim);
     await stop(xvfb);
+    await bench.close();
+    mqttGateway?.close();
+    await broker?.stop();
+    if (ota) otaCounts = { ...ota.counts };
+    await ota?.close();
+    await xsbug?.close();
   }
 
-  const status = lastStatus as { state?: string; detail?: string } | null;
-  const rejectedText = Object.entries(rejected).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
-  err(
-    `sim:moddable: ${verified} readings verified, ${messages} messages, rejected: ${rejectedText}` +
-      (status ? `; device ${status.state}${status.detail ? " (" + status.detail + ")" : ""}` : "; no status from the device"),
-  );
-  return verified > 0 && Object.keys(rejected).length === 0 && !interrupted ? 0 : 1;
+  if (xsbug) for (const f of xsbug.faults) faults.push(f);
+  const m = xsbug!.memory;
+  const estimate32Bytes = m.peakSlots * ESP32_SLOT_BYTES + m.peakChunkBytes;
+  const summary = {
+    type: "summary",
+    transport,
+    seconds,
+    verified,
+    rejected: Object.values(rejected).reduce((a, b) => a + b, 0),
+    rejectedBy: rejected,
+    acknowledged: service.counters.acks,
+    ackedThrough: ackLevel,
+    highestQueued: highestQseq,
+    queueDrained: highestQseq >= 0 && ackLevel >= highestQseq,
+    firmwareVersions: [...versions].sort(),
+    commandResults: results,
+    update: updateOutcome,
+    updateHttpRequests: otaCounts,
+    boots,
+    resets,
+    standardNotifications: { ...standard, perSecond: connectedAt ? Math.round((standard.heartRate / seconds) * 100) / 100 : 0 },
+    memory: {
+      samples: m.samples,
+      peakSlots: m.peakSlots,
+      peakChunkBytes: m.peakChunkBytes,
+      stackPeakSlots: m.stackPeakSlots,
+      estimate32Bytes,
+      creation: { slots: m.slotCapacity, chunkBytes: m.chunkCapacity, stackSlots: m.stackCapacitySlots },
+      headroom: {
+        slots: m.peakSlots ? Math.round((m.slotCapacity / m.peakSlots - 1) * 1000) / 10 : null,
+        chunks: m.peakChunkBytes ? Math.round((m.chunkCapacity / m.peakChunkBytes - 1) * 1000) / 10 : null,
+        stack: m.stackPeakSlots ? Math.round((m.stackCapacitySlots / m.stackPeakSlots - 1) * 1000) / 10 : null,
+      },
+    },
+    faults,
+  };
+  if (json) out(JSON.stringify(summary));
+  else {
+    err(`sim:moddable: ${verified} readings verified, ${summary.rejected} rejected, ${service.counters.acks} acknowledgements, queue ${summary.queueDrained ? "drained" : "not drained"}, transport ${transport}, firmware ${summary.firmwareVersions.join(", ") || "?"}`);
+    err(`sim:moddable: memory: peak ${m.peakSlots} slots, ${m.peakChunkBytes} chunk bytes, stack ${m.stackPeakSlots} slots; ESP32 estimate ${estimate32Bytes} bytes`);
+    for (const f of faults) err(`sim:moddable: fault: ${f}`);
+  }
+  const updateOk = flags["update-at"] === undefined || updateOutcome === "installed and confirmed";
+  return verified > 0 && summary.rejected === 0 && faults.length === 0 && updateOk && !interrupted ? 0 : 1;
 }
+
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -21,6 +21,11 @@ export interface BrokerOptions {
   gateway: BrokerAccount;
   /** Log mosquitto's output to this function (default: kept in the temp dir only). */
   log?: (line: string) => void;
+  /**
+   * A CA (PEM certificate and key files) to sign the server certificate with, instead of a fresh
+   * one per start: devices whose image carries that CA certificate then trust the broker.
+   */
+  ca?: { certFile: string; keyFile: string };
 }
 
 export interface RunningBroker {
@@ -83,22 +88,36 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Test CA and a server certificate for 127.0.0.1 (openssl; P-256 keys, 2 days). */
-function makeCertificates(dir: string): void {
+/** A TEST CA (openssl; P-256 key, `days` days) in `dir`: ca.key and ca.crt. */
+export function makeTestCa(dir: string, days = 2): void {
   const run = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
   run(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"]);
-  run(["req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2", "-subj", "/CN=wearable test CA", "-out", "ca.crt"]);
+  run(["req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", String(days), "-subj", "/CN=wearable test CA", "-out", "ca.crt"]);
+}
+
+/**
+ * A server certificate for 127.0.0.1 signed by the CA in `dir` (P-256, 2 days). server-chain.crt
+ * holds the server certificate and the CA's: TLS clients that check the chain up to a trust
+ * anchor they were given (the SDK's TLS) get every link.
+ */
+function makeCertificates(dir: string, ca?: { certFile: string; keyFile: string }): void {
+  const run = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+  if (ca) {
+    writeFileSync(join(dir, "ca.crt"), readFileSync(ca.certFile));
+    writeFileSync(join(dir, "ca.key"), readFileSync(ca.keyFile), { mode: 0o600 });
+  } else makeTestCa(dir);
   run(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "server.key"]);
   run(["req", "-new", "-key", "server.key", "-subj", "/CN=127.0.0.1", "-out", "server.csr"]);
   writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
   run(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-sha256", "-extfile", "server.ext", "-out", "server.crt"]);
+  writeFileSync(join(dir, "server-chain.crt"), readFileSync(join(dir, "server.crt"), "utf8") + readFileSync(join(dir, "ca.crt"), "utf8"));
 }
 
 export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
   if (!mosquittoAvailable()) throw new Error(MOSQUITTO_INSTALL_HINT);
   const dir = mkdtempSync(join(tmpdir(), "wearable-mqtt-"));
   try {
-    makeCertificates(dir);
+    makeCertificates(dir, o.ca);
     const passwd = join(dir, "passwd");
     writeFileSync(passwd, "");
     for (const a of [o.gateway, ...o.devices]) execFileSync("mosquitto_passwd", ["-b", passwd, a.username, a.password], { stdio: "ignore" });
@@ -117,7 +136,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       `listener ${port} 127.0.0.1`,
       "protocol mqtt",
       `cafile ${join(dir, "ca.crt")}`,
-      `certfile ${join(dir, "server.crt")}`,
+      `certfile ${join(dir, "server-chain.crt")}`,
       `keyfile ${join(dir, "server.key")}`,
       "tls_version tlsv1.2",
       "log_dest stderr",

@@ -15,7 +15,8 @@ export interface MqttGatewayOptions extends Omit<HostMqttOptions, "onMessage" | 
   handle?: (device: string, linkMessage: Uint8Array) => Uint8Array | null;
   /** Shared-subscription group; omitted: a plain subscription (one gateway gets everything). */
   shareGroup?: string;
-  onDelivery?: (device: string, d: Delivery) => void;
+  /** Each link message handled, with what the service made of it. */
+  onDelivery?: (device: string, d: Delivery, linkMessage: Uint8Array) => void;
   onPresence?: (device: string, state: string) => void;
 }
 
@@ -66,7 +67,7 @@ export class MqttGateway {
     let ack: Uint8Array | null = null;
     if (this.o.service) {
       const d = this.o.service.receive(device, res.message);
-      this.o.onDelivery?.(device, d);
+      this.o.onDelivery?.(device, d, res.message);
       ack = d.ack;
     } else if (this.o.handle) ack = this.o.handle(device, res.message);
     if (ack) {

@@ -4,7 +4,7 @@
  * resumes an interrupted download where it stopped. GET and HEAD only; nothing outside the folder.
  */
 import { createServer, type Server } from "node:http";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export interface OtaServer {
@@ -51,16 +51,17 @@ export function serveRelease(dir: string, port = 0, host = "127.0.0.1"): Promise
     const type = FILES[path];
     const file = join(root, path);
     if (!type || !existsSync(file)) return answer(404);
-    const data = readFileSync(file);
     const size = statSync(file).size;
     const range = req.headers.range;
-    if (range === undefined) return answer(200, { "Content-Type": type, "Content-Length": size }, data);
+    if (range === undefined) return answer(200, { "Content-Type": type, "Content-Length": size }, readFileSync(file));
     const r = parseRange(range, size);
-    if (r === "bad") return answer(200, { "Content-Type": type, "Content-Length": size }, data);
+    if (r === "bad") return answer(200, { "Content-Type": type, "Content-Length": size }, readFileSync(file));
     if (r === null) return answer(416, { "Content-Range": `bytes */${size}` });
-    const body = data.subarray(r.start, r.end + 1);
+    // Only the range is read: an image is megabytes, a range a few kilobytes.
+    const body = readRange(file, r.start, r.end - r.start + 1);
     return answer(206, { "Content-Type": type, "Content-Length": body.length, "Content-Range": `bytes ${r.start}-${r.end}/${size}` }, body);
   });
+  server.on("connection", (socket) => socket.setNoDelay(true));
   return new Promise((resolveServer, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -74,6 +75,17 @@ export function serveRelease(dir: string, port = 0, host = "127.0.0.1"): Promise
       });
     });
   });
+}
+
+function readRange(file: string, start: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  const fd = openSync(file, "r");
+  try {
+    readSync(fd, out, 0, length, start);
+  } finally {
+    closeSync(fd);
+  }
+  return out;
 }
 
 /** One ranged GET (what the simulator's Wi-Fi does for the device). Status 0 when no answer. */

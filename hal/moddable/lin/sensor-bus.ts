@@ -1,0 +1,78 @@
+/// <reference path="../../../typings/index.d.ts" />
+/**
+ * The wearable's sensor chips for the desktop simulator, which has no I2C: the project's
+ * register-level models (hal/sim) of the MAX30102 at 0x57 and the skin thermometer at 0x48
+ * (a MAX30205, or a TMP117 with `simThermometer=tmp117`), on a virtual bus whose clock follows
+ * the SDK's real time. Only the chips are modelled here, not the rest of the virtual board.
+ *
+ * The wearer comes from the build's config: `simSeed`, `simHr` (a heart-rate trace,
+ * "seconds:bpm,..."), `simSkinC` (skin temperature).
+ */
+import config from "mc/config";
+import Time from "time";
+import { SimI2cBus } from "../../sim/i2c-bus.js";
+import { MAX30102_ADDRESS, Max30102Model } from "../../sim/max30102.js";
+import { MAX30205_ADDRESS, Max30205Model } from "../../sim/max30205.js";
+import { PpgSource } from "../../sim/ppg-source.js";
+import { SimRng } from "../../sim/rng.js";
+import { TMP117_ADDRESS, Tmp117Model } from "../../sim/tmp117.js";
+import { PiecewiseLinear, type HeartRatePoint } from "../../sim/traces.js";
+import { VirtualClock } from "../../sim/virtual-clock.js";
+
+function numberAt(key: string, fallback: number): number {
+  const v = config[key];
+  const n = typeof v === "string" ? Number(v) : typeof v === "number" ? v : Number.NaN;
+  return Number.isFinite(n) ? n : fallback;
+}
+
+/** "0:70,60:120" -> [{atS: 0, bpm: 70}, {atS: 60, bpm: 120}]; a bad trace falls back to 70 bpm. */
+export function parseHeartRateTrace(text: unknown): HeartRatePoint[] {
+  const out: HeartRatePoint[] = [];
+  if (typeof text === "string") {
+    for (const part of text.split(",")) {
+      const [s, b] = part.split(":");
+      const atS = Number(s);
+      const bpm = Number(b);
+      if (Number.isFinite(atS) && atS >= 0 && Number.isFinite(bpm) && bpm >= 20 && bpm <= 250) out.push({ atS, bpm });
+    }
+  }
+  return out.length ? out : [{ atS: 0, bpm: 70 }];
+}
+
+export interface SensorBus {
+  bus: SimI2cBus;
+  /** Brings the chips up to the SDK's time (call before each transaction). */
+  sync(): void;
+}
+
+let instance: SensorBus | null = null;
+
+/** The one sensor bus of the simulated board, built on first use. */
+export function sensorBus(): SensorBus {
+  if (instance) return instance;
+  const rng = new SimRng(numberAt("simSeed", 1) >>> 0);
+  const clock = new VirtualClock();
+  const heartRate = parseHeartRateTrace(config["simHr"]);
+  const skinC = numberAt("simSkinC", 33.5);
+  const skin = PiecewiseLinear.fromTemperature([{ atS: 0, celsius: skinC }]);
+  const ppg = new Max30102Model({
+    clock,
+    source: new PpgSource({ seed: rng.nextUint32(), heartRate }),
+    dieTemperatureAt: (t) => skin.valueAt(t) - 1.5,
+  });
+  const bus = new SimI2cBus();
+  bus.attach(MAX30102_ADDRESS, ppg);
+  const thermometerSeed = rng.nextUint32();
+  const temperatureAt = (t: number) => skin.valueAt(t);
+  if (config["simThermometer"] === "tmp117") bus.attach(TMP117_ADDRESS, new Tmp117Model({ clock, temperatureAt, seed: thermometerSeed }));
+  else bus.attach(MAX30205_ADDRESS, new Max30205Model({ clock, temperatureAt, seed: thermometerSeed }));
+  const bootTicks = Time.ticks;
+  instance = {
+    bus,
+    sync() {
+      const now = Time.ticks - bootTicks;
+      if (now > clock.ticks()) clock.advanceTo(now);
+    },
+  };
+  return instance;
+}
