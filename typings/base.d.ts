@@ -64,7 +64,6 @@ declare module "mc/ffi" {
     esp_ota_mark_app_invalid_rollback_and_reboot(): number;
     esp_ota_check_rollback_is_possible(): number;
     esp_restart(): void;
-    esp_fill_random(buffer: ArrayBuffer, length: number): void;
   }
 }
 

@@ -88,6 +88,8 @@ export class MqttFrameLink implements FrameLink {
   private incomingLength = 0;
   private incomingTopic = "";
   private prefix = "";
+  /** Bytes the client said it can take (onWritable), less what was written since. */
+  private room = 0;
 
   constructor(private readonly options: MqttLinkOptions) {
     options.network.onChange = (netUp) => {
@@ -123,8 +125,12 @@ export class MqttFrameLink implements FrameLink {
   notify(payload: Uint8Array): boolean {
     const client = this.client;
     if (!client || !this.up || payload.length > this.options.maxPayload) return false;
+    // The publish's header, topic and packet id come on top of the payload.
+    const length = payload.length + this.prefix.length + 16;
+    if (length > this.room) return false;
     try {
-      client.write(payload.slice().buffer as ArrayBuffer, { topic: `${this.prefix}/frames`, QoS: 1 });
+      const left: unknown = client.write(payload.slice().buffer as ArrayBuffer, { topic: `${this.prefix}/frames`, QoS: 1 });
+      this.room = typeof left === "number" ? left : this.room - length;
       this.counters.published++;
       return true;
     } catch {
@@ -165,7 +171,8 @@ export class MqttFrameLink implements FrameLink {
         onReadable(count: number, info: MQTTReadableInfo) {
           self.readable(this, count, info);
         },
-        onWritable() {
+        onWritable(count: number) {
+          self.room = count;
           if (self.up) self.onConnectionChange?.(true);
         },
         onError() {

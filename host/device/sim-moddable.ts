@@ -57,6 +57,8 @@ const flagSpecs = {
   "frame-period": { type: "number", help: "seconds of readings per frame", default: 5, integer: true, min: 1, max: 60, valueName: "S" },
   "rotate-at": { type: "number", help: "send a signed rotate-keys command at S seconds", min: 1, valueName: "S" },
   "update-at": { type: "number", help: "build, sign and serve a 2.0.0 image and have the device fetch it over HTTP at S seconds", min: 1, valueName: "S" },
+  "set-transport-at": { type: "string", help: "send a signed set-transport command at S seconds (e.g. 20:mqtt)", valueName: "S:T" },
+  "broker-outage": { type: "string", help: "stop the broker at S seconds for D seconds (e.g. 15+15)", valueName: "S+D" },
   "wifi-password": { type: "string", help: "Wi-Fi password of the simulated access point (\"invalid!\" makes every join fail)", default: "bench", valueName: "P" },
 } satisfies FlagSpecs;
 
@@ -139,7 +141,8 @@ interface BuildConfig {
   sequence: number;
   benchPort: number;
   seed: number;
-  transport: string;
+  /** Wi-Fi and the broker in the build's config (any MQTT use in the run). */
+  wifi: boolean;
   wifiPassword: string;
   brokerPort: number;
   caDer: string | null;
@@ -161,7 +164,7 @@ async function buildImage(sdk: Sdk, c: BuildConfig, quiet: boolean): Promise<str
     confirmAfterMs: "5000",
     file: { root: `${boardDir}/` },
   };
-  if (c.transport !== "ble") {
+  if (c.wifi) {
     Object.assign(config, { wifiSsid: "bench", wifiPassword: c.wifiPassword, mqttBroker: "127.0.0.1", mqttPort: String(c.brokerPort), mqttTls: "1", dnsServers: "127.0.0.1" });
   }
   const manifest: Record<string, unknown> = { include: [join(repoRoot, "manifest.json")], config };
@@ -209,6 +212,24 @@ async function main(argv: string[]): Promise<number> {
   const progress = (line: string) => {
     if (!json) err(line);
   };
+  let switchAt: { atS: number; transport: "ble" | "mqtt" | "both" } | null = null;
+  if (flags["set-transport-at"] !== undefined) {
+    const m = /^(\d+(?:\.\d+)?):(ble|mqtt|both)$/.exec(flags["set-transport-at"]);
+    if (!m) throw new UsageError(`sim:moddable: --set-transport-at needs SECONDS:ble|mqtt|both, not "${flags["set-transport-at"]}"`);
+    switchAt = { atS: Number(m[1]), transport: m[2] as "ble" | "mqtt" | "both" };
+  }
+  let outage: { atS: number; forS: number } | null = null;
+  if (flags["broker-outage"] !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)\+(\d+(?:\.\d+)?)$/.exec(flags["broker-outage"]);
+    if (!m) throw new UsageError(`sim:moddable: --broker-outage needs START+DURATION in seconds, not "${flags["broker-outage"]}"`);
+    outage = { atS: Number(m[1]), forS: Number(m[2]) };
+    if (transport === "ble" && switchAt?.transport !== "mqtt" && switchAt?.transport !== "both") throw new UsageError("sim:moddable: --broker-outage needs an MQTT transport");
+  }
+  const usesMqtt = transport !== "ble" || (switchAt !== null && switchAt.transport !== "ble");
+  for (const [flag, at] of [["rotate-at", flags["rotate-at"]], ["update-at", flags["update-at"]], ["set-transport-at", switchAt?.atS], ["broker-outage", outage?.atS]] as const) {
+    if (at !== undefined && at >= seconds) throw new UsageError(`sim:moddable: --${flag} ${at} is not inside the run (--seconds ${seconds})`);
+  }
+
   const sdk = findSdk();
   if (typeof sdk === "string") {
     if (process.env.CI) {
@@ -222,14 +243,10 @@ async function main(argv: string[]): Promise<number> {
     err("sim:moddable: the SDK simulator needs a display: install Xvfb (apt-get install xvfb) or set DISPLAY");
     return 1;
   }
-  if (transport !== "ble" && !mosquittoAvailable()) {
+  if (usesMqtt && !mosquittoAvailable()) {
     err(`sim:moddable: ${MOSQUITTO_INSTALL_HINT} (or run with --transport ble)`);
     return 1;
   }
-  for (const [flag, at] of [["rotate-at", flags["rotate-at"]], ["update-at", flags["update-at"]]] as const) {
-    if (at !== undefined && at >= seconds) throw new UsageError(`sim:moddable: --${flag} ${at} is not inside the run (--seconds ${seconds})`);
-  }
-
   // Keys: the seed's TEST keys (the same as `npm start`), and a TEST factory key.
   const seed = flags.seed!;
   const keys = simKeys(seed);
@@ -248,6 +265,8 @@ async function main(argv: string[]): Promise<number> {
   let ackLevel = -1;
   let highestQseq = -1;
   const standard = { heartRate: 0, temperature: 0 };
+  const framesVia = { ble: 0, mqtt: 0 };
+  const seqs = new Set<number>();
   const resets: string[] = [];
   const updateReports: string[] = [];
   const delivered = (d: Delivery, qseq: number | null) => {
@@ -257,6 +276,7 @@ async function main(argv: string[]): Promise<number> {
       for (const r of e.readings as GatewayReading[]) {
         if (d.stored === 0) break;
         verified++;
+        seqs.add(r.seq);
         if (r.firmwareVersion) versions.add(r.firmwareVersion);
         out(json ? JSON.stringify({ type: "reading", ...r }) : readingLine(r));
       }
@@ -273,11 +293,12 @@ async function main(argv: string[]): Promise<number> {
   // The broker, with a server certificate from the TEST CA whose certificate goes into the image.
   let broker: RunningBroker | null = null;
   let mqttGateway: MqttGateway | null = null;
-  const ca = transport !== "ble" ? ensureCa() : null;
+  const ca = usesMqtt ? ensureCa() : null;
   const mqttPassword = randomBytes(12).toString("hex");
   const gatewayPassword = randomBytes(12).toString("hex");
   const bench = new LinBench({
     frames(message) {
+      framesVia.ble++;
       const d = service.receive(deviceHex, message);
       delivered(d, qseqOf(message));
       if (d.ack) bench.write("acks", d.ack);
@@ -341,7 +362,7 @@ async function main(argv: string[]): Promise<number> {
   let updateOutcome = "not requested";
   try {
     const benchPort = await bench.listen();
-    if (transport !== "ble") {
+    if (usesMqtt) {
       broker = await startBroker({ devices: [{ username: deviceHex, password: mqttPassword }], gateway: { username: "gateway", password: gatewayPassword }, ca: ca! });
     }
     xsbug = await startXsbugListener(sdk.moddable);
@@ -356,7 +377,7 @@ async function main(argv: string[]): Promise<number> {
       err(`sim:moddable: manifest.json does not name these modules: ${missing.join(", ")}`);
       return 1;
     }
-    const base = { benchPort, seed, transport, wifiPassword: flags["wifi-password"]!, brokerPort: broker?.port ?? 0, caDer: ca?.derFile ?? null };
+    const base = { benchPort, seed, wifi: usesMqtt, wifiPassword: flags["wifi-password"]!, brokerPort: broker?.port ?? 0, caDer: ca?.derFile ?? null };
     const factoryImage = await buildImage(sdk, { ...base, version: "1.0.0", sequence: 1 }, json);
     let releaseDir: string | null = null;
     if (flags["update-at"] !== undefined) {
@@ -368,6 +389,24 @@ async function main(argv: string[]): Promise<number> {
       progress(`sim:moddable: release ${UPDATE_VERSION} (${r.imageBytes} bytes, signed with the seed's TEST release key) served at ${ota.url}`);
     }
 
+    // The gateway's MQTT side; after a broker outage it connects again (a new session).
+    const startGateway = (b: RunningBroker) =>
+      MqttGateway.start({
+        host: b.host,
+        port: b.port,
+        caPem: b.caPem,
+        serverName: b.serverName,
+        clientId: "gateway-sim-moddable",
+        username: "gateway",
+        password: gatewayPassword,
+        service,
+        onDelivery: (_device, d, message) => {
+          framesVia.mqtt++;
+          delivered(d, qseqOf(message));
+          if (d.ack) ackLevel = Math.max(ackLevel, new DataView(d.ack.buffer, d.ack.byteOffset).getUint32(1, false));
+        },
+      });
+
     // Manufacturing: erased flash, the factory image, NVS with the factory key and settings.
     manufacture(boardDir, factoryImage, {
       factory: { key: factory.publicKey },
@@ -375,20 +414,7 @@ async function main(argv: string[]): Promise<number> {
       settings: { transport, framePeriodS: flags["frame-period"]! },
     });
     if (broker) {
-      mqttGateway = await MqttGateway.start({
-        host: broker.host,
-        port: broker.port,
-        caPem: broker.caPem,
-        serverName: broker.serverName,
-        clientId: "gateway-sim-moddable",
-        username: "gateway",
-        password: gatewayPassword,
-        service,
-        onDelivery: (_device, d, message) => {
-          delivered(d, qseqOf(message));
-          if (d.ack) ackLevel = Math.max(ackLevel, new DataView(d.ack.buffer, d.ack.byteOffset).getUint32(1, false));
-        },
-      });
+      mqttGateway = await startGateway(broker);
     }
 
     let display = process.env.DISPLAY ?? "";
@@ -417,6 +443,8 @@ async function main(argv: string[]): Promise<number> {
     let updateSent = false;
     let commandId = 1;
     let lastQuery = 0;
+    let switchSent = false;
+    let outageState: "before" | "down" | "after" = "before";
     const sendCommand = (args: CommandArgs) => {
       const role = COMMAND_POLICY[args.op][0];
       const c: Command = { role, deviceId: keys.deviceId, commandId: commandId++, expiresMs: Date.now() + 120_000, args };
@@ -443,6 +471,22 @@ async function main(argv: string[]): Promise<number> {
         if (!rotateSent && flags["rotate-at"] !== undefined && t >= flags["rotate-at"]) {
           rotateSent = true;
           sendCommand({ op: "rotate-keys" });
+        }
+        if (switchAt && !switchSent && t >= switchAt.atS) {
+          switchSent = true;
+          sendCommand({ op: "set-transport", transport: switchAt.transport });
+        }
+        if (outage && broker && outageState === "before" && t >= outage.atS) {
+          outageState = "down";
+          progress(`sim:moddable: broker outage for ${outage.forS} s`);
+          mqttGateway?.close();
+          mqttGateway = null;
+          await broker.outage();
+        } else if (outage && broker && outageState === "down" && t >= outage.atS + outage.forS) {
+          outageState = "after";
+          await broker.restore();
+          mqttGateway = await startGateway(broker);
+          progress("sim:moddable: broker back");
         }
         if (!updateSent && flags["update-at"] !== undefined && t >= flags["update-at"] && ota) {
           updateSent = bench.writeRaw("update", encodeTransferMessage({ kind: "fetch", url: `${ota.url}/manifest.cbor` }));
@@ -491,6 +535,10 @@ async function main(argv: string[]): Promise<number> {
     queueDrained: highestQseq >= 0 && ackLevel >= highestQseq,
     firmwareVersions: [...versions].sort(),
     commandResults: results,
+    framesVia,
+    readingGaps: gapsIn(seqs),
+    wifiRetryDelaysS: retryDelays(xsbug!.lines, /^warn: Wi-Fi: .*retrying in ([\d.]+) s/),
+    mqttRetryDelaysS: retryDelays(xsbug!.lines, /^warn: MQTT: .*retrying in ([\d.]+) s/),
     update: updateOutcome,
     updateHttpRequests: otaCounts,
     boots,
@@ -521,6 +569,23 @@ async function main(argv: string[]): Promise<number> {
   return verified > 0 && summary.rejected === 0 && faults.length === 0 && updateOk && !interrupted ? 0 : 1;
 }
 
+
+/** Missing reading sequence numbers between the first and the last verified. */
+function gapsIn(seqs: Set<number>): number {
+  if (seqs.size === 0) return 0;
+  const sorted = [...seqs].sort((a, b) => a - b);
+  return sorted[sorted.length - 1] - sorted[0] + 1 - sorted.length;
+}
+
+/** The backoff delays the device logged, in order. */
+function retryDelays(lines: readonly string[], pattern: RegExp): number[] {
+  const out: number[] = [];
+  for (const l of lines) {
+    const m = pattern.exec(l);
+    if (m) out.push(Number(m[1]));
+  }
+  return out;
+}
 
 main(process.argv.slice(2)).then(
   (code) => {

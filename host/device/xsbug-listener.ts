@@ -84,9 +84,9 @@ export async function startXsbugListener(moddable: string): Promise<XsbugListene
       this.onSample?.(values);
     }
     onTitleChanged(title: string, tag: string): void {
+      // No breakpoints: caught exceptions are part of normal operation; an uncaught one is
+      // reported by the runtime in the log ("# Exception", "XS abort").
       (Machine.prototype as unknown as { onTitleChanged(t: string, g: string): void }).onTitleChanged.call(this, title, tag);
-      // Break on exceptions only, to report them; onBroken goes on at once.
-      this.doSetAllBreakpoint([], false, true);
     }
     onLogged(_path: string, _line: number, data: string): void {
       this.partial += data;
@@ -99,14 +99,15 @@ export async function startXsbugListener(moddable: string): Promise<XsbugListene
           continue;
         }
         lines.push(line);
-        if (/XS abort|memory full|stack overflow/i.test(line)) faults.push(line);
+        if (/XS abort|memory full|stack overflow|^# Exception|unhandled exception/i.test(line)) faults.push(line);
         listener.onLine?.(line);
       }
     }
     onBroken(path: string, line: number, text: string): void {
+      // A `debugger` statement or a break the runtime asks for: note it and go on.
       const where = path ? ` (${path}:${line})` : "";
       faults.push(`${text}${where}`);
-      listener.onLine?.(`xsbug: broke on an exception: ${text}${where}`);
+      listener.onLine?.(`xsbug: broke: ${text}${where}`);
       this.doGo();
     }
   }

@@ -36,6 +36,10 @@ export interface RunningBroker {
   /** Server name in the certificate. */
   serverName: string;
   dir: string;
+  /** Ends the broker process (a broker outage); clients lose their connections. */
+  outage(): Promise<void>;
+  /** Starts it again on the same port with the same accounts and certificates. */
+  restore(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -147,16 +151,33 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       "",
     ].join("\n");
     writeFileSync(join(dir, "mosquitto.conf"), conf);
-    const child: ChildProcess = spawn(mosquittoPath(), ["-c", join(dir, "mosquitto.conf")], { stdio: ["ignore", "ignore", "pipe"] });
     let output = "";
-    child.stderr?.on("data", (d: Buffer) => {
-      output += d.toString();
-      if (o.log) for (const line of d.toString().split("\n")) if (line.trim()) o.log(line);
-    });
-    await waitForPort(port, child, () => output);
+    const launch = async (): Promise<ChildProcess> => {
+      const c: ChildProcess = spawn(mosquittoPath(), ["-c", join(dir, "mosquitto.conf")], { stdio: ["ignore", "ignore", "pipe"] });
+      c.stderr?.on("data", (d: Buffer) => {
+        output += d.toString();
+        if (o.log) for (const line of d.toString().split("\n")) if (line.trim()) o.log(line);
+      });
+      await waitForPort(port, c, () => output);
+      return c;
+    };
+    const end = async (c: ChildProcess) => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise<void>((r) => c.once("exit", () => r()));
+      c.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+      if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    };
+    let child = await launch();
     const caPem = readFileSync(join(dir, "ca.crt"), "utf8");
     let stopped = false;
     return {
+      async outage() {
+        await end(child);
+      },
+      async restore() {
+        if (!stopped && (child.exitCode !== null || child.signalCode !== null)) child = await launch();
+      },
       host: "127.0.0.1",
       port,
       caPem,
@@ -165,12 +186,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       async stop() {
         if (stopped) return;
         stopped = true;
-        if (child.exitCode === null) {
-          const exited = new Promise<void>((r) => child.once("exit", () => r()));
-          child.kill("SIGTERM");
-          await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
-          if (child.exitCode === null) child.kill("SIGKILL");
-        }
+        await end(child);
         rmSync(dir, { recursive: true, force: true });
       },
     };

@@ -20,13 +20,3 @@ export const espBootControl: BootControl = {
 export function rollbackPossible(): boolean {
   return native.esp_ota_check_rollback_is_possible() !== 0;
 }
-
-/**
- * Hardware random bytes (esp_fill_random): true random numbers while the radio runs (Wi-Fi or
- * BLE on) or after the bootloader's entropy source, as ESP-IDF documents.
- */
-export function hardwareRandomBytes(length: number): Uint8Array {
-  const buffer = new ArrayBuffer(length);
-  if (length > 0) native.esp_fill_random(buffer, length);
-  return new Uint8Array(buffer);
-}

@@ -27,8 +27,4 @@ export default class FFI {
   esp_restart(): void {
     requestReset("restart");
   }
-
-  esp_fill_random(_buffer: ArrayBuffer, _length: number): void {
-    throw new Error("esp_fill_random is not available in the desktop simulator; randomness comes from the native crypto module");
-  }
 }
