@@ -40,7 +40,7 @@ import { WifiStation } from "../hal/moddable/wifi-station.js";
 import { bytesToHex } from "./utf8.js";
 
 /** Size of an app slot (ota_0, ota_1 in sdkconfig/partitions.csv). */
-const OTA_SLOT_BYTES = 0x1c0000;
+const OTA_SLOT_BYTES = 0x300000;
 /** Largest MQTT publish: a frame message split by the link framing fits in one. */
 const MQTT_MAX_PAYLOAD = 1024;
 /** Preference domain and key of the MQTT account's password (written at manufacturing). */

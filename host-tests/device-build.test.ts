@@ -75,7 +75,8 @@ describe("device build: manifest, board and services", () => {
       if (r[1] === "app") assert.equal(offset % 0x10000, 0, `${r[0]} is not 64 KB aligned`);
       end = offset + size;
     }
-    assert.ok(end <= 4 * 1024 * 1024, "partitions exceed 4 MB");
+    assert.ok(end <= 8 * 1024 * 1024, "partitions exceed the module's 8 MB");
+    assert.match(readFileSync(join(repoRoot, "sdkconfig", "sdkconfig.defaults"), "utf8"), /^CONFIG_ESPTOOLPY_FLASHSIZE_8MB=y$/m);
     const sdkconfig = readFileSync(join(repoRoot, "sdkconfig", "sdkconfig.defaults"), "utf8");
     assert.match(sdkconfig, /^CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE=y$/m);
   });

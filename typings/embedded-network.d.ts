@@ -59,8 +59,8 @@ declare module "embedded:network/mqtt/client" {
     user?: string;
     password?: ByteBuffer | string;
     clean?: boolean;
-    /** Keep-alive in milliseconds (0: none). */
-    keepAlive?: number;
+    /** Keep-alive in milliseconds (0: none); the SDK's client reads `keepalive`, all lower case. */
+    keepalive?: number;
     will?: { topic: string; message: ByteBuffer; QoS?: number; retain?: boolean };
     /** Resolver class and its options. */
     dns: { io: unknown } & Record<string, unknown>;

@@ -11,4 +11,5 @@
 /// <reference path="./embedded-storage.d.ts" />
 /// <reference path="./crypt.d.ts" />
 /// <reference path="./psa-crypto.d.ts" />
+/// <reference path="./device-log.d.ts" />
 /// <reference path="./ble.d.ts" />

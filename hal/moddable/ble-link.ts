@@ -215,6 +215,12 @@ export class BleFrameLink implements FrameLink {
 
   written(characteristic: Characteristic, value: unknown): void {
     if (!(value instanceof ArrayBuffer)) return;
+    // NimBLE joins a long (prepared) write up to the characteristic's maxBytes; the firmware's
+    // writes are one ATT payload each, as on the simulated link.
+    if (value.byteLength > this.payloadLimit) {
+      this.options.log.log("warn", `BLE: dropped a ${value.byteLength}-byte write to ${characteristic.name} (the ATT MTU allows ${this.payloadLimit})`);
+      return;
+    }
     if (characteristic.name === "update") this.updateChannel.onWrite?.(new Uint8Array(value));
     else if (characteristic.name === "commands" || characteristic.name === "acks") this.onWrite?.(new Uint8Array(value));
   }

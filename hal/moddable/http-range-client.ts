@@ -93,10 +93,12 @@ export class HttpRangeClient implements RangeClient {
     }
     let finished = false;
     let status = 0;
-    const finish = (code: number) => {
+    // A request that ends before its body is read (an error status, onData saying stop) takes the
+    // connection with it: the SDK's client sends the next request only once a body is read.
+    const finish = (code: number, complete = false) => {
       if (finished) return;
       finished = true;
-      if (code === 0) this.drop();
+      if (code === 0 || !complete) this.drop();
       done(code);
     };
     const headers = new Map<string, string>();
@@ -125,7 +127,7 @@ export class HttpRangeClient implements RangeClient {
         }
       },
       onDone(error: unknown) {
-        finish(error ? 0 : status);
+        finish(error ? 0 : status, true);
       },
     });
   }

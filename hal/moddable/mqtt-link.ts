@@ -94,7 +94,11 @@ export class MqttFrameLink implements FrameLink {
   constructor(private readonly options: MqttLinkOptions) {
     options.network.onChange = (netUp) => {
       if (netUp && this.wanted) this.connectBroker();
-      else if (!netUp) this.drop("Wi-Fi down", false);
+      else if (!netUp) {
+        // Nothing is tried while Wi-Fi is down; its return connects at once.
+        this.cancelRetry();
+        this.drop("Wi-Fi down", false);
+      }
     };
   }
 
@@ -161,7 +165,9 @@ export class MqttFrameLink implements FrameLink {
         ...(account.user ? { user: account.user } : {}),
         ...(account.password ? { password: ascii(account.password) } : {}),
         clean: true,
-        keepAlive: KEEP_ALIVE_MS,
+        // The SDK's client reads `keepalive` (ms); a broker that hears nothing for 1.5 times
+        // that closes the session and publishes the will.
+        keepalive: KEEP_ALIVE_MS,
         will: { topic: `${account.topicPrefix}/status`, message: ascii("offline"), QoS: 1, retain: true },
         dns: { io: Resolver, servers: o.dnsServers, socket: { io: UDP } },
         socket,

@@ -1,5 +1,10 @@
 /// <reference path="../../typings/index.d.ts" />
-/** The `Log` contract over XS `trace` (xsbug's console; the serial port on a release build). */
+/**
+ * The `Log` contract on the device: one line per message through the native `device-log` module,
+ * which writes to xsbug in a debug build and to the console in a release build (the UART at
+ * 115200 baud on the ESP32; the SDK's release builds discard `trace()`).
+ */
+import { writeLine } from "device-log";
 import type { Log, LogLevel } from "../contracts/log.js";
 
 export class TraceLog implements Log {
@@ -7,7 +12,7 @@ export class TraceLog implements Log {
 
   log(level: LogLevel, message: string): void {
     if (rank(level) < rank(this.minimum)) return;
-    trace(`${level}: ${message}\n`);
+    writeLine(`${level}: ${message}`);
   }
 }
 

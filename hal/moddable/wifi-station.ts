@@ -77,6 +77,10 @@ export class WifiStation {
   private event(message: string): void {
     if (!this.wanted) return;
     if (message === WiFi.gotIP) {
+      // An address can come back without a new join (a renewed lease after lostIP): a retry
+      // still pending would disconnect the station that is up.
+      if (this.retry !== null) this.o.timers.clear(this.retry);
+      this.retry = null;
       this.backoff = WIFI_BACKOFF_FIRST_MS;
       this.o.log.log("info", `Wi-Fi: joined "${this.o.ssid}"`);
       this.setClock();

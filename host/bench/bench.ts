@@ -19,6 +19,8 @@ import { measureCommands } from "../command/command-bench.js";
 import { measureUpdate } from "../ota/bench-update.js";
 import { cryptoAppPrerequisites } from "../device/crypto-apps.js";
 import { describeDeviceCryptoBench, runDeviceCryptoBench } from "../device/crypto-bench.js";
+import { describeEsp32Image, measureEsp32Image } from "../device/esp32-size.js";
+import { findSdk } from "../device/moddable-build.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -159,7 +161,12 @@ async function main(argv: string[]): Promise<void> {
   // The device's native crypto against @noble in the Moddable SDK's simulator (needs the SDK).
   const sdk = cryptoAppPrerequisites();
   const deviceCrypto = typeof sdk === "string" ? { skipped: sdk } : await runDeviceCryptoBench((line) => process.stderr.write(`${line}\n`));
+  // The ESP32 build's XS archive (bytecode and preloaded heap in flash), made with the SDK's host
+  // tools: xsc and xsl, no ESP-IDF (host/device/esp32-size.ts).
+  const moddable = findSdk();
+  const esp32Image = typeof moddable === "string" ? { skipped: moddable } : await measureEsp32Image(moddable, { progress: (line) => process.stderr.write(`${line}\n`) });
   const result = {
+    esp32Image,
     deviceCrypto,
     frameQueue,
     fleet,
@@ -202,6 +209,7 @@ async function main(argv: string[]): Promise<void> {
   console.log(`fleet (${fleet.devices} devices, compressed time, in-process): ${fleet.verifiedFramesPerWallSecond} frames verified per wall s, lost ${fleet.lost}, latency p50 ${fleet.p50LatencyMs} ms p99 ${fleet.p99LatencyMs} ms, CPU ${fleet.cpuPercent}%`);
   console.log(`update: manifest ${update.manifestBytes} B, simulator image ${update.simImageBytes} B (${update.bleWritesPerSimImage} BLE writes); on XS: check a manifest ${update.verifyManifestComputrons.toLocaleString("en")} computrons, SHA-256 ${update.sha256ComputronsPer4KB.toLocaleString("en")} per 4 KB; sweep: ${update.sweep.cutPoints} cut points, ${update.sweep.bootedValid} booted valid, ${update.sweep.sequenceDecreased} sequence decreased (revert: ${update.sweep.revertCutPoints}/${update.sweep.revertBootedValid})`);
   console.log(`frame queue: ${frameQueue.capacityFrames} frames (${frameQueue.offlineHoursAt5sFrames} h offline at one frame per 5 s) in ${frameQueue.partitionBytes} B; ${frameQueue.flashWritesPerFrame} flash writes and ${frameQueue.blockErasesPer1000Frames} block erases per 1000 frames stored and acknowledged; soak ${frameQueue.soak.simulatedSecondsPerWallSecond} simulated s per wall s`);
+  console.log("skipped" in esp32Image ? `size:esp32: skipped: ${esp32Image.skipped}` : describeEsp32Image(esp32Image));
   if ("skipped" in deviceCrypto) console.log(`device crypto: skipped: ${deviceCrypto.skipped}`);
   else for (const line of describeDeviceCryptoBench(deviceCrypto)) console.log(line);
   console.log("algorithm choices (per frame on XS):");
