@@ -162,6 +162,14 @@ export function encodeDisconnect(): Uint8Array {
 }
 
 /** Incremental reader: push socket bytes, get whole packets. */
+/** `buffer`, or a copy twice as large (at least `used + extra`) holding its first `used` bytes when it has no room for `extra` more. */
+export function withRoom<B extends ArrayBufferLike>(buffer: Uint8Array<B>, used: number, extra: number): Uint8Array<B> | Uint8Array<ArrayBuffer> {
+  if (used + extra <= buffer.length) return buffer;
+  const bigger = new Uint8Array(Math.max(buffer.length * 2, used + extra));
+  bigger.set(buffer.subarray(0, used));
+  return bigger;
+}
+
 export class MqttReader {
   private buffer = new Uint8Array(256);
   private length = 0;
@@ -171,11 +179,7 @@ export class MqttReader {
 
   push(data: Uint8Array): MqttReadResult {
     if (this.failed) return { ok: false, error: this.failed };
-    if (this.length + data.length > this.buffer.length) {
-      const bigger = new Uint8Array(Math.max(this.buffer.length * 2, this.length + data.length));
-      bigger.set(this.buffer.subarray(0, this.length));
-      this.buffer = bigger;
-    }
+    this.buffer = withRoom(this.buffer, this.length, data.length);
     this.buffer.set(data, this.length);
     this.length += data.length;
     const packets: MqttPacket[] = [];

@@ -13,6 +13,7 @@ import { prepareSimMqtt, simDeviceIdHex } from "../mqtt/sim-transport.js";
 import { DashboardServer, shippedScenarioNames } from "../dashboard/server.js";
 import { fleetCommand } from "../fleet/command.js";
 import { replayCommand } from "../replay/replay.js";
+import { safeText } from "./safe-text.js";
 import { commandCommand, parseCommandAt } from "../command/command-cli.js";
 import { loadSimDevice, provisionCommand } from "../provision/provision-cli.js";
 import { otaCommand, releaseCommand, simUpdateFlags, simUpdatePlan } from "../ota/commands.js";
@@ -132,7 +133,7 @@ const commands: Record<string, Command> = {
       process.stderr.write(
         `sim: ${summary.virtualSeconds.toFixed(0)} simulated s in ${summary.wallSeconds.toFixed(1)} s on ${summary.engine}; ` +
           `${summary.verifiedReadings} readings verified, ${summary.messages} messages, rejected: ${rejected}` +
-          (summary.firmware ? `; device ${summary.firmware.state}${summary.firmware.detail ? " (" + summary.firmware.detail + ")" : ""}` : "") +
+          (summary.firmware ? `; device ${summary.firmware.state}${summary.firmware.detail ? " (" + safeText(summary.firmware.detail) + ")" : ""}` : "") +
           (summary.firmware?.sensing ? `; sensor self-test ${summary.firmware.sensing.selfTest}, thermometer ${summary.firmware.sensing.thermometer}` : "") +
           "\n",
       );

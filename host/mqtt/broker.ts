@@ -3,6 +3,11 @@
  * throw-away test CA and server certificate (made with openssl), a password file with one
  * account per device plus the gateway's, and an ACL that lets a device publish only under its own
  * `wearable/<device id>/` topics. Everything lives in a temporary directory removed on stop.
+ *
+ * Size limits keep one device account from hurting the others (docs/gateway.md, "Limits and
+ * abuse"). Retained messages cannot be refused per topic in mosquitto 2.0 (`retain_available
+ * false` would disconnect the devices that retain their presence); the gateway ignores retained
+ * frames instead.
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
@@ -44,6 +49,19 @@ export interface RunningBroker {
 }
 
 export const MQTT_TOPIC_ROOT = "wearable";
+
+/**
+ * Largest publish payload the broker accepts: 65,536 bytes (`message_size_limit`). The largest
+ * legitimate one is a link fragment of at most 4,099 bytes (a 4,096-byte link message and its 3
+ * bytes of link framing; devices publish at most 2,048 by default). A bigger publish is discarded
+ * by the broker: never forwarded, never retained (its QoS 1 flow still completes).
+ */
+export const BROKER_MESSAGE_SIZE_LIMIT = 65_536;
+/**
+ * Largest packet a client may send, header included: 131,072 bytes (`max_packet_size`). A client
+ * that sends a bigger one is disconnected.
+ */
+export const BROKER_MAX_PACKET_SIZE = 131_072;
 
 /** The ACL: the gateway reads frames and presence of every device and writes acks and commands; a device only its own. */
 export function brokerAcl(gatewayUser: string): string {
@@ -134,6 +152,9 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       `password_file ${passwd}`,
       `acl_file ${join(dir, "acl")}`,
       "persistence false",
+      // One device must not be able to hurt the others (docs/gateway.md, "Limits and abuse").
+      `message_size_limit ${BROKER_MESSAGE_SIZE_LIMIT}`,
+      `max_packet_size ${BROKER_MAX_PACKET_SIZE}`,
       // Small packets (PUBACKs, acks) go out at once: with Nagle they wait for the peer's delayed ACK,
       // which caps QoS 1 throughput to the gateway (a 1000-device fleet then overflows its queue).
       "set_tcp_nodelay true",

@@ -12,6 +12,7 @@ import { decodeCbor, fromHex } from "../../protocol/cbor.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
 import { Gateway, type GatewayEvent } from "../gateway/gateway.js";
 import { readingJson, readingLine } from "../sim/run-sim.js";
+import { safeText } from "../cli/safe-text.js";
 import { seededBytes } from "../sim/sim-keys.js";
 
 export interface RecordingKeys {
@@ -87,7 +88,7 @@ export function gatewayEventLines(event: GatewayEvent, json: boolean, out: (line
     }
   } else if (event.kind === "rejected") {
     if (json) out(JSON.stringify({ type: "rejected", reason: event.reason, detail: event.detail }));
-    else err(`gateway rejected a message: ${event.reason} (${event.detail})`);
+    else err(`gateway rejected a message: ${event.reason} (${safeText(event.detail)})`);
   } else if (event.kind === "epoch") {
     if (!json) err(`gateway: device ${event.device} opened epoch ${event.epoch}`);
   } else if (json) out(JSON.stringify({ type: event.kind, ...event, kind: undefined }));
