@@ -3,8 +3,9 @@
  * request (host/command/command-bench.ts).
  *
  * Host -> XS: "K" + JSON CommandBenchSetup (creates a CommandHandler on a fresh store);
- * "C" + command bytes (handles one command, replies {status, bytes}); "L" (appends one
- * security-log entry).
+ * "C" + command bytes (handles one command, replies {status, bytes}; status "dropped" when the
+ * rate limit dropped it); "L" (appends one security-log entry); "R" (records a rejection: the first
+ * of a window is an entry, a repeat is counted in RAM).
  */
 import type { SignatureAlgorithm } from "../hal/contracts/crypto.js";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
@@ -70,12 +71,17 @@ host.handleCommand = (request: ArrayBuffer): ArrayBuffer => {
   if (!handler || !log) throw new Error("command bench: set up first");
   if (op === "C") {
     const result = handler.handle(bytes.slice(1));
+    if (result === null) return reply({ status: "dropped", bytes: 0 });
     const d = decodeSign1(result);
     const p = d.ok ? decodeCbor(d.value.payload) : null;
     const status = p && p.ok && p.value instanceof Map ? p.value.get(3) : null;
     return reply({ status, bytes: result.length });
   }
   if (op === "L") {
+    log.record("command", "bench entry of a typical length: clinician set-frame-period #12 (seconds 10)");
+    return reply({ next: log.nextSeq });
+  }
+  if (op === "R") {
     log.record("command-rejected", "bench entry of a typical length: bad-signature clinician set-frame-period #12");
     return reply({ next: log.nextSeq });
   }

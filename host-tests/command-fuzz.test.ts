@@ -1,7 +1,9 @@
 /**
  * Commands as outside bytes: the decoder and the device's handler never throw, answer everything
- * with a signed result, and act only on the untouched original. Every single-bit flip of a valid
- * command is rejected; random and mutated input is rejected; none of it moves the counters.
+ * with a signed result (rate limit off), and act only on the untouched original. Every single-bit
+ * flip of a valid command is rejected; random and mutated input is rejected; none of it moves the
+ * counters. With the rate limit on, the same flood is answered and verified only as far as the
+ * buckets allow, and the original still gets through within one refill period.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
@@ -10,6 +12,8 @@ import { SimPreferenceStore } from "../hal/sim/preference-store.js";
 import { decodeCommand, openResult, signCommand } from "../protocol/command.js";
 import { CommandHandler, COMMAND_COUNTER_DOMAIN } from "../firmware/security/command-handler.js";
 import { SecurityLog } from "../firmware/security/security-log.js";
+import { REJECTION_BUCKET, VERIFICATION_BUCKET } from "../firmware/security/rate-limit.js";
+import type { Crypto } from "../hal/contracts/crypto.js";
 import * as SecurityLogModule from "../firmware/security/security-log.js";
 import { storeRoleKey } from "../firmware/security/trust.js";
 import { FragmentReassembler, fragmentMessage } from "../protocol/link-framing.js";
@@ -20,14 +24,23 @@ const clinician = crypto.signatureKeyPair("ES256");
 const deviceId = new Uint8Array([1, 1, 2, 3, 5, 8, 13, 21]);
 const NOW = 1767254400000;
 
-function handler() {
+function handler(rateLimited = false) {
   const store = new SimPreferenceStore();
   storeRoleKey(store, "clinician", { alg: "ES256", publicKey: clinician.publicKey });
   const acted: number[] = [];
+  const clock = { ticks: 0 };
+  const counts = { verify: 0 };
+  const counting = Object.create(crypto) as Crypto;
+  counting.verify = (alg, key, message, signature) => {
+    counts.verify++;
+    return crypto.verify(alg, key, message, signature);
+  };
   const h = new CommandHandler({
-    crypto,
+    crypto: counting,
     store,
     wallTime: () => NOW,
+    ticks: () => clock.ticks,
+    ...(rateLimited ? {} : { rateLimit: null }),
     deviceId,
     signingKey: device.privateKey,
     signatureAlg: "ES256",
@@ -41,10 +54,11 @@ function handler() {
       readSecurityLog: () => ({ entries: [], next: 0, head: new Uint8Array(32) }),
     },
   });
-  return { h, store, acted };
+  return { h, store, acted, clock, counts };
 }
 
-function status(signed: Uint8Array): string {
+function status(signed: Uint8Array | null): string {
+  assert.ok(signed !== null, "answered (not dropped)");
   const r = openResult(crypto, signed, () => ({ identityPublicKey: device.publicKey, signatureAlg: "ES256" }));
   assert.ok(r.ok, "every answer is a valid signed result");
   return r.result.status;
@@ -65,6 +79,31 @@ describe("command fuzzing", function () {
     assert.deepEqual(acted, []);
     assert.equal(store.get(COMMAND_COUNTER_DOMAIN, "clinician"), undefined);
     assert.equal(status(h.handle(valid)), "ok", "the original is still accepted");
+    assert.deepEqual(acted, [12]);
+  });
+
+  it("with the rate limit: 1136 bit flips cost at most the buckets' capacity; the original gets through after one refill period", () => {
+    const { h, acted, clock, counts } = handler(true);
+    let answered = 0;
+    for (let i = 0; i < valid.length * 8; i++) {
+      const t = valid.slice();
+      t[i >> 3] ^= 1 << (i & 7);
+      const out = h.handle(t);
+      if (out !== null) {
+        answered++;
+        assert.notEqual(status(out), "ok");
+      }
+    }
+    assert.equal(answered, REJECTION_BUCKET.capacity);
+    assert.ok(counts.verify <= VERIFICATION_BUCKET.capacity, `${counts.verify} verifications`);
+    assert.equal(h.dropped, valid.length * 8 - answered);
+    assert.deepEqual(acted, []);
+    // Whether a valid command passes at once depends on what the flood spent: at most one refill period.
+    if (h.tokens().verifications === 0) {
+      assert.equal(h.handle(valid), null);
+      clock.ticks += VERIFICATION_BUCKET.refillMs;
+    }
+    assert.equal(status(h.handle(valid)), "ok");
     assert.deepEqual(acted, [12]);
   });
 

@@ -39,9 +39,10 @@ describe("wearable provision and command", function () {
     assert.equal(w.code, 0, w.stderr);
     const r = wearable("sim", "--registry", registry, "--device", id, "--command", `${file}@4`, "--seconds", "20", "--speed", "max", "--json", "--no-dashboard");
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; status?: string; device?: string; frameSeq?: number });
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; status?: string; device?: string; frameSeq?: number; answers?: unknown });
     const result = lines.find((l) => l.type === "result");
     assert.equal(result?.status, "ok");
+    assert.equal(result?.answers, true, "the result answers the command sent (id, role, op, fresh)");
     assert.equal(result?.device, id);
     assert.ok(lines.filter((l) => l.type === "reading").length >= 10);
   });
@@ -49,7 +50,9 @@ describe("wearable provision and command", function () {
   it("command against a simulated device prints the verified result; a refused one exits 1", () => {
     const ok = wearable("command", "--op", "lab-mode-start", "--engine", "node");
     assert.equal(ok.code, 0, ok.stderr);
-    assert.equal((JSON.parse(ok.stdout) as { status: string }).status, "ok");
+    const printed = JSON.parse(ok.stdout) as { status: string; answers: string; commandId: number };
+    assert.equal(printed.status, "ok");
+    assert.equal(printed.answers, "clinician lab-mode-start #1");
     const no = wearable("command", "--op", "factory-reset", "--role", "clinician", "--engine", "node");
     assert.equal(no.code, 1);
     assert.equal((JSON.parse(no.stdout) as { status: string }).status, "not-permitted");

@@ -12,7 +12,7 @@
  * docs/protocol.md (section "Commands") is the normative description. Decoding never throws.
  */
 import type { Crypto, SignatureAlgorithm } from "../hal/contracts/crypto.js";
-import { CborWriter, bytesEqual, decodeCbor, describeCborError, utf8Decode, utf8Encode } from "./cbor.js";
+import { CborWriter, bytesEqual, decodeCbor, describeCborError, toHex, utf8Decode, utf8Encode } from "./cbor.js";
 import type { CborKey, CborValue } from "./cbor.js";
 import {
   HEADER_ALG,
@@ -380,4 +380,101 @@ export function openResult(
   if (status !== "ok" && (COMMAND_REJECT_REASONS as readonly unknown[]).indexOf(status) < 0) return { ok: false, reason: "malformed", detail: "unknown status" };
   if (typeof op !== "string" || typeof role !== "string" || !(body instanceof Map)) return { ok: false, reason: "malformed", detail: "bad op, role or body" };
   return { ok: true, result: { deviceId, commandId, status: status as CommandStatus, op, role, deviceTimeMs: time, body } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching results to the commands sent (issuer side)
+
+/**
+ * How far (ms) the device's clock may be behind the issuer's before a result counts as older than
+ * the command it claims to answer. Commands carry an expiry in device time, so an issuer already
+ * needs the device's time to within minutes.
+ */
+export const RESULT_CLOCK_SKEW_MS = 300_000;
+
+/** A command as the issuer sent it. */
+export interface SentCommand {
+  deviceId: Uint8Array;
+  role: Role;
+  commandId: number;
+  op: CommandOp;
+  expiresMs: number;
+  /** The issuer's wall time (ms) when it sent the command. */
+  issuedAtMs: number;
+}
+
+/** What a verified result says (a gateway "result" event has these fields; `device` in hex). */
+export interface ResultFacts {
+  device: string;
+  commandId: number;
+  status: string;
+  op: string;
+  role: string;
+  deviceTimeMs: number;
+}
+
+export function resultFacts(r: CommandResult): ResultFacts {
+  return { device: toHex(r.deviceId), commandId: r.commandId, status: r.status, op: r.op, role: r.role, deviceTimeMs: r.deviceTimeMs };
+}
+
+export type ResultProblem = "unexpected" | "duplicate" | "mismatch" | "stale";
+export type ResultMatch = { ok: true; command: SentCommand } | { ok: false; problem: ResultProblem; detail: string };
+
+/**
+ * The issuer's check that a verified result answers a command it sent, and is fresh: the same
+ * device, role and command id as a command still waiting for its answer (command ids are unique
+ * per device and role: they only increase), the same op, a device time not before the command was
+ * issued (less RESULT_CLOCK_SKEW_MS), an "ok" only at a device time before the command's expiry,
+ * and only the first answer (a second one for the same command is a duplicate). A result that
+ * passes answers its command; one that fails is to be reported, never taken for the answer.
+ */
+export class PendingCommands {
+  private readonly waiting = new Map<string, SentCommand>();
+  private readonly answered = new Set<string>();
+
+  constructor(readonly skewMs = RESULT_CLOCK_SKEW_MS) {}
+
+  private static key(device: string, role: string, commandId: number): string {
+    return `${device.toLowerCase()}/${role}/${commandId}`;
+  }
+
+  /** Registers a command sent; throws when its id was already used for that device and role. */
+  sent(c: SentCommand): void {
+    const k = PendingCommands.key(toHex(c.deviceId), c.role, c.commandId);
+    if (this.waiting.has(k) || this.answered.has(k)) throw new RangeError(`command id ${c.commandId} was already used for ${c.role} on this device`);
+    this.waiting.set(k, { ...c, deviceId: c.deviceId.slice() });
+  }
+
+  /** Registers a signed command (its own fields); null when the bytes are not a command. */
+  sentBytes(bytes: Uint8Array, issuedAtMs: number): SentCommand | null {
+    const d = decodeCommand(bytes);
+    if (!d.ok) return null;
+    const c = d.command;
+    const s: SentCommand = { deviceId: c.deviceId, role: c.role, commandId: c.commandId, op: c.args.op, expiresMs: c.expiresMs, issuedAtMs };
+    this.sent(s);
+    return s;
+  }
+
+  /** Commands still waiting for their answer. */
+  outstanding(): SentCommand[] {
+    return [...this.waiting.values()];
+  }
+
+  check(r: ResultFacts): ResultMatch {
+    const k = PendingCommands.key(r.device, r.role, r.commandId);
+    const what = `${r.role || "-"} command #${r.commandId} to ${r.device.toLowerCase()}`;
+    if (this.answered.has(k)) return { ok: false, problem: "duplicate", detail: `${what} was answered already` };
+    const c = this.waiting.get(k);
+    if (c === undefined) return { ok: false, problem: "unexpected", detail: `no ${what} is waiting for an answer` };
+    if (r.op !== c.op) return { ok: false, problem: "mismatch", detail: `${what} was ${c.op}, the result is for ${r.op || "an unknown op"}` };
+    if (r.deviceTimeMs + this.skewMs < c.issuedAtMs) {
+      return { ok: false, problem: "stale", detail: `device time ${r.deviceTimeMs} is ${c.issuedAtMs - r.deviceTimeMs} ms before ${what} was issued` };
+    }
+    if (r.status === "ok" && r.deviceTimeMs >= c.expiresMs) {
+      return { ok: false, problem: "stale", detail: `"ok" at device time ${r.deviceTimeMs}, after ${what} expired (${c.expiresMs})` };
+    }
+    this.waiting.delete(k);
+    this.answered.add(k);
+    return { ok: true, command: c };
+  }
 }

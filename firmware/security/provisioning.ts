@@ -39,8 +39,13 @@ export const FACTORY_DOMAIN = "factory";
 export const FACTORY_KID = "factory";
 export const MAX_BUNDLE_BYTES = 2048;
 
-/** Domains a factory reset wipes (the factory key and the security log stay). */
-export const FACTORY_RESET_DOMAINS = [IDENTITY_DOMAIN, TRUST_DOMAIN, "counters", "cmdSeq", "settings", "alerts"];
+/**
+ * Domains a factory reset wipes. Kept: the factory key, the security log, and the highest command
+ * id accepted per role (domain "cmdSeq", COMMAND_COUNTER_DOMAIN): role keys often outlive a
+ * reset, so a command captured before it must stay a replay after re-provisioning. Issuers keep
+ * their command ids increasing per role across resets and re-provisioning.
+ */
+export const FACTORY_RESET_DOMAINS = [IDENTITY_DOMAIN, TRUST_DOMAIN, "counters", "settings", "alerts"];
 
 export interface ProvisioningContent {
   credentials: DeviceCredentials;
@@ -213,7 +218,7 @@ export function applyProvisioningBundle(store: PreferenceStore, crypto: Crypto, 
   return r;
 }
 
-/** Wipes identity, trust, counters and settings: the device is back in provisioning mode. */
+/** Wipes identity, trust, frame counters and settings (not the command ids): the device is back in provisioning mode. */
 export function factoryReset(store: PreferenceStore): void {
   for (const domain of FACTORY_RESET_DOMAINS) {
     for (const key of store.keys(domain)) store.delete(domain, key);

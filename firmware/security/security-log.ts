@@ -4,7 +4,8 @@ import { CborWriter, bytesEqual, decodeCbor } from "../../protocol/cbor.js";
 
 /** What other modules (command handler, update agent) need from the log: injected, never imported. */
 export interface SecurityEvents {
-  record(kind: string, detail: string): void;
+  /** Records one event, or `count` events of the same kind at once (e.g. commands dropped by a rate limit). */
+  record(kind: string, detail: string, count?: number): void;
 }
 
 /** Preference domain of the log; keys "head" and "e0" .. "e<capacity-1>". */
@@ -15,23 +16,78 @@ export const MAX_DETAIL_CHARS = 96;
 export const HASH_BYTES = 32;
 
 /**
+ * Kinds an outsider can repeat at will (rejections): they are summarised, and the newest entry of
+ * each is never evicted (it is carried forward), so a flood cannot wipe the evidence of it.
+ */
+export const SUMMARISED_KINDS: readonly string[] = ["auth-failure", "command-rejected", "command-replay", "provisioning-rejected", "rate-limited"];
+/**
+ * Summary window per kind: the first event of a summarised kind is written at once and opens a
+ * window; later events of that kind within the window are counted in RAM and written as one
+ * summary entry when the window ends (at the next record after it), or when the log is read.
+ */
+export const SUMMARY_WINDOW_MS = 3_600_000;
+
+export function isSummarisedKind(kind: string): boolean {
+  return SUMMARISED_KINDS.indexOf(kind) >= 0;
+}
+
+/** The 6th item of an entry of a summarised kind (docs/protocol.md section 15). */
+export interface LogSummary {
+  /** Events this entry stands for (>= 1), the last of them at the entry's timeMs. */
+  count: number;
+  /** Wall time of the first of them. */
+  firstMs: number;
+  /** Events of this kind the log has recorded in all, this entry's included. */
+  total: number;
+  /** Set on a copy carried forward: sequence number of the entry first written with this content. */
+  carriedFrom?: number;
+}
+
+interface SummaryWindow {
+  startTicks: number;
+  /** Events counted since the last written entry of the kind (0: nothing pending). */
+  count: number;
+  firstMs: number;
+  lastMs: number;
+  detail: string;
+  total: number;
+}
+
+/**
  * The security event log: a bounded ring of hash-chained entries in Preference (NVS).
  *
- * Entry n is the deterministic CBOR array [n, timeMs, kind, detail, prev] where `prev` is the
- * SHA-256 of entry n-1's encoded bytes (32 zero bytes for entry 0). The ring keeps the newest
+ * Entry n is the deterministic CBOR array [n, timeMs, kind, detail, prev] (or, for a summarised
+ * kind, [n, timeMs, kind, detail, prev, [count, firstMs, total(, carriedFrom)]]) where `prev` is
+ * the SHA-256 of entry n-1's encoded bytes (32 zero bytes for entry 0). The ring keeps the newest
  * `capacity` entries (slot "e<n mod capacity>"); key "head" holds BE32(next n) || SHA-256 of the
  * newest entry, written after the entry, so the chain survives wrap-around: the oldest retained
  * entry carries the hash of the one it replaced, and a verifier checks every retained link and the
  * head. Editing, removing or reordering a retained entry breaks a link or the head.
  *
+ * Floods: repeated events of a summarised kind cost one NVS entry per kind per window (plus one
+ * summary), not one per event; and when the slot about to be overwritten holds the newest entry of
+ * a summarised kind, that entry is first written again as a new entry (same content, `carriedFrom`
+ * set), so the newest evidence of each such kind, with its running total, stays in the ring. The
+ * chain stays one run of consecutive entries: nothing changes for a verifier.
+ *
  * A power cut between the entry write and the head write leaves an entry that the next boot
- * finds (its n equals the head's next and its prev equals the head hash) and adopts.
+ * finds (its n equals the head's next and its prev equals the head hash) and adopts. Counts still
+ * pending in RAM (at most one window per kind) are lost by a reboot; the first event of the window
+ * is already written.
  */
 export class SecurityLog implements SecurityEvents {
   private next = 0;
   private head: Uint8Array = new Uint8Array(HASH_BYTES);
-  private readonly writer = new CborWriter(192);
-  /** Entries recorded since boot (for the firmware status). */
+  private readonly writer = new CborWriter(224);
+  /** Kind of the entry in each slot (null: empty or unreadable). */
+  private readonly slotKinds: (string | null)[];
+  /** Sequence number of the newest retained entry of each summarised kind. */
+  private readonly newest = new Map<string, number>();
+  /** Running totals per summarised kind. */
+  private readonly totals = new Map<string, number>();
+  private readonly windows = new Map<string, SummaryWindow>();
+  private readonly ticks: () => number;
+  /** Entries written since boot (for the firmware status). */
   recorded = 0;
 
   constructor(
@@ -39,7 +95,11 @@ export class SecurityLog implements SecurityEvents {
     private readonly crypto: Crypto,
     private readonly wallTime: () => number,
     readonly capacity = SECURITY_LOG_CAPACITY,
+    ticks?: () => number,
+    readonly windowMs = SUMMARY_WINDOW_MS,
   ) {
+    this.ticks = ticks ?? (() => this.timeNow());
+    this.slotKinds = new Array<string | null>(capacity).fill(null);
     const h = store.get(SECURITY_LOG_DOMAIN, "head");
     if (h instanceof ArrayBuffer && h.byteLength === 4 + HASH_BYTES) {
       const b = new Uint8Array(h);
@@ -52,9 +112,19 @@ export class SecurityLog implements SecurityEvents {
       const e = decodeLogEntry(pending);
       if (e !== null && e.seq === this.next && bytesEqual(e.prev, this.head)) this.commitHead(this.next + 1, crypto.sha256(pending));
     }
+    // What the retained entries say: slot kinds, newest entry and running total of each summarised kind.
+    for (let n = Math.max(0, this.next - capacity); n < this.next; n++) {
+      const b = this.slot(n);
+      const e = b === null ? null : decodeLogEntry(b);
+      if (e === null || e.seq !== n) continue;
+      this.slotKinds[n % capacity] = e.kind;
+      if (!isSummarisedKind(e.kind)) continue;
+      this.newest.set(e.kind, n);
+      this.totals.set(e.kind, e.summary ? e.summary.total : (this.totals.get(e.kind) ?? 0) + 1);
+    }
   }
 
-  /** Sequence number the next entry gets (= number of entries ever recorded). */
+  /** Sequence number the next entry gets (= number of entries ever written). */
   get nextSeq(): number {
     return this.next;
   }
@@ -64,26 +134,63 @@ export class SecurityLog implements SecurityEvents {
     return this.head.slice();
   }
 
-  record(kind: string, detail: string): void {
+  /** Events of a summarised kind recorded in all (written or still pending). */
+  total(kind: string): number {
+    return this.totals.get(kind) ?? 0;
+  }
+
+  /** Events of a kind counted in RAM, not written yet. */
+  pending(kind: string): number {
+    const w = this.windows.get(kind);
+    return w === undefined ? 0 : w.count;
+  }
+
+  record(kind: string, detail: string, count = 1): void {
     const k = kind.length > MAX_KIND_CHARS ? kind.slice(0, MAX_KIND_CHARS) : kind;
     const d = detail.length > MAX_DETAIL_CHARS ? detail.slice(0, MAX_DETAIL_CHARS) : detail;
-    const t = this.wallTime();
-    const timeMs = Number.isFinite(t) && t >= 0 ? Math.floor(t) : 0;
-    const entry = this.writer.reset().arrayHeader(5).int(this.next).int(timeMs).text(k).text(d).bytes(this.head).toBytes();
+    const n = Number.isInteger(count) && count >= 1 ? count : 1;
+    const timeMs = this.timeNow();
+    const t = this.ticks();
     try {
-      this.store.set(SECURITY_LOG_DOMAIN, `e${this.next % this.capacity}`, entry.buffer as ArrayBuffer);
-      this.commitHead(this.next + 1, this.crypto.sha256(entry));
-      this.recorded++;
+      this.flushWindows(t, false);
+      if (!isSummarisedKind(k)) {
+        this.append(k, d, timeMs, null);
+        return;
+      }
+      const total = (this.totals.get(k) ?? 0) + n;
+      this.totals.set(k, total);
+      const w = this.windows.get(k);
+      if (w !== undefined) {
+        if (w.count === 0) w.firstMs = timeMs;
+        w.count += n;
+        w.lastMs = timeMs;
+        w.detail = d;
+        w.total = total;
+        return;
+      }
+      this.append(k, d, timeMs, { count: n, firstMs: timeMs, total });
+      this.windows.set(k, { startTicks: t, count: 0, firstMs: 0, lastMs: 0, detail: "", total });
     } catch {
       // A full or failing store must not stop the caller; the entry is lost and the chain intact.
     }
   }
 
+  /** Writes every count still pending in RAM as a summary entry (windows stay open). Never throws. */
+  flush(): void {
+    try {
+      this.flushWindows(this.ticks(), true);
+    } catch {
+      // As in record: the counts stay pending.
+    }
+  }
+
   /**
    * Up to `count` retained entries (and about `maxBytes` of them) from sequence number `from`
-   * (clamped to the oldest retained), oldest first, as their stored bytes.
+   * (clamped to the oldest retained), oldest first, as their stored bytes. Pending summaries are
+   * written first, so the reader sees every event.
    */
   read(from: number, count: number, maxBytes = 3000): { entries: Uint8Array[]; next: number; head: Uint8Array } {
+    this.flush();
     const oldest = Math.max(0, this.next - this.capacity);
     const entries: Uint8Array[] = [];
     let bytes = 0;
@@ -95,6 +202,60 @@ export class SecurityLog implements SecurityEvents {
       entries.push(b);
     }
     return { entries, next: this.next, head: this.head.slice() };
+  }
+
+  private timeNow(): number {
+    const t = this.wallTime();
+    return Number.isFinite(t) && t >= 0 ? Math.floor(t) : 0;
+  }
+
+  private flushWindows(t: number, force: boolean): void {
+    for (const [kind, w] of this.windows) {
+      const ended = t - w.startTicks >= this.windowMs || t < w.startTicks;
+      if (w.count > 0 && (ended || force)) {
+        this.append(kind, w.detail, w.lastMs, { count: w.count, firstMs: w.firstMs, total: w.total });
+        w.count = 0;
+      }
+      if (ended) this.windows.delete(kind);
+    }
+  }
+
+  private append(kind: string, detail: string, timeMs: number, summary: LogSummary | null): void {
+    this.carryForward(kind);
+    this.write(kind, detail, timeMs, summary);
+  }
+
+  /**
+   * Before the slot of the oldest entry is reused: when it holds the newest entry of a summarised
+   * kind (other than the kind being appended, whose new entry supersedes it), write it again as a
+   * new entry. Each kind is carried at most once per append, so this ends.
+   */
+  private carryForward(appending: string): void {
+    for (let guard = 0; guard < this.capacity && this.next >= this.capacity; guard++) {
+      const evicted = this.next - this.capacity;
+      const kind = this.slotKinds[this.next % this.capacity];
+      if (kind === null || kind === appending || !isSummarisedKind(kind) || this.newest.get(kind) !== evicted) return;
+      const b = this.slot(evicted);
+      const e = b === null ? null : decodeLogEntry(b);
+      if (e === null || e.seq !== evicted) return;
+      const s = e.summary ?? { count: 1, firstMs: e.timeMs, total: this.totals.get(kind) ?? 1 };
+      this.write(e.kind, e.detail, e.timeMs, { count: s.count, firstMs: s.firstMs, total: s.total, carriedFrom: s.carriedFrom ?? e.seq });
+    }
+  }
+
+  private write(kind: string, detail: string, timeMs: number, summary: LogSummary | null): void {
+    const w = this.writer.reset().arrayHeader(summary === null ? 5 : 6).int(this.next).int(timeMs).text(kind).text(detail).bytes(this.head);
+    if (summary !== null) {
+      w.arrayHeader(summary.carriedFrom === undefined ? 3 : 4).int(summary.count).int(summary.firstMs).int(summary.total);
+      if (summary.carriedFrom !== undefined) w.int(summary.carriedFrom);
+    }
+    const entry = w.toBytes();
+    const seq = this.next;
+    this.store.set(SECURITY_LOG_DOMAIN, `e${seq % this.capacity}`, entry.buffer as ArrayBuffer);
+    this.commitHead(seq + 1, this.crypto.sha256(entry));
+    this.slotKinds[seq % this.capacity] = kind;
+    if (isSummarisedKind(kind)) this.newest.set(kind, seq);
+    this.recorded++;
   }
 
   private slot(n: number): Uint8Array | null {
@@ -121,18 +282,29 @@ export interface LogEntry {
   kind: string;
   detail: string;
   prev: Uint8Array;
+  /** Present on entries of summarised kinds (6-item entries). */
+  summary?: LogSummary;
 }
 
-/** Decodes one stored entry; null when it is not the 5-item array. Never throws. */
+function isUint(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0;
+}
+
+/** Decodes one stored entry; null when it is not a 5-item array or a 6-item one with a valid summary. Never throws. */
 export function decodeLogEntry(bytes: Uint8Array): LogEntry | null {
-  const d = decodeCbor(bytes, { maxDepth: 1 });
-  if (!d.ok || !Array.isArray(d.value) || d.value.length !== 5) return null;
-  const [seq, timeMs, kind, detail, prev] = d.value;
-  if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 0) return null;
-  if (typeof timeMs !== "number" || !Number.isInteger(timeMs) || timeMs < 0) return null;
+  const d = decodeCbor(bytes, { maxDepth: 2 });
+  if (!d.ok || !Array.isArray(d.value) || (d.value.length !== 5 && d.value.length !== 6)) return null;
+  const [seq, timeMs, kind, detail, prev, summary] = d.value;
+  if (!isUint(seq) || !isUint(timeMs)) return null;
   if (typeof kind !== "string" || typeof detail !== "string") return null;
   if (!(prev instanceof Uint8Array) || prev.length !== HASH_BYTES) return null;
-  return { seq, timeMs, kind, detail, prev };
+  if (d.value.length === 5) return { seq, timeMs, kind, detail, prev };
+  if (!Array.isArray(summary) || (summary.length !== 3 && summary.length !== 4)) return null;
+  const [count, firstMs, total, carriedFrom] = summary;
+  if (!isUint(count) || count < 1 || !isUint(firstMs) || !isUint(total) || total < count) return null;
+  if (summary.length === 3) return { seq, timeMs, kind, detail, prev, summary: { count, firstMs, total } };
+  if (!isUint(carriedFrom) || carriedFrom >= seq) return null;
+  return { seq, timeMs, kind, detail, prev, summary: { count, firstMs, total, carriedFrom } };
 }
 
 export type ChainCheck =

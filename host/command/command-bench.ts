@@ -1,6 +1,7 @@
 /**
  * Cost of the command path on XS (compute meter): verifying and answering a command, rejecting a
- * forged one, answering garbage, appending to the security log. Used by `npm run bench`.
+ * forged one, answering garbage, appending to the security log, and dropping garbage and
+ * forgeries once the rate limit's buckets are empty. Used by `npm run bench`.
  */
 import { join } from "node:path";
 import type { CommandBenchSetup } from "../../entry/xs-command-bench.js";
@@ -18,8 +19,16 @@ export interface CommandCost {
   rejectForgedComputrons: number;
   /** Computrons to answer a message that is not a command at all (no verification), logged. */
   rejectMalformedComputrons: number;
+  /** Computrons to drop garbage with the rejection bucket empty (no answer, no signature, no write). */
+  dropMalformedComputrons: number;
+  /** Computrons to drop a well-formed forgery with the verification bucket empty (no verification). */
+  dropForgedComputrons: number;
+  /** Garbage answered before the rejection bucket was empty (its capacity). */
+  garbageAnswered: number;
   /** Computrons to append one entry to the hash-chained security log. */
   securityLogAppendComputrons: number;
+  /** Computrons to record a repeated rejection within its summary window (counted in RAM, no write). */
+  securityLogRepeatComputrons: number;
   commandBytes: number;
   resultBytes: number;
 }
@@ -59,13 +68,40 @@ export async function measureCommands(): Promise<CommandCost> {
     if (accept.value.status !== "ok") throw new Error(`command bench: expected ok, got ${String(accept.value.status)}`);
     const forged = await call("C", command(3, keys.roles.maintainer.privateKey));
     if (forged.value.status !== "bad-signature") throw new Error(`command bench: expected bad-signature, got ${String(forged.value.status)}`);
-    const garbage = await call("C", new Uint8Array([0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40]));
+    const junk = new Uint8Array([0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40]);
+    const garbage = await call("C", junk);
+    // Empty the rejection bucket, then measure garbage once drops are already counted (steady state).
+    let garbageAnswered = 2; // the forgery and the garbage above took a rejection token each
+    for (;;) {
+      const g = await call("C", junk);
+      if (g.value.status === "dropped") break;
+      garbageAnswered++;
+      if (garbageAnswered > 1000) throw new Error("command bench: the rate limit never dropped garbage");
+    }
+    const droppedGarbage = await call("C", junk);
+    if (droppedGarbage.value.status !== "dropped") throw new Error(`command bench: expected a drop, got ${String(droppedGarbage.value.status)}`);
+    // Empty the verification bucket with forgeries (each verified, then dropped), then measure one more.
+    let id = 4;
+    for (;;) {
+      const f = await call("C", command(id++, keys.roles.maintainer.privateKey));
+      if (f.value.status !== "dropped") throw new Error(`command bench: expected a drop, got ${String(f.value.status)}`);
+      if (f.compute < forged.compute / 4) break; // dropped before the verification: the bucket is empty
+      if (id > 1000) throw new Error("command bench: forgeries were always verified");
+    }
+    const droppedForged = await call("C", command(id++, keys.roles.maintainer.privateKey));
+    if (droppedForged.value.status !== "dropped") throw new Error(`command bench: expected a drop, got ${String(droppedForged.value.status)}`);
     const logAppend = await call("L");
+    await call("R");
+    const logRepeat = await call("R");
     return {
       acceptComputrons: accept.compute,
       rejectForgedComputrons: forged.compute,
       rejectMalformedComputrons: garbage.compute,
+      dropMalformedComputrons: droppedGarbage.compute,
+      dropForgedComputrons: droppedForged.compute,
+      garbageAnswered,
       securityLogAppendComputrons: logAppend.compute,
+      securityLogRepeatComputrons: logRepeat.compute,
       commandBytes: ok.length,
       resultBytes: accept.value.bytes ?? 0,
     };

@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
 import { fromHex } from "../../protocol/cbor.js";
 import type { CborKey, CborValue } from "../../protocol/cbor.js";
-import { COMMAND_OPS, COMMAND_POLICY, ROLES, isCommandOp, isRole, parseCommandArgs, signCommand } from "../../protocol/command.js";
-import type { Command, CommandOp, Role } from "../../protocol/command.js";
+import { COMMAND_OPS, COMMAND_POLICY, PendingCommands, ROLES, isCommandOp, isRole, parseCommandArgs, signCommand } from "../../protocol/command.js";
+import type { Command, CommandOp, ResultFacts, ResultProblem, Role } from "../../protocol/command.js";
 import type { SignatureAlgorithm } from "../../hal/contracts/crypto.js";
 import { verifyLogChain } from "../../firmware/security/security-log.js";
 import { NodeCrypto } from "../crypto/node-crypto.js";
@@ -21,7 +21,7 @@ export const commandFlags = {
   op: { type: "string", help: "operation", choices: COMMAND_OPS, valueName: "OP" },
   args: { type: "string", help: 'arguments as JSON, e.g. \'{"seconds":10}\'', default: "{}", valueName: "JSON" },
   role: { type: "string", help: "role key that signs (default: the role the policy allows for the op)", choices: ROLES, valueName: "ROLE" },
-  id: { type: "number", help: "command id: must be above the last one the device accepted from the role", default: 1, integer: true, min: 1, max: 0x7fffffff, valueName: "N" },
+  id: { type: "number", help: "command id: above the last one the device accepted from the role (ids keep increasing per role, across factory resets and re-provisioning)", default: 1, integer: true, min: 1, max: 0x7fffffff, valueName: "N" },
   "expires-in": { type: "number", help: "seconds (device time) the command stays valid after it is sent", default: 300, integer: true, min: 1, max: 86400 * 30, valueName: "S" },
   keys: { type: "string", help: "folder with role keys written by `wearable provision` (default: the simulator's test keys from --seed)", valueName: "DIR" },
   seed: { type: "number", help: "seed of the simulated wearable (and of its test keys)", default: 1, integer: true, min: 0, max: 2 ** 31 - 1 },
@@ -77,6 +77,22 @@ export function parseArgsJson(op: CommandOp, text: string) {
   return r.args;
 }
 
+/**
+ * Picks the result that answers a command sent (PendingCommands: same device, role, id and op,
+ * not older than the command, first answer only); every other result is returned with the reason
+ * it was not taken.
+ */
+export function answerOf<R extends ResultFacts>(pending: PendingCommands, results: readonly R[]): { answer: R | null; ignored: { result: R; problem: ResultProblem; detail: string }[] } {
+  let answer: R | null = null;
+  const ignored: { result: R; problem: ResultProblem; detail: string }[] = [];
+  for (const r of results) {
+    const m = pending.check(r);
+    if (m.ok && answer === null) answer = r;
+    else if (!m.ok) ignored.push({ result: r, problem: m.problem, detail: m.detail });
+  }
+  return { answer, ignored };
+}
+
 export async function runCommandCli(argv: string[], usage: string, summary: string): Promise<number> {
   const { flags, positional, help } = parseFlags("command", commandFlags, argv);
   if (help) {
@@ -115,6 +131,8 @@ export async function runCommandCli(argv: string[], usage: string, summary: stri
   const startMs = Date.parse(DEFAULT_START);
   const c: Command = { role, deviceId, commandId: flags.id!, expiresMs: startMs + Math.round((flags.at! + flags["expires-in"]!) * 1000), args };
   const signed = signCommand(crypto, key.alg, key.privateKey, c);
+  const pending = new PendingCommands();
+  pending.sent({ deviceId, role, commandId: c.commandId, op, expiresMs: c.expiresMs, issuedAtMs: startMs + Math.round(flags.at! * 1000) });
   const results: Extract<GatewayEvent, { kind: "result" }>[] = [];
   await runSim({
     seconds: Math.ceil(flags.at!) + 8,
@@ -137,18 +155,29 @@ export async function runCommandCli(argv: string[], usage: string, summary: stri
       if (line.includes("device error")) process.stderr.write(line + "\n");
     },
   });
-  const r = results.find((x) => x.commandId === c.commandId) ?? results[0];
+  const { answer: r, ignored } = answerOf(pending, results);
+  for (const x of ignored) process.stderr.write(`command: ignored a result (${x.problem}): ${x.detail}\n`);
   if (!r) {
-    process.stderr.write("command: the simulated device sent no result\n");
+    process.stderr.write(`command: no result answers ${role} ${op} #${c.commandId} (none came, or only stale, duplicate or unrelated ones)\n`);
     return 1;
   }
-  const out: Record<string, unknown> = { type: "result", signature: "verified with the device identity key", ...r };
+  const out: Record<string, unknown> = { type: "result", signature: "verified with the device identity key", answers: `${role} ${op} #${c.commandId}`, ...r };
   delete out.kind;
   if (op === "read-security-log" && r.status === "ok") {
     const entries = ((r.body.entries as string[]) ?? []).map((h) => fromHex(h)!);
     const check = verifyLogChain((d) => crypto.sha256(d), entries, { next: Number(r.body.next), hash: fromHex(String(r.body.head))! });
     out.chain = check.ok ? "verified" : `BROKEN at entry ${check.index}: ${check.problem}`;
-    if (check.ok) out.entries = check.entries.map((e) => ({ seq: e.seq, time: new Date(e.timeMs).toISOString(), kind: e.kind, detail: e.detail }));
+    if (check.ok) {
+      out.entries = check.entries.map((e) => ({
+        seq: e.seq,
+        time: new Date(e.timeMs).toISOString(),
+        kind: e.kind,
+        detail: e.detail,
+        ...(e.summary
+          ? { count: e.summary.count, since: new Date(e.summary.firstMs).toISOString(), total: e.summary.total, ...(e.summary.carriedFrom !== undefined ? { carriedFrom: e.summary.carriedFrom } : {}) }
+          : {}),
+      }));
+    }
   }
   console.log(JSON.stringify(out, null, 2));
   return r.status === "ok" ? 0 : 1;
