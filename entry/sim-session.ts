@@ -264,6 +264,8 @@ export class SimSession {
   }
 
   advance(ms: number): void {
+    // A cut that hit outside `advance` (in an HTTP response handed to the device) restarts it now.
+    if (!this.board.flash.poweredOn) this.afterPowerCut();
     const end = this.board.clock.ticks() + ms;
     for (;;) {
       try {

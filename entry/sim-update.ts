@@ -49,6 +49,10 @@ export interface SimUpdateStatus {
   floor: number;
   agent: string;
   offset: number;
+  /** Bytes of the download recorded as durably written (where it resumes after a reset). */
+  durableOffset: number;
+  /** Downloads this boot resumed from their durable offset. */
+  resumed: number;
 }
 
 /** Task watchdog timeout (virtual ms): a firmware that stops feeding it is reset. */
@@ -194,7 +198,13 @@ export class SimUpdateStack {
     const done = this.http.get(id);
     if (!done) return;
     this.http.delete(id);
-    done(status, body);
+    try {
+      done(status, body);
+    } catch (e) {
+      // The power went while the device handled the response: it stops there; the next
+      // `advance` restarts the board (SimSession.advance).
+      if (!(e instanceof PowerCutError)) throw e;
+    }
   }
 
   status(): SimUpdateStatus {
@@ -207,6 +217,8 @@ export class SimUpdateStack {
       floor: this.agent.floor(),
       agent: s.state,
       offset: s.offset,
+      durableOffset: s.durableOffset,
+      resumed: this.agent.counters.resumed,
     };
   }
 }

@@ -31,6 +31,15 @@ import { crc32 } from "./crc32.js";
  *    erased, so the oldest readings go next;
  * 3. essential messages are never dropped: if they cannot be copied forward, the enqueue is
  *    refused (counted in `refused`) until acknowledgements free space.
+ *
+ * Lent blocks: another log in the same partition (the reading journal,
+ * firmware/storage/reading-journal.ts) borrows free blocks with `lendBlock`. A lent block starts
+ * with a 20-byte header (magic "FQL1", the borrower's tag, the borrower's block sequence,
+ * 0xFFFFFFFF, CRC-32 of the first 16 bytes); the queue never appends to, reclaims or erases it
+ * until `releaseBlock` zeroes the header's first 16 bytes (one write, no erase), after which it
+ * reads as free. Lent blocks come from the same rotation as the queue's own blocks, so the
+ * borrower's erases are spread over the whole partition. A firmware that does not know lent
+ * blocks sees them as free (their header is not "FQB1") and erases them before use.
  */
 export const CLASS_ESSENTIAL = 0;
 export const CLASS_READINGS = 1;
@@ -40,12 +49,14 @@ export type MessageClass = typeof CLASS_ESSENTIAL | typeof CLASS_READINGS | type
 export const BLOCK_HEADER_BYTES = 20;
 export const RECORD_HEADER_BYTES = 20;
 const BLOCK_MAGIC = 0x46514231; // "FQB1"
+const LENT_MAGIC = 0x46514c31; // "FQL1"
 const RECORD_MAGIC = 0xa5;
 const TYPE_MESSAGE = 1;
 const TYPE_ACK = 2;
 const FREE = 0;
 const OPEN = 1;
 const SEALED = 2;
+const LENT = 3;
 
 export interface FrameQueueOptions {
   partition: FlashPartition;
@@ -78,6 +89,15 @@ export interface FrameQueueCounters {
   /** Records found torn at recovery (their enqueue never returned). */
   tornRecords: number;
   acksRejected: number;
+  /** Blocks lent to another log in the partition, and given back. */
+  blocksLent: number;
+  blocksReleased: number;
+}
+
+/** A block lent to a borrower: its index and the borrower's sequence number for it. */
+export interface LentBlock {
+  block: number;
+  seq: number;
 }
 
 function align4(n: number): number {
@@ -100,6 +120,8 @@ export class FrameQueue {
     blocksErased: 0,
     tornRecords: 0,
     acksRejected: 0,
+    blocksLent: 0,
+    blocksReleased: 0,
   };
 
   private readonly flash: FlashPartition;
@@ -110,6 +132,8 @@ export class FrameQueue {
   private readonly firstQseq: Float64Array;
   /** Highest message qseq in the block, or firstQseq - 1 when it holds none. */
   private readonly lastQseq: Float64Array;
+  /** For lent blocks: the borrower's tag (their sequence is in blockSeq). */
+  private readonly lentTag: Float64Array;
   private readonly endOffset: Int32Array;
   /** Blocks in use, oldest first. */
   private readonly ring: Int32Array;
@@ -138,6 +162,7 @@ export class FrameQueue {
     this.blockSeq = new Float64Array(n);
     this.firstQseq = new Float64Array(n);
     this.lastQseq = new Float64Array(n);
+    this.lentTag = new Float64Array(n);
     this.endOffset = new Int32Array(n);
     this.ring = new Int32Array(n);
     this.headerView = new DataView(this.header.buffer);
@@ -169,11 +194,71 @@ export class FrameQueue {
     return (this.blockCount - 1) * (this.blockLength - BLOCK_HEADER_BYTES);
   }
 
-  /** Blocks that hold no live data (free, or only acknowledged/dropped records). */
+  /** Blocks that hold no live data (free, or only acknowledged/dropped records); lent blocks are not. */
   get reclaimableBlocks(): number {
     let used = 0;
     for (let i = 0; i < this.ringLength; i++) if (this.lastQseq[this.ring[i]] > this.floor) used++;
+    for (let b = 0; b < this.blockCount; b++) if (this.state[b] === LENT) used++;
     return this.blockCount - used;
+  }
+
+  /** The partition the queue lives in (a borrower reads and writes its lent blocks through it). */
+  get partition(): FlashPartition {
+    return this.flash;
+  }
+
+  /** Blocks lent to the borrower `tag` (found at recovery or lent since), in the borrower's order. */
+  lentBlocks(tag: number): LentBlock[] {
+    const out: LentBlock[] = [];
+    for (let b = 0; b < this.blockCount; b++) if (this.state[b] === LENT && this.lentTag[b] === tag) out.push({ block: b, seq: this.blockSeq[b] });
+    out.sort((x, y) => x.seq - y.seq);
+    return out;
+  }
+
+  /**
+   * Lends a free block to the borrower `tag`, who numbers it `seq`: erases it and writes the lent
+   * header (bytes 0-19; the borrower writes from byte 20 on). Like opening a block of the queue,
+   * it may reclaim the oldest block (dropping its readings) to keep one block free. Returns the
+   * block, or -1 when none can be freed. Throws only on a flash error (power cut): a torn erase or
+   * header leaves a block that reads as free.
+   */
+  lendBlock(tag: number, seq: number): number {
+    let b = this.freeBlock();
+    if (b < 0) {
+      if (!this.reclaimOldest()) return -1;
+      b = this.freeBlock();
+      if (b < 0) return -1;
+    }
+    this.state[b] = SEALED; // until its header is written
+    this.flash.eraseBlocks(b);
+    this.counters.blocksErased++;
+    const h = this.header;
+    const v = this.headerView;
+    h.fill(0xff);
+    v.setUint32(0, LENT_MAGIC);
+    v.setUint32(4, tag >>> 0);
+    v.setUint32(8, seq >>> 0);
+    v.setUint32(16, crc32(h, 0, 16));
+    this.flash.write(b * this.blockLength, h.subarray(0, BLOCK_HEADER_BYTES));
+    this.state[b] = LENT;
+    this.lentTag[b] = tag >>> 0;
+    this.blockSeq[b] = seq >>> 0;
+    this.counters.blocksLent++;
+    if (this.freeBlock() < 0) this.reclaimOldest();
+    return b;
+  }
+
+  /**
+   * Takes a lent block back: its header's first 16 bytes are written with zeros (bits only
+   * cleared, no erase), so that it reads as free after a reboot; it is erased when it is used
+   * again. A torn release leaves a header that fails its check (free) or still valid (the
+   * borrower finds the block again after the reboot).
+   */
+  releaseBlock(block: number): void {
+    if (this.state[block] !== LENT) return;
+    this.state[block] = FREE;
+    this.counters.blocksReleased++;
+    this.flash.write(block * this.blockLength, new Uint8Array(16));
   }
 
   /** Stores a message; returns its sequence number. Throws only on a flash error (power cut). */
@@ -282,7 +367,14 @@ export class FrameQueue {
     for (let b = 0; b < this.blockCount; b++) {
       this.state[b] = FREE;
       this.flash.read(b * this.blockLength, h.subarray(0, BLOCK_HEADER_BYTES));
-      if (v.getUint32(0) !== BLOCK_MAGIC || crc32(h, 0, 16) !== v.getUint32(16)) continue;
+      if (crc32(h, 0, 16) !== v.getUint32(16)) continue;
+      if (v.getUint32(0) === LENT_MAGIC) {
+        this.state[b] = LENT;
+        this.lentTag[b] = v.getUint32(4);
+        this.blockSeq[b] = v.getUint32(8);
+        continue;
+      }
+      if (v.getUint32(0) !== BLOCK_MAGIC) continue;
       this.state[b] = OPEN;
       this.blockSeq[b] = v.getUint32(4);
       this.firstQseq[b] = v.getUint32(8);

@@ -6,8 +6,17 @@
  * that confirmation, and never lowered (a revert does not touch it).
  *
  * Preference domain "update": "seq" the anti-rollback floor (highest confirmed sequence),
- * "pendSeq"/"pendVer" the image waiting for its first boot. Every outcome is recorded in the
- * security log and reported (the composition root signs reports and sends them to the gateway).
+ * "pendSeq"/"pendVer" the image waiting for its first boot, "resume" the durable progress of the
+ * download under way. Every outcome is recorded in the security log and reported (the composition
+ * root signs reports and sends them to the gateway).
+ *
+ * Resuming: every `checkpointBytes` (64 KB) of image written, and at its end, "resume" records
+ * the manifest (sequence, size, digest), the running image's sequence and the offset up to which
+ * the slot's bytes are written. The SHA-256 state cannot be saved (the SDK's native digest does
+ * not export it), so when the same manifest is offered after a reset the agent reopens the slot at
+ * that offset (`UpdateSlots.resume`, which erases again every block after it: a write torn by a
+ * power cut is rewritten) and hashes the bytes before it again from flash. The same manifest
+ * offered during its own download goes on from the current offset; any other starts over.
  */
 import type { Crypto } from "../../hal/contracts/crypto.js";
 import type { Log } from "../../hal/contracts/log.js";
@@ -19,7 +28,40 @@ import { verifyManifest, type UpdateManifest, type UpdateOutcome } from "../../p
 import { loadRoleKey } from "../security/trust.js";
 
 export const UPDATE_DOMAIN = "update";
-export const UPDATE_KEYS = { floor: "seq", pendingSeq: "pendSeq", pendingVersion: "pendVer" } as const;
+export const UPDATE_KEYS = { floor: "seq", pendingSeq: "pendSeq", pendingVersion: "pendVer", progress: "resume" } as const;
+/** Durable progress is recorded every this many bytes of image (a multiple of the flash erase block). */
+export const CHECKPOINT_BYTES = 65536;
+/** Bytes of the slot hashed per read when a download resumes. */
+const REHASH_PIECE = 4096;
+const PROGRESS_BYTES = 48;
+
+/** The durable progress of a download ("update"/"resume"). */
+export interface DownloadProgress {
+  sequence: number;
+  imageSize: number;
+  /** Bytes of the image written to the slot, durably (a checkpoint). */
+  offset: number;
+  /** Sequence of the image that was running (the slot written is the one it does not run from). */
+  runningSequence: number;
+  imageDigest: Uint8Array;
+}
+
+export function encodeProgress(p: DownloadProgress): ArrayBuffer {
+  const b = new Uint8Array(PROGRESS_BYTES);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, p.sequence >>> 0);
+  v.setUint32(4, p.imageSize >>> 0);
+  v.setUint32(8, p.offset >>> 0);
+  v.setUint32(12, p.runningSequence >>> 0);
+  b.set(p.imageDigest.subarray(0, 32), 16);
+  return b.buffer;
+}
+
+export function decodeProgress(v: unknown): DownloadProgress | null {
+  if (!(v instanceof ArrayBuffer) || v.byteLength !== PROGRESS_BYTES) return null;
+  const d = new DataView(v);
+  return { sequence: d.getUint32(0), imageSize: d.getUint32(4), offset: d.getUint32(8), runningSequence: d.getUint32(12), imageDigest: new Uint8Array(v.slice(16, 48)) };
+}
 
 /** What the agent needs from the security log (injected). */
 export interface SecurityEvents {
@@ -95,6 +137,19 @@ export interface UpdateAgentOptions {
   passThrough?(e: unknown): boolean;
   /** Delay between "pending reboot" and the restart, so the report can leave (default 2000 ms). */
   restartDelayMs?: number;
+  /** Durable progress every this many bytes (default CHECKPOINT_BYTES; a multiple of the slots' resumeAlignment). */
+  checkpointBytes?: number;
+}
+
+export interface UpdateAgentCounters {
+  /** Downloads resumed from durable progress after a reset. */
+  resumed: number;
+  /** Offers of the manifest being received that went on from the current offset. */
+  continued: number;
+  /** Progress records written. */
+  checkpoints: number;
+  /** Bytes of the slot hashed again to resume. */
+  rehashedBytes: number;
 }
 
 export type OfferResult = { ok: true; manifest: UpdateManifest } | { ok: false; reason: UpdateReason; detail: string };
@@ -108,19 +163,28 @@ export class UpdateAgent {
   private writer: UpdateWriter | null = null;
   private hash: { update(d: Uint8Array): void; digest(): Uint8Array } | null = null;
   private receivedBytes = 0;
+  /** Offset of the last progress record of this download (0: none). */
+  private durableOffset = 0;
   private confirmed = false;
   private bootTimer: TimerId | null = null;
+  readonly counters: UpdateAgentCounters = { resumed: 0, continued: 0, checkpoints: 0, rehashedBytes: 0 };
 
   constructor(private readonly o: UpdateAgentOptions) {}
 
-  get status(): { state: AgentState; offset: number; size: number; version: string; confirmed: boolean } {
+  get status(): { state: AgentState; offset: number; durableOffset: number; size: number; version: string; confirmed: boolean } {
     return {
       state: this.state,
       offset: this.receivedBytes,
+      durableOffset: this.durableOffset,
       size: this.manifest ? this.manifest.imageSize : 0,
       version: this.manifest ? this.manifest.version : "",
       confirmed: this.confirmed,
     };
+  }
+
+  /** The durable progress of a download, if one is recorded. */
+  progress(): DownloadProgress | null {
+    return decodeProgress(this.o.store.get(UPDATE_DOMAIN, UPDATE_KEYS.progress));
   }
 
   /** The anti-rollback floor: the highest sequence any confirmed image has had. */
@@ -141,6 +205,14 @@ export class UpdateAgent {
       return r;
     }
     const m = r.manifest;
+    // The same manifest again while it is being received (a central that reconnected, an HTTP
+    // fetch asked again): go on from where the download is.
+    if (this.state === "receiving" && this.manifest && sameRelease(this.manifest, m)) {
+      this.counters.continued++;
+      this.o.log.log("info", `update ${m.version} offered again; continuing at byte ${this.receivedBytes}`);
+      this.o.report({ outcome: "accepted", reason: "", version: m.version, sequence: m.sequence, offset: this.receivedBytes, detail: `${m.imageSize} bytes, continuing at ${this.receivedBytes}` });
+      return r;
+    }
     // A new offer replaces an update still being received (the central started over).
     if (this.writer) {
       try {
@@ -151,13 +223,75 @@ export class UpdateAgent {
     }
     this.manifest = m;
     this.writer = null;
-    this.hash = this.o.crypto.sha256Stream();
+    this.hash = null;
     this.receivedBytes = 0;
+    this.durableOffset = 0;
+    if (!this.resumeDownload(m)) {
+      // Starting over: the record of another image's bytes must go before the slot is rewritten.
+      if (this.o.store.get(UPDATE_DOMAIN, UPDATE_KEYS.progress) !== undefined) this.o.store.delete(UPDATE_DOMAIN, UPDATE_KEYS.progress);
+      this.writer = null;
+      this.hash = this.o.crypto.sha256Stream();
+      this.receivedBytes = 0;
+      this.durableOffset = 0;
+    }
     this.state = "receiving";
-    this.o.log.log("info", `update ${m.version} (sequence ${m.sequence}, ${m.imageSize} bytes) accepted; receiving`);
-    this.o.security?.record("update-accepted", `${m.version} seq ${m.sequence} ${m.imageSize} B`);
-    this.o.report({ outcome: "accepted", reason: "", version: m.version, sequence: m.sequence, offset: 0, detail: `${m.imageSize} bytes` });
+    const at = this.receivedBytes;
+    const resumed = at > 0 ? `; resuming at byte ${at}` : "";
+    this.o.log.log("info", `update ${m.version} (sequence ${m.sequence}, ${m.imageSize} bytes) accepted; receiving${resumed}`);
+    this.o.security?.record("update-accepted", `${m.version} seq ${m.sequence} ${m.imageSize} B${at > 0 ? ` from ${at}` : ""}`);
+    this.o.report({ outcome: "accepted", reason: "", version: m.version, sequence: m.sequence, offset: at, detail: at > 0 ? `${m.imageSize} bytes, resuming at ${at}` : `${m.imageSize} bytes` });
     return r;
+  }
+
+  /**
+   * After a reset: the durable progress of this very manifest (same sequence, size and digest,
+   * written while the same image ran) lets the download go on from its offset. The slot is
+   * reopened there and the bytes before it are hashed again from flash. False: start over.
+   */
+  private resumeDownload(m: UpdateManifest): boolean {
+    const { slots } = this.o;
+    const p = this.progress();
+    if (!p || !slots.resume || !slots.readInactive) return false;
+    if (p.sequence !== m.sequence || p.imageSize !== m.imageSize || !bytesEqual(p.imageDigest, m.imageDigest) || p.runningSequence !== this.o.running.sequence) return false;
+    const align = slots.resumeAlignment ?? 4096;
+    if (p.offset < 1 || p.offset > m.imageSize || (p.offset % align !== 0 && p.offset !== m.imageSize)) return false;
+    try {
+      const writer = slots.resume(m.imageSize, p.offset);
+      const hash = this.o.crypto.sha256Stream();
+      const piece = new Uint8Array(REHASH_PIECE);
+      for (let off = 0; off < p.offset; off += REHASH_PIECE) {
+        const view = p.offset - off >= REHASH_PIECE ? piece : piece.subarray(0, p.offset - off);
+        slots.readInactive(off, view);
+        hash.update(view);
+      }
+      this.writer = writer;
+      this.hash = hash;
+    } catch (e) {
+      if (this.o.passThrough?.(e)) throw e;
+      this.o.log.log("warn", `update ${m.version}: cannot resume at byte ${p.offset} (${e instanceof Error ? e.message : String(e)}); starting over`);
+      return false;
+    }
+    this.receivedBytes = p.offset;
+    this.durableOffset = p.offset;
+    this.counters.resumed++;
+    this.counters.rehashedBytes += p.offset;
+    return true;
+  }
+
+  /** Records the durable progress when the download passed a checkpoint or its end. */
+  private checkpoint(m: UpdateManifest): void {
+    if (!this.o.slots.resume) return;
+    const every = this.o.checkpointBytes ?? CHECKPOINT_BYTES;
+    const at = this.receivedBytes >= m.imageSize ? m.imageSize : this.receivedBytes - (this.receivedBytes % every);
+    if (at <= this.durableOffset) return;
+    this.o.store.set(UPDATE_DOMAIN, UPDATE_KEYS.progress, encodeProgress({ sequence: m.sequence, imageSize: m.imageSize, offset: at, runningSequence: this.o.running.sequence, imageDigest: m.imageDigest }));
+    this.durableOffset = at;
+    this.counters.checkpoints++;
+  }
+
+  private clearProgress(): void {
+    this.durableOffset = 0;
+    if (this.o.store.get(UPDATE_DOMAIN, UPDATE_KEYS.progress) !== undefined) this.o.store.delete(UPDATE_DOMAIN, UPDATE_KEYS.progress);
   }
 
   private check(bytes: Uint8Array): OfferResult {
@@ -201,6 +335,8 @@ export class UpdateAgent {
     }
     this.hash.update(data);
     this.receivedBytes += data.length;
+    // The bytes are in the slot (the write returned): the progress may say so.
+    this.checkpoint(m);
     return { ok: true, offset: this.receivedBytes };
   }
 
@@ -227,6 +363,7 @@ export class UpdateAgent {
     }
     this.writer = null;
     this.state = "pending-reboot";
+    this.clearProgress();
     this.o.store.set(UPDATE_DOMAIN, UPDATE_KEYS.pendingSeq, m.sequence);
     this.o.store.set(UPDATE_DOMAIN, UPDATE_KEYS.pendingVersion, m.version);
     this.o.log.log("info", `update ${m.version} written and verified; restarting into it`);
@@ -252,6 +389,7 @@ export class UpdateAgent {
     this.writer = null;
     this.hash = null;
     this.state = "idle";
+    this.clearProgress();
     this.note("failed", reason, detail, this.receivedBytes, m ? m.version : "", m ? m.sequence : 0);
     this.manifest = null;
     this.receivedBytes = 0;
@@ -354,4 +492,9 @@ export class UpdateAgent {
     this.o.report({ outcome: "failed", reason: "self-test-failed", version: running.version, sequence: running.sequence, offset: 0, detail: `${failing}; rolling back` });
     this.o.timers.set(() => slots.rollback(), this.o.restartDelayMs ?? 2000);
   }
+}
+
+/** The same release: sequence, version, size and digest (a manifest signed again for it counts as the same). */
+function sameRelease(a: UpdateManifest, b: UpdateManifest): boolean {
+  return a.sequence === b.sequence && a.version === b.version && a.imageSize === b.imageSize && bytesEqual(a.imageDigest, b.imageDigest);
 }

@@ -19,6 +19,18 @@ export interface UpdateWriter {
 export interface UpdateSlots {
   /** Opens the inactive app slot for an image of `byteLength` bytes. */
   begin(byteLength: number): UpdateWriter;
+  /**
+   * Optional (resumable downloads): reopens the inactive slot to go on with an image of
+   * `byteLength` bytes at `offset`, keeping the bytes before it (written before a reset).
+   * `offset` is a multiple of `resumeAlignment` (the flash erase block) or `byteLength`; every
+   * block from `offset` on is erased again before it is written, so whatever a write torn by a
+   * power cut left there is gone. ESP-IDF: `esp_ota_resume`. Absent: a download starts over.
+   */
+  resume?(byteLength: number, offset: number): UpdateWriter;
+  /** With `resume`: reads bytes of the inactive slot (the image written so far, to hash it again). */
+  readInactive?(offset: number, target: Uint8Array): void;
+  /** With `resume`: resume offsets are multiples of this (4096 on the ESP32). */
+  readonly resumeAlignment?: number;
   /** Cancels the pending rollback of the running image; false when the bootloader refused. */
   confirmRunningImage(): boolean;
   /** Marks the running image invalid and restarts into the previous one (does not return on the device). */

@@ -201,16 +201,22 @@ export interface SimUpdateSlotsOptions {
 }
 
 class SimUpdateWriter implements UpdateWriter {
-  private written = 0;
-  private erasedBlocks = 0;
+  private written: number;
+  private erasedBlocks: number;
   private done = false;
 
+  /** `offset` > 0: resumes after a reset; the blocks before it hold the image's first bytes. */
   constructor(
     private readonly owner: SimUpdateSlots,
     private readonly slot: number,
     private readonly partition: FlashPartition,
     private readonly byteLength: number,
-  ) {}
+    offset = 0,
+  ) {
+    this.written = offset;
+    // From a block boundary on, every block is erased again before its first write (a torn write there is gone).
+    this.erasedBlocks = Math.floor(offset / partition.blockLength);
+  }
 
   write(data: Uint8Array): void {
     if (this.done) throw new Error("update already finished");
@@ -262,6 +268,29 @@ export class SimUpdateSlots implements UpdateSlots {
       throw new RangeError(`an image of ${byteLength} bytes does not fit the ${partition.byteLength}-byte slot`);
     }
     return new SimUpdateWriter(this, slot, partition, byteLength);
+  }
+
+  /** The inactive slot's erase block: resume offsets are multiples of it. */
+  get resumeAlignment(): number {
+    return this.o.partitions.slots[1 - this.o.boot.slot].blockLength;
+  }
+
+  /** Goes on with an image of `byteLength` bytes at `offset` (esp_ota_resume), keeping the bytes before it. */
+  resume(byteLength: number, offset: number): UpdateWriter {
+    const slot = 1 - this.o.boot.slot;
+    const partition = this.o.partitions.slots[slot];
+    if (!Number.isInteger(byteLength) || byteLength < 1 || byteLength > partition.byteLength) {
+      throw new RangeError(`an image of ${byteLength} bytes does not fit the ${partition.byteLength}-byte slot`);
+    }
+    if (!Number.isInteger(offset) || offset < 0 || offset > byteLength || (offset % partition.blockLength !== 0 && offset !== byteLength)) {
+      throw new RangeError(`cannot resume an image of ${byteLength} bytes at ${offset} (not a block boundary)`);
+    }
+    return new SimUpdateWriter(this, slot, partition, byteLength, offset);
+  }
+
+  /** Reads bytes of the inactive slot. */
+  readInactive(offset: number, target: Uint8Array): void {
+    this.o.partitions.slots[1 - this.o.boot.slot].read(offset, target);
   }
 
   /** esp_ota_set_boot_partition: a new entry for `slot`, in the sector that does not hold the running entry. */

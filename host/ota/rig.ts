@@ -146,6 +146,8 @@ export class UpdateRig {
       batteryPercent: () => this.battery,
       report: (r) => reports.push(r),
       restartDelayMs: 100,
+      // A power cut stops the device where it is: nothing runs after it (the download's progress stays).
+      passThrough: (e) => e instanceof PowerCutError,
     });
     this.boot = boot;
     return boot;
@@ -157,17 +159,25 @@ export class UpdateRig {
     return typeof v === "number" ? v : 0;
   }
 
-  /** Sends a release through the agent in `chunk`-byte pieces; returns the agent's last verdict. */
+  /**
+   * Sends a release through the agent in `chunk`-byte pieces, from the offset the agent resumes
+   * at; returns the agent's last verdict, or "power-cut" when the flash lost its power.
+   */
   deliver(r: TestRelease, chunk = 512, image = r.image): string {
     const agent = this.boot!.agent;
-    const offer = agent.offer(r.signed);
-    if (!offer.ok) return offer.reason;
-    for (let off = 0; off < image.length; off += chunk) {
-      const c = agent.chunk(off, image.subarray(off, Math.min(off + chunk, image.length)));
-      if (!c.ok) return c.reason;
+    try {
+      const offer = agent.offer(r.signed);
+      if (!offer.ok) return offer.reason;
+      for (let off = agent.status.offset; off < image.length; off += chunk) {
+        const c = agent.chunk(off, image.subarray(off, Math.min(off + chunk, image.length)));
+        if (!c.ok) return c.reason;
+      }
+      const f = agent.finish();
+      return f.ok ? "ok" : f.reason;
+    } catch (e) {
+      if (e instanceof PowerCutError) return "power-cut";
+      throw e;
     }
-    const f = agent.finish();
-    return f.ok ? "ok" : f.reason;
   }
 
   /**

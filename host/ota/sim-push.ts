@@ -17,6 +17,7 @@ import { decodeAck, encodeTransferMessage } from "../../firmware/update/transfer
 import type { SimStatus } from "../../entry/sim-session.js";
 import type { SimEngine } from "../sim/engines.js";
 import { rangeGet, serveRelease, type OtaServer } from "./server.js";
+import { safeText } from "../cli/safe-text.js";
 
 export interface SimUpdatePlan {
   dir: string;
@@ -89,6 +90,8 @@ export class SimUpdateDriver {
   private planDone = false;
   private sendOffset = 0;
   private sending = false;
+  /** After an offer: chunks wait for its acknowledgement, whose offset is where the device resumes. */
+  private awaitingOffset = false;
   private finishSent = false;
   private retry = false;
   private server: OtaServer | null = null;
@@ -119,7 +122,10 @@ export class SimUpdateDriver {
     const ack = decodeAck(r.message);
     if (ack) {
       // Acknowledgements only steer the resume point; outcomes come in signed reports.
-      if (ack.reason === "out-of-order" && this.sending) this.sendOffset = ack.offset;
+      if (this.awaitingOffset && this.sending) {
+        this.awaitingOffset = false;
+        this.sendOffset = ack.offset;
+      } else if (ack.reason === "out-of-order" && this.sending) this.sendOffset = ack.offset;
       return;
     }
     const v = verifyUpdateStatus(this.o.crypto, r.message, (id) => (bytesEqual(id, this.o.device.deviceId) ? { publicKey: this.o.device.publicKey, alg: this.o.device.alg } : null));
@@ -133,7 +139,8 @@ export class SimUpdateDriver {
     if (s.outcome === "rejected" || s.outcome === "failed") this.sending = false;
     if (s.outcome === "rejected" || s.outcome === "failed" || s.outcome === "confirmed" || s.outcome === "rolled-back") this.planDone = true;
     if (this.o.json) this.o.out(JSON.stringify({ type: "update-status", device: toHex(s.deviceId), outcome: s.outcome, reason: s.reason, version: s.version, sequence: s.sequence, offset: s.offset, detail: s.detail, running: s.running }));
-    else this.o.err(`gateway: device ${toHex(s.deviceId)} update ${s.outcome}${s.reason ? " (" + s.reason + ")" : ""}: ${s.version || "-"} seq ${s.sequence}; ${s.detail}; running ${s.running}`);
+    // The report's strings come from the device: escaped.
+    else this.o.err(`gateway: device ${toHex(s.deviceId)} update ${safeText(s.outcome, 40)}${s.reason ? " (" + safeText(s.reason, 80) + ")" : ""}: ${safeText(s.version || "-", 40)} seq ${s.sequence}; ${safeText(s.detail)}; running ${safeText(s.running, 40)}`);
   }
 
   /** Bridge: an HTTP GET by the device; answered at the next step. */
@@ -155,10 +162,10 @@ export class SimUpdateDriver {
       this.summary.resets.push({ reason: reset, ...r });
       this.sending = false;
       this.o.event?.({ kind: "boot", reason: reset, version: r.version, slot: r.slot, actions: r.actions });
-      const line = `device: reset (${reset}); bootloader: ${r.actions.join("; ")}; running ${r.version}`;
+      const line = `device: reset (${safeText(reset, 80)}); bootloader: ${r.actions.join("; ")}; running ${safeText(r.version, 40)}`;
       if (this.o.json) this.o.out(JSON.stringify({ type: "boot", reason: reset, version: r.version, slot: r.slot, crashes: r.crashes, actions: r.actions }));
       else this.o.err(line);
-      // A power cut interrupted the update: offer it again (a download does not survive a reset).
+      // A power cut interrupted the update: offer it again (the device resumes from its durable offset).
       if (reset === "power-cut" && this.plan && !this.planDone) this.retry = true;
       return engine.advance(0);
     }
@@ -182,12 +189,13 @@ export class SimUpdateDriver {
         // Not connected yet (just booted): try again at the next step.
         this.retry = !(await this.write(engine, encodeTransferMessage({ kind: "offer", manifest: this.manifest })));
         this.sending = !this.retry;
+        this.awaitingOffset = this.sending;
         this.sendOffset = 0;
         this.o.err(`gateway: offering ${plan.dir} over BLE (${this.image.length} bytes)`);
         this.o.event?.({ kind: "offer", dir: plan.dir, via: "ble", bytes: this.image.length });
       }
     }
-    if (this.sending) await this.pump(engine);
+    if (this.sending && !this.awaitingOffset) await this.pump(engine);
     return status;
   }
 
