@@ -46,11 +46,10 @@ function connect(): void {
     port,
     nodelay: true,
     onWritable(count: number) {
+      // Room again (or the connection is up): what waited goes first, in order.
       room = count;
-      if (!open) {
-        open = true;
-        while (backlog.length && write(backlog[0])) backlog.shift();
-      }
+      open = true;
+      while (backlog.length && write(backlog[0])) backlog.shift();
     },
     onReadable(count: number) {
       const data = this.read(count);
