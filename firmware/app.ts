@@ -2,8 +2,9 @@ import type { Hal } from "../hal/contracts/hal.js";
 import { FrameSealer } from "../protocol/frame.js";
 import { type Reading, type RecordV1 } from "../protocol/record.js";
 import { Uplink } from "./link/uplink.js";
-import { isAck } from "./link/link-messages.js";
+import { isAck, isAnnounceRequest } from "./link/link-messages.js";
 import { openFrameQueue } from "./storage/open-queue.js";
+import { ReadingBatch, openReadingJournal, type FrameSink } from "./storage/reading-batch.js";
 import { publishStandardValues } from "./link/standard-values.js";
 import { loadCredentials } from "./security/credentials.js";
 import { PersistentCounter } from "./security/persistent-counter.js";
@@ -26,13 +27,32 @@ export const READING_PERIOD_MS = 1000;
 export const LAB_CHUNK_SAMPLES = 250;
 
 export const SETTINGS_DOMAIN = "settings";
+/** Settings key set while a factory reset waits for the queue to drain (a reboot resumes the wait). */
+export const SETTING_RESET_PENDING = "resetPending";
+/** How often a retiring device checks whether its queue has drained. */
+const RETIRE_CHECK_MS = 1000;
 export const COUNTER_DOMAIN = "counters";
 
 export interface FirmwareStatus {
-  state: "idle" | "running" | "unprovisioned" | "sensor-fault";
+  /**
+   * "retiring": a factory reset was ordered; sampling stopped and the device delivers what it
+   * queued under its identity before it wipes it (docs/security.md, "Factory reset").
+   */
+  state: "idle" | "running" | "retiring" | "unprovisioned" | "sensor-fault";
   detail: string;
   epoch: number;
+  /** Readings taken by this run (each is in the reading journal before it counts). */
   readings: number;
+  /** Sequence number of this run's last reading, or -1. */
+  lastReadingSeq: number;
+  /** Readings taken and not yet sealed into a frame (they wait in the reading journal). */
+  readingsPending: number;
+  /** Readings of the previous run found unsealed in the journal at boot and sealed by this run. */
+  readingsRecovered: number;
+  /** Readings of the previous run's last frame sealed again under its own frame number (the gateway drops a second copy). */
+  readingsResealed: number;
+  /** Readings the previous run took that this run found but could not deliver (damaged journal entries, queue refused). */
+  readingsLostAtPowerCut: number;
   frames: number;
   queueDepth: number;
   dropped: number;
@@ -49,6 +69,10 @@ export interface FirmwareStatus {
   commandsRejected: number;
   /** Entries the security log holds in total (its next sequence number). */
   securityEvents: number;
+  /** Acknowledgements refused because their tag did not verify (forged or stale). */
+  forgedAcksRefused: number;
+  /** Announcement requests from the gateway that were honoured. */
+  announceRequests: number;
 }
 
 /** Default epoch period: a new epoch (fresh keys) every hour, besides the one opened at boot. */
@@ -67,7 +91,8 @@ export class WearableFirmware {
   private readonly labBuffer = new Int32Array(LAB_CHUNK_SAMPLES * 2);
   /** Recent alert transitions (at most 20), for inspection. */
   private readonly alertEvents: { timeMs: number; alerts: string[] }[] = [];
-  private readonly batch: Reading[] = [];
+  /** Readings waiting for their frame, each also in the reading journal (survives power cuts). */
+  private readonly batch: ReadingBatch;
   private readingSeq: PersistentCounter | null = null;
   private frameSeq: PersistentCounter | null = null;
   private timers: number[] = [];
@@ -82,6 +107,11 @@ export class WearableFirmware {
     detail: "",
     epoch: 0,
     readings: 0,
+    lastReadingSeq: -1,
+    readingsPending: 0,
+    readingsRecovered: 0,
+    readingsResealed: 0,
+    readingsLostAtPowerCut: 0,
     frames: 0,
     queueDepth: 0,
     dropped: 0,
@@ -94,6 +124,8 @@ export class WearableFirmware {
     commandsAccepted: 0,
     commandsRejected: 0,
     securityEvents: 0,
+    forgedAcksRefused: 0,
+    announceRequests: 0,
   };
 
   constructor(hal: Hal) {
@@ -101,7 +133,8 @@ export class WearableFirmware {
     // Status only until `start`: a pipeline opens no bus handle before its own `start`.
     this.sensing = new SensingPipeline({ i2c: hal.i2c, store: hal.store, log: hal.log, sampleRate: PPG_SAMPLE_RATE });
     this.uplink = new Uplink(hal.link, openFrameQueue(hal), hal.clock);
-    this.securityLog = new SecurityLog(hal.store, hal.crypto, () => hal.clock.wallTime());
+    this.batch = new ReadingBatch(openReadingJournal(this.uplink.queue, hal.log));
+    this.securityLog = new SecurityLog(hal.store, hal.crypto, () => hal.clock.wallTime(), undefined, () => hal.clock.ticks());
   }
 
   /**
@@ -116,7 +149,7 @@ export class WearableFirmware {
       this.status.state = "unprovisioned";
       this.status.detail = `not provisioned: ${creds.missing} missing`;
       hal.log.log("error", `${this.status.detail}; provision the device first`);
-      hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => (isAck(m) ? void this.uplink.handleAck(m) : this.provision(m)));
+      hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => this.gatewayMessage(m, (x) => this.provision(x)));
       return;
     }
     const c = creds.credentials;
@@ -141,10 +174,30 @@ export class WearableFirmware {
     hal.link.onConnectionChange = (connected) => this.uplink.connectionChanged(connected);
     this.status.transport = loadTransport(hal.store);
     if (hal.link.useTransport) hal.link.useTransport(this.status.transport);
+    // Envelopes are tagged, and acknowledgements checked, with the sealer's epoch link keys.
+    const sealer = this.sealer;
+    this.uplink.setAuthority({
+      crypto: hal.crypto,
+      deviceId: c.deviceId,
+      get epoch() {
+        return sealer.epoch;
+      },
+      linkKey: (e) => sealer.linkKey(e),
+      get currentAnnouncement() {
+        return sealer.currentAnnouncement;
+      },
+    });
     const epoch = epochs.take();
     this.status.epoch = epoch;
     this.uplink.enqueue(this.sealer.openEpoch(epoch), true);
+    // Readings the previous run took but had not sealed (power cut, reset) go first.
+    this.batch.sealRecovered(this.frameSink);
     this.securityLog.record("key-rotation", `epoch ${epoch} (boot)`);
+    // A factory reset ordered before this boot still waits for its queue to drain: no sampling.
+    if (hal.store.get(SETTINGS_DOMAIN, SETTING_RESET_PENDING) === true) {
+      this.retire();
+      return;
+    }
 
     this.sensing = new SensingPipeline({ i2c: hal.i2c, store: hal.store, log: hal.log, sampleRate: PPG_SAMPLE_RATE, interrupt: hal.interrupt });
     const sensorsOk = this.sensing.start();
@@ -157,6 +210,7 @@ export class WearableFirmware {
       crypto: hal.crypto,
       store: hal.store,
       wallTime: () => hal.clock.wallTime(),
+      ticks: () => hal.clock.ticks(),
       deviceId: c.deviceId,
       signingKey: c.signingKey,
       signatureAlg: c.signatureAlg,
@@ -175,7 +229,7 @@ export class WearableFirmware {
         readSecurityLog: (from, count) => this.securityLog.read(from, count),
       },
     });
-    hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => (isAck(m) ? void this.uplink.handleAck(m) : this.command(m)));
+    hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => this.gatewayMessage(m, (x) => this.command(x)));
     const epochPeriod = hal.store.get(SETTINGS_DOMAIN, "epochPeriodS");
     const epochPeriodS = typeof epochPeriod === "number" && Number.isInteger(epochPeriod) && epochPeriod >= 10 ? epochPeriod : DEFAULT_EPOCH_PERIOD_S;
     this.timers.push(hal.timers.repeat(() => this.rotateEpoch("periodic"), epochPeriodS * 1000));
@@ -220,6 +274,12 @@ export class WearableFirmware {
     this.status.commandsAccepted = this.commands ? this.commands.accepted : 0;
     this.status.commandsRejected = this.commands ? this.commands.rejected : 0;
     this.status.securityEvents = this.securityLog.nextSeq;
+    this.status.readingsPending = this.batch.length;
+    this.status.readingsRecovered = this.batch.counters.recovered;
+    this.status.readingsResealed = this.batch.counters.resealed;
+    this.status.readingsLostAtPowerCut = this.batch.counters.lostAtPowerCut;
+    this.status.forgedAcksRefused = this.uplink.counters.forgedAcksRefused;
+    this.status.announceRequests = this.uplink.counters.announceRequests;
     return { ...this.status };
   }
 
@@ -239,9 +299,18 @@ export class WearableFirmware {
     else if (r.kind === "message") handle(r.message);
   }
 
+  /** A whole message from the gateway or a central: an acknowledgement, an announcement request, or else `other`. */
+  private gatewayMessage(m: Uint8Array, other: (m: Uint8Array) => void): void {
+    if (isAck(m)) this.uplink.handleAck(m);
+    else if (isAnnounceRequest(m)) this.uplink.announceRequested();
+    else other(m);
+  }
+
   private command(message: Uint8Array): void {
     if (this.commands === null) return;
-    this.uplink.enqueue(this.commands.handle(message), true);
+    const result = this.commands.handle(message);
+    // null: dropped by the rate limit (not answered, nothing written).
+    if (result !== null) this.uplink.enqueue(result, true);
   }
 
   private provision(bundle: Uint8Array): void {
@@ -256,16 +325,50 @@ export class WearableFirmware {
     this.start();
   }
 
+  /**
+   * A factory reset (the maintainer's command): sampling stops, the readings not yet sealed are
+   * sealed, and the identity is wiped only once everything queued under it was acknowledged by the
+   * gateway (authenticated acknowledgements): the readings of the identity being wiped are
+   * delivered, not lost. The wait survives a reboot or a power cut.
+   */
   private factoryReset(): void {
     this.stop();
+    this.sendBatch();
+    this.hal.store.set(SETTINGS_DOMAIN, SETTING_RESET_PENDING, true);
+    this.retire();
+  }
+
+  /** Sends what is queued, takes no reading and no command; wipes once the queue is empty. */
+  private retire(): void {
+    this.commands = null;
+    this.status.state = "retiring";
+    this.hal.log.log("warn", `factory reset: delivering ${this.uplink.depth} queued messages before the identity is wiped`);
+    this.hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => this.gatewayMessage(m, () => this.hal.log.log("warn", "factory reset pending: command ignored")));
+    const check = () => {
+      this.status.detail = `factory reset pending: ${this.uplink.depth} queued messages to deliver first`;
+      if (this.uplink.depth > 0) {
+        this.uplink.pump();
+        return;
+      }
+      this.stop();
+      this.wipe();
+    };
+    // First checked a period from now: the command's own result is queued after this returns.
+    this.status.detail = "factory reset pending: delivering the queue first";
+    this.timers.push(this.hal.timers.repeat(check, RETIRE_CHECK_MS));
+  }
+
+  private wipe(): void {
+    this.batch.discard();
     factoryReset(this.hal.store);
-    this.securityLog.record("factory-reset", "identity, trust, counters and settings wiped");
+    this.securityLog.record("factory-reset", "identity, trust, frame counters and settings wiped after the queue drained; command ids kept");
+    this.uplink.setAuthority(null);
     this.commands = null;
     this.sealer = null;
     this.status.state = "unprovisioned";
     this.status.detail = "factory reset: waiting for a provisioning bundle";
     this.hal.log.log("warn", this.status.detail);
-    this.hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => (isAck(m) ? void this.uplink.handleAck(m) : this.provision(m)));
+    this.hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => this.gatewayMessage(m, (x) => this.provision(x)));
   }
 
   private drainPpg(): void {
@@ -284,18 +387,20 @@ export class WearableFirmware {
     };
     if (r.alerts) reading.alerts = r.alerts;
     this.status.alerts = r.alerts;
+    // In the journal before it counts as taken: from here on a power cut does not lose it.
+    this.batch.add(reading);
     this.status.readings++;
+    this.status.lastReadingSeq = reading.seq;
     this.status.lastHrBpm = reading.hrBpm;
     this.status.lastTempC = reading.tempC;
     publishStandardValues(this.hal.link, reading);
-    this.batch.push(reading);
     if (r.alertsChanged) {
       if (this.alertEvents.length >= 20) this.alertEvents.shift();
       this.alertEvents.push({ timeMs: reading.timeMs, alerts: alertNames(r.alerts) });
       this.hal.log.log("warn", `alerts: ${alertNames(r.alerts).join(", ") || "none"}`);
     }
     // An alert that starts or ends goes out at once, in a frame of its own.
-    if (this.batch.length >= this.framePeriodS || r.alertsChanged) this.sendBatch();
+    if (this.batch.due(this.framePeriodS) || r.alertsChanged) this.sendBatch();
     if (this.sensing.labMode && this.sensing.labPending >= LAB_CHUNK_SAMPLES) this.sendLabChunk();
     this.uplink.pump();
   }
@@ -321,16 +426,19 @@ export class WearableFirmware {
   }
 
   private sendBatch(): void {
-    const sealer = this.sealer!;
-    const record: RecordV1 = {
-      schema: 1,
-      frameSeq: this.frameSeq!.take(),
-      firmwareVersion: this.hal.firmwareVersion,
-      readings: this.batch.splice(0),
-    };
-    this.uplink.enqueue(sealer.seal(record));
-    this.status.frames++;
+    this.batch.seal(this.frameSink);
   }
+
+  /** How batches become frames: this run's frame numbers and sealer, then the durable queue. */
+  private readonly frameSink: FrameSink = {
+    nextFrameSeq: () => this.frameSeq!.take(),
+    seal: (frameSeq, readings) => this.sealer!.seal({ schema: 1, frameSeq, firmwareVersion: this.hal.firmwareVersion, readings }),
+    enqueue: (frame) => {
+      const ok = this.uplink.enqueue(frame);
+      this.status.frames++;
+      return ok;
+    },
+  };
 }
 
 function toHexId(b: Uint8Array): string {

@@ -25,7 +25,7 @@ function session(): { s: SimSession; central: BleCentral; store: MemoryReadingSt
   const store = new MemoryReadingStore();
   const service = new GatewayService(gateway, store);
   const s = new SimSession(config, { notify() {}, log() {} });
-  const central = new BleCentral(s.board.link.central, service, "device");
+  const central = new BleCentral(s.board.link.central, service, Buffer.from(keys.deviceId).toString("hex"));
   s.boot();
   return { s, central, store, service };
 }

@@ -107,7 +107,7 @@ describe("MQTT over TLS to a real mosquitto with per-device ACLs", function () {
     const gw = await MqttGateway.start({ ...connection(), clientId: "gateway-acl", ...gatewayAccount, service, onDelivery: (d) => seen.push(d) });
     const b = await HostMqttClient.connect({ ...connection(), clientId: idB, ...accountB });
     try {
-      const forged = fragmentMessage(encodeEnvelope(1, 0, new Uint8Array([0xd2, 0x84, 0x40])), 4096, 0)[0];
+      const forged = fragmentMessage(encodeEnvelope(1, 1, 0, new Uint8Array(16), new Uint8Array([0xd2, 0x84, 0x40])), 4096, 0)[0];
       await b.publish(`wearable/${idA}/frames`, forged, 1);
       await b.publish(`wearable/${idA}/acks`, new Uint8Array([0xc0, 0, 9, 0xac, 0, 0, 0, 9, 0, 0, 0, 0]), 1);
       // The same bytes on B's own topic do arrive: the path works, only the ACL stopped the first.
@@ -133,7 +133,7 @@ describe("MQTT over TLS to a real mosquitto with per-device ACLs", function () {
     const g2 = await MqttGateway.start({ ...connection(), clientId: "gateway-s2", ...gatewayAccount, service: b.service, shareGroup: "gw", onDelivery: () => seenB.push(1) });
     const dev = await HostMqttClient.connect({ ...connection(), clientId: idB, ...accountB });
     try {
-      for (let i = 1; i <= 20; i++) await dev.publish(`wearable/${idB}/frames`, fragmentMessage(encodeEnvelope(i, i - 1, new Uint8Array([0xd2, i])), 4096, i)[0], 1);
+      for (let i = 1; i <= 20; i++) await dev.publish(`wearable/${idB}/frames`, fragmentMessage(encodeEnvelope(1, i, i - 1, new Uint8Array(16), new Uint8Array([0xd2, i])), 4096, i)[0], 1);
       for (let i = 0; i < 100 && seenA.length + seenB.length < 20; i++) await sleep(20);
       assert.equal(seenA.length + seenB.length, 20, "each message reached exactly one instance");
       assert.ok(seenA.length > 0 && seenB.length > 0, `both instances got some (${seenA.length}, ${seenB.length})`);

@@ -86,7 +86,12 @@ describe("security end to end (firmware on XS)", function () {
     assert.ok(chain.ok, "security log chain verifies");
     if (chain.ok) {
       const kinds = chain.entries.map((e) => e.kind);
-      assert.deepEqual(kinds, ["key-rotation", "command-rejected", "auth-failure", "command-rejected", "command-rejected", "command", "command-replay", "command-rejected", "command", "key-rotation", "command"]);
+      // Rejections of one kind within the hour: the first as an entry, the others in one summary
+      // written when the log is read (the wrong device, the expired command and the garbage).
+      assert.deepEqual(kinds, ["key-rotation", "command-rejected", "auth-failure", "command", "command-replay", "command", "key-rotation", "command", "command-rejected"]);
+      const s = chain.entries[8].summary;
+      assert.deepEqual([s?.count, s?.total], [3, 4]);
+      assert.ok(s !== undefined && s.firstMs >= start + 5000 && s.firstMs < start + 6000, "first of them: the wrong device at 5 s");
     }
     assert.equal(results[8].body.epoch, 1, "rotate-keys opened epoch 1 (epoch 0 opened at boot)");
     assert.equal(summary.firmware?.labMode, true, "lab mode flag exposed in the status");
@@ -97,6 +102,41 @@ describe("security end to end (firmware on XS)", function () {
     assert.ok(readings.length >= 30, `${readings.length} readings`);
     assert.ok(readings.some((r) => r.epoch === 1), "frames under the rotated epoch verified");
     assert.deepEqual(summary.rejected, {}, JSON.stringify(events.filter((e) => e.kind === "rejected")));
+  });
+
+  it("a flood of 100 garbage commands: a few answered, the rest dropped; the earlier forgery stays in the log; a valid command right after is accepted", async () => {
+    const seed = 9;
+    const period = { op: "set-frame-period", seconds: 10 } as const;
+    const flood = [];
+    for (let i = 0; i < 100; i++) flood.push({ atS: 4 + i / 100, bytes: i % 2 ? new Uint8Array([0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40]) : command(seed, "clinician", period, 20, { deviceId: new Uint8Array(8) }, "maintainer") });
+    const msgs = [
+      { atS: 3, bytes: command(seed, "clinician", period, 2, {}, "maintainer") }, // forged
+      ...flood,
+      { atS: 6, bytes: command(seed, "clinician", period, 3) },
+      { atS: 7, bytes: command(seed, "maintainer", { op: "read-security-log", from: 0, count: 16 }, 4) },
+    ];
+    const { results, summary } = await run(seed, 20, msgs);
+    // The device answers 7 of the flood (the rest are dropped unanswered, below); the answers to
+    // one kind of garbage in the same millisecond are the same signed bytes, which the gateway
+    // reports once (a copy of a result is never a second answer).
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ["bad-signature", "wrong-device", "malformed", "ok", "ok"],
+    );
+    const log = results[results.length - 1];
+    const entries = (log.body.entries as string[]).map((h) => fromHex(h)!);
+    const chain = verifyLogChain((d) => crypto.sha256(d), entries, { next: Number(log.body.next), hash: fromHex(String(log.body.head))! });
+    assert.ok(chain.ok, "security log chain verifies");
+    if (chain.ok) {
+      const auth = chain.entries.filter((e) => e.kind === "auth-failure");
+      assert.equal(auth.length, 1);
+      assert.match(auth[0].detail, /^bad-signature clinician set-frame-period #2/);
+      const count = (kind: string) => chain.entries.filter((e) => e.kind === kind).reduce((n, e) => n + (e.summary?.count ?? 1), 0);
+      assert.equal(count("command-rejected"), 7);
+      assert.equal(count("rate-limited"), 93);
+    }
+    assert.equal(summary.firmware?.state, "running");
+    assert.equal(summary.firmware?.commandsRejected, 8);
   });
 
   it("reports a gap as a JSON line when frames go missing on the way", async () => {

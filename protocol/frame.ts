@@ -56,7 +56,7 @@ export const KDF_LABEL = "wearable frame v1";
 export const MAX_FRAME_BYTES = 4096;
 export const MAX_ANNOUNCEMENT_BYTES = 512;
 export const DEFAULT_REPLAY_WINDOW = 64;
-export const DEFAULT_EPOCHS_RETAINED = 4;
+export const DEFAULT_EPOCHS_RETAINED = 32;
 
 /** Announcement payload map keys. */
 export const ANN_KEY_TYPE = 1;
@@ -117,7 +117,15 @@ export interface EpochKeyInputs {
 export interface EpochKeys {
   contentKey: Uint8Array;
   baseIv: Uint8Array;
+  /**
+   * 32 bytes that authenticate the link's queue envelopes (device to gateway) and the gateway's
+   * acknowledgements (firmware/link/link-messages.ts): HKDF output after the content key and IV.
+   */
+  linkKey: Uint8Array;
 }
+
+/** Length of the epoch's link authentication key. */
+export const LINK_KEY_LENGTH = 32;
 
 /** The HKDF info: CBOR ["wearable frame v1", aead alg, agreement curve, signature alg, ephemeral key, gateway key id]. */
 export function epochKdfInfo(i: Omit<EpochKeyInputs, "sharedSecret" | "deviceId" | "epoch">): Uint8Array {
@@ -132,11 +140,18 @@ export function epochKdfInfo(i: Omit<EpochKeyInputs, "sharedSecret" | "deviceId"
     .toBytes();
 }
 
-/** HKDF-SHA256(ikm = shared secret, salt = deviceId || epoch BE32, info) -> content key || base IV. */
+/**
+ * HKDF-SHA256(ikm = shared secret, salt = deviceId || epoch BE32, info) -> content key || base IV
+ * || link key. HKDF's output does not depend on its length, so the content key and IV are the
+ * same bytes as without the link key.
+ */
 export function deriveEpochKeys(crypto: Crypto, i: EpochKeyInputs): EpochKeys {
   const keyLength = aeadKeyLength(i.aeadAlg);
-  const okm = crypto.hkdfSha256(i.sharedSecret, concatBytes(i.deviceId, u32be(i.epoch)), epochKdfInfo(i), keyLength + BASE_IV_LENGTH);
-  return { contentKey: okm.slice(0, keyLength), baseIv: okm.slice(keyLength, keyLength + BASE_IV_LENGTH) };
+  const ivEnd = keyLength + BASE_IV_LENGTH;
+  const okm = crypto.hkdfSha256(i.sharedSecret, concatBytes(i.deviceId, u32be(i.epoch)), epochKdfInfo(i), ivEnd + LINK_KEY_LENGTH);
+  const keys = { contentKey: okm.slice(0, keyLength), baseIv: okm.slice(keyLength, ivEnd), linkKey: okm.slice(ivEnd, ivEnd + LINK_KEY_LENGTH) };
+  okm.fill(0);
+  return keys;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -169,6 +184,9 @@ interface SealingEpoch {
 export class FrameSealer {
   private readonly o: Required<FrameSealerOptions>;
   private current: SealingEpoch | null = null;
+  /** The epoch before the current one (its link key only: acknowledgements may still name it). */
+  private previous: { epoch: number; linkKey: Uint8Array } | null = null;
+  private announcement: Uint8Array | null = null;
   private lastFrameSeq = -1;
   private readonly recordWriter = new CborWriter(512);
   private readonly workWriter = new CborWriter(640);
@@ -192,6 +210,18 @@ export class FrameSealer {
   /** The open epoch, or null before the first `openEpoch`. */
   get epoch(): number | null {
     return this.current === null ? null : this.current.epoch;
+  }
+
+  /** The open epoch's announcement, as `openEpoch` returned it (sent again on request). */
+  get currentAnnouncement(): Uint8Array | null {
+    return this.announcement;
+  }
+
+  /** The link key of the open epoch or of the one before it; null for any other epoch. */
+  linkKey(epoch: number): Uint8Array | null {
+    if (this.current !== null && this.current.epoch === epoch) return this.current.keys.linkKey;
+    if (this.previous !== null && this.previous.epoch === epoch) return this.previous.linkKey;
+    return null;
   }
 
   /**
@@ -219,6 +249,11 @@ export class FrameSealer {
     });
     shared.fill(0);
     const externalAad = frameExternalAad(o.deviceId, epoch);
+    if (this.previous !== null) this.previous.linkKey.fill(0);
+    if (this.current !== null) {
+      this.previous = { epoch: this.current.epoch, linkKey: this.current.keys.linkKey };
+      this.current.keys.contentKey.fill(0);
+    }
     this.current = {
       epoch,
       keys,
@@ -243,13 +278,14 @@ export class FrameSealer {
       .int(ANN_KEY_AEAD)
       .int(aeadAlgId(o.aeadAlg))
       .toBytes();
-    return createSign1({
+    this.announcement = createSign1({
       crypto: o.crypto,
       alg: o.signatureAlg,
       privateKey: o.identityPrivateKey,
       payload,
       unprotectedHeaders: new Map([[HEADER_KID, o.deviceId]]),
     });
+    return this.announcement;
   }
 
   /** Signs and encrypts a record; `record.frameSeq` becomes the Partial IV and must increase. */
@@ -376,6 +412,15 @@ interface DeviceState {
   window: bigint;
 }
 
+/**
+ * The keys of one device's open epochs: what a gateway must keep across restarts (encrypted at
+ * rest), or every frame still queued on the device under those epochs becomes unreadable. Hex.
+ */
+export interface DeviceEpochSecrets {
+  deviceId: string;
+  epochs: { epoch: number; aeadAlg: AeadAlgorithm; ephemeralPublicKey: string; contentKey: string; baseIv: string; linkKey: string }[];
+}
+
 /** Replay state of one device, without any key: what a gateway persists across restarts. */
 export interface DeviceReplayState {
   deviceId: string;
@@ -388,6 +433,16 @@ export interface DeviceReplayState {
 
 function rejected(reason: RejectReason, detail: string): OpenResult {
   return { kind: "rejected", reason, detail };
+}
+
+function fromHexBytes(h: string): Uint8Array {
+  const out = new Uint8Array(h.length >> 1);
+  for (let i = 0; i < out.length; i++) {
+    const v = parseInt(h.slice(2 * i, 2 * i + 2), 16);
+    if (Number.isNaN(v)) throw new RangeError("bad hex");
+    out[i] = v;
+  }
+  return out;
 }
 
 function onlyKeys(m: HeaderMap, allowed: number[]): boolean {
@@ -453,6 +508,67 @@ export class FrameOpener {
     }
   }
 
+  /** The link key of a device's epoch, when its keys are known. */
+  linkKey(deviceId: string, epoch: number): Uint8Array | null {
+    const e = this.devices.get(deviceId)?.epochs.find((x) => x.epoch === epoch);
+    return e ? e.keys.linkKey : null;
+  }
+
+  /** The newest epoch whose keys are known for a device, or null. */
+  newestKnownEpoch(deviceId: string): number | null {
+    const epochs = this.devices.get(deviceId)?.epochs;
+    return epochs && epochs.length ? epochs[epochs.length - 1].epoch : null;
+  }
+
+  /** Every device's open epochs with their keys (secret: persist encrypted). */
+  exportEpochSecrets(): DeviceEpochSecrets[] {
+    const out: DeviceEpochSecrets[] = [];
+    for (const [id, s] of this.devices) {
+      if (!s.epochs.length) continue;
+      out.push({
+        deviceId: id,
+        epochs: s.epochs.map((e) => ({ epoch: e.epoch, aeadAlg: e.aeadAlg, ephemeralPublicKey: toHex(e.ephemeralPublicKey), contentKey: toHex(e.keys.contentKey), baseIv: toHex(e.keys.baseIv), linkKey: toHex(e.keys.linkKey) })),
+      });
+    }
+    return out;
+  }
+
+  /** Restores epoch keys saved by `exportEpochSecrets` (after `importReplayState`, if both are kept). */
+  importEpochSecrets(secrets: readonly DeviceEpochSecrets[]): void {
+    const hex = (h: string, n: number): Uint8Array => {
+      const b = /^[0-9a-f]*$/.test(h) && h.length === 2 * n ? fromHexBytes(h) : null;
+      if (b === null) throw new RangeError("bad epoch secrets");
+      return b;
+    };
+    for (const d of secrets) {
+      if (!/^[0-9a-f]{16}$/.test(d.deviceId)) throw new RangeError("bad epoch secrets device");
+      const epochs: OpeningEpoch[] = d.epochs.map((e) => {
+        if (!Number.isInteger(e.epoch) || e.epoch < 0 || e.epoch > MAX_EPOCH || (e.aeadAlg !== "A128GCM" && e.aeadAlg !== "ChaCha20/Poly1305")) throw new RangeError("bad epoch secrets epoch");
+        const deviceId = fromHexBytes(d.deviceId);
+        return {
+          epoch: e.epoch,
+          aeadAlg: e.aeadAlg,
+          ephemeralPublicKey: fromHexBytes(e.ephemeralPublicKey),
+          keys: { contentKey: hex(e.contentKey, aeadKeyLength(e.aeadAlg)), baseIv: hex(e.baseIv, BASE_IV_LENGTH), linkKey: hex(e.linkKey, LINK_KEY_LENGTH) },
+          externalAad: frameExternalAad(deviceId, e.epoch),
+        };
+      });
+      epochs.sort((a, b) => a.epoch - b.epoch);
+      while (epochs.length > this.epochsRetained) epochs.shift();
+      const state = this.devices.get(d.deviceId);
+      const newest = epochs.length ? epochs[epochs.length - 1].epoch : 0;
+      if (state) {
+        state.epochs = epochs;
+        if (newest > state.newestEpoch) state.newestEpoch = newest;
+      } else this.devices.set(d.deviceId, { newestEpoch: newest, epochs, highestSeq: -1, window: BigInt(0) });
+    }
+  }
+
+  /** Forgets a device's epochs and replay state (it was re-provisioned: a new identity, a new history). */
+  forgetDevice(deviceId: string): void {
+    this.devices.delete(deviceId);
+  }
+
   private acceptAnnouncement(bytes: Uint8Array): OpenResult {
     const o = this.o;
     if (bytes.length > MAX_ANNOUNCEMENT_BYTES) return rejected("malformed", `announcement longer than ${MAX_ANNOUNCEMENT_BYTES} bytes`);
@@ -508,7 +624,9 @@ export class FrameOpener {
         if (bytesEqual(known.ephemeralPublicKey, eph) && known.aeadAlg === aead) return { kind: "epoch", deviceId: kid, epoch, repeated: true };
         return rejected("inconsistent", `epoch ${epoch} was already opened with another ephemeral key`);
       }
-      if (epoch < state.newestEpoch) return rejected("stale-epoch", `epoch ${epoch} is older than epoch ${state.newestEpoch}`);
+      // An older epoch not seen yet (the device's queue still holds its frames: a gateway that
+      // started late, or learnt the open epoch first) is opened too, within the retained window.
+      if (epoch + this.epochsRetained <= state.newestEpoch) return rejected("stale-epoch", `epoch ${epoch} is older than the ${this.epochsRetained} epochs kept before epoch ${state.newestEpoch}`);
     }
 
     const shared = o.crypto.agree(ka, o.gatewayPrivateKey, eph);
@@ -525,7 +643,7 @@ export class FrameOpener {
     });
     const entry: OpeningEpoch = { epoch, aeadAlg: aead, ephemeralPublicKey: eph, keys, externalAad: frameExternalAad(kid, epoch) };
     const s: DeviceState = state ?? { newestEpoch: epoch, epochs: [], highestSeq: -1, window: BigInt(0) };
-    s.newestEpoch = epoch;
+    if (epoch > s.newestEpoch) s.newestEpoch = epoch;
     s.epochs.push(entry);
     s.epochs.sort((a, b) => a.epoch - b.epoch);
     while (s.epochs.length > this.epochsRetained) s.epochs.shift();
@@ -563,7 +681,7 @@ export class FrameOpener {
     const state = this.devices.get(id);
     const ep = state?.epochs.find((e) => e.epoch === epoch);
     if (state === undefined || ep === undefined) {
-      if (state !== undefined && (epoch < state.newestEpoch || (state.epochs.length > 0 && epoch < state.epochs[0].epoch))) {
+      if (state !== undefined && (epoch + this.epochsRetained <= state.newestEpoch || (state.epochs.length >= this.epochsRetained && epoch < state.epochs[0].epoch))) {
         return rejected("stale-epoch", `epoch ${epoch} of device ${id} is no longer open (newest ${state.newestEpoch})`);
       }
       return rejected("unknown-epoch", `no announcement for epoch ${epoch} of device ${id}`);

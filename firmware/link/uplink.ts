@@ -1,8 +1,26 @@
+import type { Crypto } from "../../hal/contracts/crypto.js";
 import type { FrameLink } from "../../hal/contracts/link.js";
 import type { Clock } from "../../hal/contracts/timer.js";
 import { fragmentMessage } from "../../protocol/link-framing.js";
 import { CLASS_ESSENTIAL, CLASS_READINGS, type AckResult, type FrameQueue, type MessageClass } from "../storage/frame-queue.js";
-import { decodeAck, encodeEnvelope } from "./link-messages.js";
+import { ackAuthentic, decodeAck, encodeUnqueued, sealEnvelope } from "./link-messages.js";
+
+/**
+ * What authenticates the link: the device's id, its crypto and the frame sealer's epochs (the
+ * open one and the one before, whose link keys tag envelopes and check acknowledgements).
+ */
+export interface LinkAuthority {
+  readonly crypto: Crypto;
+  readonly deviceId: Uint8Array;
+  /** The open epoch, or null before one is open. */
+  readonly epoch: number | null;
+  linkKey(epoch: number): Uint8Array | null;
+  /** The open epoch's announcement, sent unqueued at the start of a connection and on request. */
+  readonly currentAnnouncement: Uint8Array | null;
+}
+
+/** An announcement request is honoured at most this often (it is not authenticated). */
+export const ANNOUNCE_REQUEST_INTERVAL_MS = 5_000;
 
 /** Without an acknowledgement for this long while connected, unacknowledged messages go again. */
 export const ACK_TIMEOUT_MS = 30_000;
@@ -17,6 +35,11 @@ export interface UplinkCounters {
   acks: number;
   /** Acknowledgements refused (malformed, unknown sequence or wrong check value). */
   acksRefused: number;
+  /** Acknowledgements whose tag did not verify under a link key the device holds (forged or stale). */
+  forgedAcksRefused: number;
+  /** Announcement requests honoured, and ignored for coming too often. */
+  announceRequests: number;
+  announceRequestsIgnored: number;
 }
 
 /**
@@ -27,7 +50,11 @@ export interface UplinkCounters {
  * copies it already stored).
  */
 export class Uplink {
-  readonly counters: UplinkCounters = { sent: 0, resent: 0, acks: 0, acksRefused: 0 };
+  readonly counters: UplinkCounters = { sent: 0, resent: 0, acks: 0, acksRefused: 0, forgedAcksRefused: 0, announceRequests: 0, announceRequestsIgnored: 0 };
+  private authority: LinkAuthority | null = null;
+  /** Send the current announcement (unqueued) before the next queued message. */
+  private announcePending = true;
+  private lastAnnounceRequestMs = -Infinity;
   private fragments: Uint8Array[] = [];
   private fragmentIndex = 0;
   private currentQseq = -1;
@@ -44,6 +71,13 @@ export class Uplink {
     readonly queue: FrameQueue,
     private readonly clock: Clock,
   ) {}
+
+  /** The sealer whose epochs authenticate the link (after provisioning; null: nothing is sent). */
+  setAuthority(authority: LinkAuthority | null): void {
+    this.authority = authority;
+    this.restart();
+    this.pump();
+  }
 
   get depth(): number {
     return this.queue.depth;
@@ -76,12 +110,23 @@ export class Uplink {
     this.pump();
   }
 
-  /** An acknowledgement from the gateway (a whole link message starting with 0xAC). */
-  handleAck(bytes: Uint8Array): AckResult | "malformed" {
+  /**
+   * An acknowledgement from the gateway (a whole link message starting with 0xAC). Nothing is
+   * forgotten unless its tag verifies under the link key of the epoch it names, which must be
+   * the open epoch or the one before.
+   */
+  handleAck(bytes: Uint8Array): AckResult | "malformed" | "forged" {
     const a = decodeAck(bytes);
     if (!a.ok) {
       this.counters.acksRefused++;
       return "malformed";
+    }
+    const auth = this.authority;
+    const key = auth ? auth.linkKey(a.value.epoch) : null;
+    if (auth === null || key === null || !ackAuthentic(auth.crypto, key, auth.deviceId, a.value)) {
+      this.counters.acksRefused++;
+      this.counters.forgedAcksRefused++;
+      return "forged";
     }
     const r = this.queue.acknowledge(a.value.qseq, a.value.check);
     if (r === "acked") {
@@ -93,12 +138,44 @@ export class Uplink {
     return r;
   }
 
+  /**
+   * The gateway asked for the current announcement (0xAA): it cannot open the epoch's frames or
+   * check its envelopes. Honoured at most every ANNOUNCE_REQUEST_INTERVAL_MS: the announcement
+   * goes out unqueued, then everything not yet acknowledged again.
+   */
+  announceRequested(): void {
+    const now = this.clock.ticks();
+    if (now - this.lastAnnounceRequestMs < ANNOUNCE_REQUEST_INTERVAL_MS) {
+      this.counters.announceRequestsIgnored++;
+      return;
+    }
+    this.lastAnnounceRequestMs = now;
+    this.counters.announceRequests++;
+    this.restart();
+    this.pump();
+  }
+
   /** Sends as many fragments as the link takes now; call again when the link has room. */
   pump(): void {
     if (!this.link.connected) return;
+    const auth = this.authority;
+    const epoch = auth ? auth.epoch : null;
+    if (auth === null || epoch === null) return;
+    const key = auth.linkKey(epoch);
+    if (key === null) return;
     const now = this.clock.ticks();
     if (this.lastSent > this.queue.floor && now - this.lastProgressMs > ACK_TIMEOUT_MS) this.restart();
     while (this.link.connected) {
+      if (this.currentQseq < 0 && this.announcePending) {
+        // A new connection, or the gateway asked: the open epoch's announcement first, unqueued.
+        this.announcePending = false;
+        const ann = auth.currentAnnouncement;
+        if (ann !== null) {
+          this.fragments = fragmentMessage(encodeUnqueued(ann), this.link.maxPayload, this.messageNumber++);
+          this.fragmentIndex = 0;
+          this.currentQseq = 0;
+        }
+      }
       if (this.currentQseq < 0) {
         const floor = this.queue.floor;
         const after = this.lastSent >= 0 ? this.lastSent : floor;
@@ -107,13 +184,19 @@ export class Uplink {
         if (m === null) return;
         // Nothing was outstanding: the acknowledgement clock starts with this message.
         if (after <= floor) this.lastProgressMs = now;
-        const envelope = encodeEnvelope(m.qseq, after, m.bytes);
+        const envelope = sealEnvelope(auth.crypto, key, auth.deviceId, epoch, m.qseq, after, m.bytes);
         this.fragments = fragmentMessage(envelope, this.link.maxPayload, this.messageNumber++);
         this.fragmentIndex = 0;
         this.currentQseq = m.qseq;
       }
       if (!this.link.notify(this.fragments[this.fragmentIndex])) return;
       this.fragmentIndex++;
+      if (this.fragmentIndex >= this.fragments.length && this.currentQseq === 0) {
+        // The unqueued announcement is out; it is not part of the queue's order.
+        this.currentQseq = -1;
+        this.fragments = [];
+        continue;
+      }
       if (this.fragmentIndex >= this.fragments.length) {
         this.counters.sent++;
         if (this.currentQseq <= this.highestSent) this.counters.resent++;
@@ -126,6 +209,7 @@ export class Uplink {
   }
 
   private restart(): void {
+    this.announcePending = true;
     this.lastSent = -1;
     this.currentQseq = -1;
     this.fragments = [];

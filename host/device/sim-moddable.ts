@@ -44,6 +44,7 @@ import { ensureTestReleaseKey, makeRelease } from "../release/release.js";
 import { DEFAULT_HR_TRACE, readingLine } from "../sim/run-sim.js";
 import { seededBytes, simKeys } from "../sim/sim-keys.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
+import { safeText } from "../cli/safe-text.js";
 import { LinBench } from "./lin-bench.js";
 import { bootBoard, LIN_PARTITIONS, manufacture, runningEntry } from "./lin-board.js";
 import { compileForModdable, findSdk, modulesMissingFromManifest, repoRoot, run, type Sdk } from "./moddable-build.js";
@@ -282,13 +283,14 @@ async function main(argv: string[]): Promise<number> {
       }
     } else if (e && e.kind === "rejected" && d.kind === "rejected") {
       rejected[e.reason] = (rejected[e.reason] ?? 0) + 1;
-      err(`gateway rejected a message: ${e.reason} (${e.detail})`);
+      err(`gateway rejected a message: ${e.reason} (${safeText(e.detail)})`);
     } else if (e && e.kind === "result") {
       results.push({ op: String(e.op ?? e.body?.op ?? "?"), status: e.status });
-      progress(`gateway: command #${e.commandId} ${e.status}`);
+      progress(`gateway: command #${e.commandId} ${safeText(e.status, 32)}`);
     } else if (e && e.kind === "epoch") progress(`gateway: device ${e.device} opened epoch ${e.epoch}`);
   };
-  const qseqOf = (m: Uint8Array): number | null => (m.length >= 5 && m[0] === 0xae ? new DataView(m.buffer, m.byteOffset).getUint32(1, false) : null);
+  // The envelope: 0xAE, epoch (4), queue number (4), ... (docs/protocol.md section 17).
+  const qseqOf = (m: Uint8Array): number | null => (m.length >= 9 && m[0] === 0xae ? new DataView(m.buffer, m.byteOffset).getUint32(5, false) : null);
 
   // The broker, with a server certificate from the TEST CA whose certificate goes into the image.
   let broker: RunningBroker | null = null;
@@ -302,11 +304,11 @@ async function main(argv: string[]): Promise<number> {
       const d = service.receive(deviceHex, message);
       delivered(d, qseqOf(message));
       if (d.ack) bench.write("acks", d.ack);
-      if (d.ack) ackLevel = Math.max(ackLevel, new DataView(d.ack.buffer, d.ack.byteOffset).getUint32(1, false));
+      if (d.ack && d.ack[0] === 0xac) ackLevel = Math.max(ackLevel, new DataView(d.ack.buffer, d.ack.byteOffset).getUint32(5, false));
     },
     update(message) {
       const ack = decodeTransferAck(message);
-      if (ack) progress(`sim:moddable: update characteristic: ${ack.state} at ${ack.offset}${ack.reason ? ` (${ack.reason})` : ""}`);
+      if (ack) progress(`sim:moddable: update characteristic: ${safeText(ack.state, 32)} at ${ack.offset}${ack.reason ? ` (${safeText(ack.reason, 120)})` : ""}`);
       else updateReports.push("signed status report");
     },
     standard(name) {
@@ -367,7 +369,8 @@ async function main(argv: string[]): Promise<number> {
     }
     xsbug = await startXsbugListener(sdk.moddable);
     xsbug.onLine = (line) => {
-      if (/^(warn|error)/.test(line) || !json) err(`device ${line}`);
+      // Relayed from the device: escaped, like everything a device says.
+      if (/^(warn|error)/.test(line) || !json) err(`device ${safeText(line, 400)}`);
     };
 
     // Build: TypeScript to JavaScript, then mcconfig and make for lin (and the update's image).
@@ -389,7 +392,7 @@ async function main(argv: string[]): Promise<number> {
       progress(`sim:moddable: release ${UPDATE_VERSION} (${r.imageBytes} bytes, signed with the seed's TEST release key) served at ${ota.url}`);
     }
 
-    // The gateway's MQTT side; after a broker outage it connects again (a new session).
+    // The gateway's MQTT side; after a broker outage it connects again by itself (a new session).
     const startGateway = (b: RunningBroker) =>
       MqttGateway.start({
         host: b.host,
@@ -403,7 +406,12 @@ async function main(argv: string[]): Promise<number> {
         onDelivery: (_device, d, message) => {
           framesVia.mqtt++;
           delivered(d, qseqOf(message));
-          if (d.ack) ackLevel = Math.max(ackLevel, new DataView(d.ack.buffer, d.ack.byteOffset).getUint32(1, false));
+          if (d.ack && d.ack[0] === 0xac) ackLevel = Math.max(ackLevel, new DataView(d.ack.buffer, d.ack.byteOffset).getUint32(5, false));
+        },
+        onConnectionEvent: (e) => {
+          if (e.kind === "lost") progress(`sim:moddable: the gateway lost the broker (${safeText(e.reason)}); it connects again by itself`);
+          else if (e.kind === "connected" && e.reconnection) progress(`sim:moddable: the gateway is connected to the broker again (after ${e.attempts} failed attempts)`);
+          else if (e.kind === "gave-up") faults.push(`the gateway gave up connecting to the broker: ${e.error.message}`);
         },
       });
 
@@ -479,13 +487,12 @@ async function main(argv: string[]): Promise<number> {
         if (outage && broker && outageState === "before" && t >= outage.atS) {
           outageState = "down";
           progress(`sim:moddable: broker outage for ${outage.forS} s`);
-          mqttGateway?.close();
-          mqttGateway = null;
           await broker.outage();
         } else if (outage && broker && outageState === "down" && t >= outage.atS + outage.forS) {
           outageState = "after";
           await broker.restore();
-          mqttGateway = await startGateway(broker);
+          // The gateway reconnects by itself (backoff up to 30 s); the broker is known to be back, so at once.
+          mqttGateway?.reconnectNow();
           progress("sim:moddable: broker back");
         }
         if (!updateSent && flags["update-at"] !== undefined && t >= flags["update-at"] && ota) {
@@ -561,9 +568,10 @@ async function main(argv: string[]): Promise<number> {
   };
   if (json) out(JSON.stringify(summary));
   else {
-    err(`sim:moddable: ${verified} readings verified, ${summary.rejected} rejected, ${service.counters.acks} acknowledgements, queue ${summary.queueDrained ? "drained" : "not drained"}, transport ${transport}, firmware ${summary.firmwareVersions.join(", ") || "?"}`);
+    err(`sim:moddable: ${verified} readings verified, ${summary.rejected} rejected, ${service.counters.acks} acknowledgements, queue ${summary.queueDrained ? "drained" : "not drained"}, transport ${transport}, firmware ${safeText(summary.firmwareVersions.join(", ") || "?")}`);
     err(`sim:moddable: memory: peak ${m.peakSlots} slots, ${m.peakChunkBytes} chunk bytes, stack ${m.stackPeakSlots} slots; ESP32 estimate ${estimate32Bytes} bytes`);
-    for (const f of faults) err(`sim:moddable: fault: ${f}`);
+    // Faults quote the simulator's and the device's own output: escaped.
+    for (const f of faults) err(`sim:moddable: fault: ${safeText(f, 600)}`);
   }
   const updateOk = flags["update-at"] === undefined || updateOutcome === "installed and confirmed";
   return verified > 0 && summary.rejected === 0 && faults.length === 0 && updateOk && !interrupted ? 0 : 1;

@@ -32,13 +32,18 @@ export function deviceResource(device: string): Record<string, unknown> {
   };
 }
 
+/** The reading's part of its Observations' ids: device and sequence, and the generation after a re-provisioning. */
+function observationBase(r: GatewayReading): string {
+  return r.generation ? `${r.device}-g${r.generation}-${r.seq}` : `${r.device}-${r.seq}`;
+}
+
 export function readingObservations(r: GatewayReading): FhirObservation[] {
   const out: FhirObservation[] = [];
   const base = { resourceType: "Observation" as const, status: "final" as const, category: CATEGORY, device: { reference: `Device/${r.device}` }, effectiveDateTime: new Date(r.timeMs).toISOString() };
   if (r.hr !== null) {
     out.push({
       ...base,
-      id: `${r.device}-${r.seq}-hr`,
+      id: `${observationBase(r)}-hr`,
       code: { coding: [{ system: LOINC, code: LOINC_HEART_RATE, display: "Heart rate" }], text: "Heart rate" },
       valueQuantity: { value: r.hr, unit: "beats/minute", system: UCUM, code: "/min" },
     });
@@ -46,7 +51,7 @@ export function readingObservations(r: GatewayReading): FhirObservation[] {
   if (r.tempC !== null) {
     out.push({
       ...base,
-      id: `${r.device}-${r.seq}-skin-temp`,
+      id: `${observationBase(r)}-skin-temp`,
       code: { coding: [{ system: LOINC, code: LOINC_SKIN_TEMPERATURE, display: "Temperature of Skin" }], text: "Skin temperature" },
       valueQuantity: { value: r.tempC, unit: "C", system: UCUM, code: "Cel" },
     });

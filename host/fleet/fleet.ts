@@ -21,7 +21,7 @@ import type { Reading } from "../../protocol/record.js";
 import type { SimSessionConfig } from "../../entry/sim-session.js";
 import { Gateway, type GatewayReading } from "../gateway/gateway.js";
 import { GatewayService, type Delivery, type ReadingSink } from "../gateway/service.js";
-import { ENVELOPE_HEADER_BYTES, encodeEnvelope } from "../../firmware/link/link-messages.js";
+import { ENVELOPE_HEADER_BYTES, UNQUEUED_TYPE, sealEnvelope } from "../../firmware/link/link-messages.js";
 import { startEngine, type SimEngine } from "../sim/engines.js";
 import { seededBytes, simKeys, type SimKeys } from "../sim/sim-keys.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
@@ -135,6 +135,8 @@ class FleetKeys {
 class GeneratorDevice implements Device {
   readonly hex: string;
   private readonly sealer: FrameSealer;
+  private readonly crypto: FleetCrypto;
+  private readonly deviceId: Uint8Array;
   private frameSeq = 0;
   private readingSeq = 0;
   private nextFrameMs: number;
@@ -155,6 +157,8 @@ class GeneratorDevice implements Device {
     private readonly send: (device: string, message: Uint8Array, frameSeq: number | null) => void,
   ) {
     this.hex = keys.hex;
+    this.crypto = crypto;
+    this.deviceId = keys.deviceId;
     this.sealer = new FrameSealer({
       crypto,
       deviceId: keys.deviceId,
@@ -197,10 +201,11 @@ class GeneratorDevice implements Device {
     }
   }
 
-  /** The link envelope the firmware's queue puts around each message (queue number, previous). */
+  /** The link envelope the firmware's uplink puts around each message (epoch, queue number, previous, tag). */
   private envelope(message: Uint8Array): Uint8Array {
     this.qseq++;
-    return encodeEnvelope(this.qseq, this.qseq - 1, message);
+    const epoch = this.sealer.epoch!;
+    return sealEnvelope(this.crypto, this.sealer.linkKey(epoch)!, this.deviceId, epoch, this.qseq, this.qseq - 1, message);
   }
 
   onAck(): void {
@@ -303,7 +308,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     if (e === null) {
       if (d.kind === "malformed") rejected.malformed = (rejected.malformed ?? 0) + 1;
     } else if (e.kind === "epoch") {
-      announcements.accepted++;
+      // A repeated announcement is a copy (resent in the queue, or sent again outside it).
+      if (!e.repeated) announcements.accepted++;
     } else if (e.kind === "readings") {
       if (e.device !== device) {
         rejected["wrong-topic"] = (rejected["wrong-topic"] ?? 0) + 1;
@@ -322,6 +328,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
   };
   const send = (device: string, message: Uint8Array, frameSeq: number | null) => {
     const at = performance.now();
+    // The open epoch's announcement sent again outside the queue (firmware devices): a copy.
+    if (message[0] === UNQUEUED_TYPE) return;
     if (frameSeq === null) announcements.sent++;
     else {
       sent++;

@@ -5,7 +5,7 @@
 import type { Crypto, KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
 import { fromHex, toHex } from "../../protocol/cbor.js";
 import { DEVICE_ID_LENGTH, FrameOpener, REJECT_REASONS } from "../../protocol/frame.js";
-import type { DeviceIdentity, DeviceReplayState, OpenResult, RejectReason } from "../../protocol/frame.js";
+import type { DeviceEpochSecrets, DeviceIdentity, DeviceReplayState, OpenResult, RejectReason } from "../../protocol/frame.js";
 import type { PpgChunk } from "../../protocol/record.js";
 import { isResultMessage, openResult } from "../../protocol/command.js";
 import type { CommandStatus } from "../../protocol/command.js";
@@ -30,6 +30,13 @@ export interface DeviceRegistration {
   signatureAlg: SignatureAlgorithm;
   /** Identity keys the device had before it was re-provisioned (announcements under them are "unknown-key"). */
   retiredKeys?: Uint8Array[];
+  /**
+   * The device's history under this identity key (default: 0, or the previous registration's
+   * plus one when the key changed): readings carry it, so that a re-provisioned or replacement
+   * board counting its readings from 0 again under the same id never collides with the old ones.
+   * The store keeps it across restarts (store-sqlite.ts registerIdentity).
+   */
+  generation?: number;
 }
 
 /** One verified reading, flattened. */
@@ -51,6 +58,8 @@ export interface GatewayReading {
   epoch: number;
   /** Version of the firmware that sealed the frame (record key 2). */
   firmwareVersion?: string;
+  /** The device's identity generation (DeviceRegistration.generation); absent: 0. */
+  generation?: number;
 }
 
 export type GatewayEvent =
@@ -106,6 +115,12 @@ export interface GatewayCounters {
   rejected: Record<RejectReason, number>;
 }
 
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function deviceIdBytes(id: Uint8Array | string): Uint8Array {
   const b = typeof id === "string" ? fromHex(id) : id;
   if (b === null || b.length !== DEVICE_ID_LENGTH) throw new RangeError("device id must be 8 bytes (16 hex digits)");
@@ -113,10 +128,14 @@ function deviceIdBytes(id: Uint8Array | string): Uint8Array {
 }
 
 export class Gateway {
-  private readonly devices = new Map<string, DeviceIdentity>();
+  private readonly devices = new Map<string, DeviceIdentity & { generation: number }>();
   private readonly opener: FrameOpener;
   private readonly counts: GatewayCounters;
-  private readonly crypto: Crypto;
+  readonly crypto: Crypto;
+  /** Command results already received (device/role/command id), newest last. */
+  private readonly resultsSeen = new Set<string>();
+  /** Called when a device is registered again with another identity key (re-provisioned). */
+  private readonly resetListeners: ((device: string) => void)[] = [];
 
   constructor(options: GatewayOptions) {
     this.crypto = options.crypto ?? new NodeCrypto();
@@ -139,11 +158,42 @@ export class Gateway {
     const expected = d.signatureAlg === "ES256" ? 65 : 32;
     if (d.signatureAlg !== "ES256" && d.signatureAlg !== "EdDSA") throw new RangeError(`unsupported signature algorithm ${String(d.signatureAlg)}`);
     if (d.identityPublicKey.length !== expected) throw new RangeError(`${d.signatureAlg} public key must be ${expected} bytes`);
-    this.devices.set(toHex(id), {
+    const hex = toHex(id);
+    const before = this.devices.get(hex);
+    const rekeyed = before !== undefined && !bytesEqual(before.identityPublicKey, d.identityPublicKey);
+    const generation = d.generation ?? (before === undefined ? 0 : rekeyed ? before.generation + 1 : before.generation);
+    if (!Number.isInteger(generation) || generation < 0) throw new RangeError("generation must be a non-negative integer");
+    if (rekeyed) {
+      // Re-provisioned: a new identity, a new history. Its epochs, replay window and
+      // acknowledgement level start again (its new queue may count from 1).
+      this.opener.forgetDevice(hex);
+      for (const l of this.resetListeners) l(hex);
+    }
+    this.devices.set(hex, {
       identityPublicKey: d.identityPublicKey.slice(),
       signatureAlg: d.signatureAlg,
       retiredKeys: (d.retiredKeys ?? []).map((k) => k.slice()),
+      generation,
     });
+  }
+
+  /** `listener(device)` when a registered device gets a new identity key. */
+  onDeviceReset(listener: (device: string) => void): void {
+    this.resetListeners.push(listener);
+  }
+
+  /** The link key of a device's epoch (hex id), when the gateway holds that epoch's keys. */
+  linkKey(device: string, epoch: number): Uint8Array | null {
+    return this.opener.linkKey(device, epoch);
+  }
+
+  /** The epochs' keys of every device: secret; persist them only encrypted (store-sqlite.ts does). */
+  exportEpochSecrets(): DeviceEpochSecrets[] {
+    return this.opener.exportEpochSecrets();
+  }
+
+  importEpochSecrets(secrets: readonly DeviceEpochSecrets[]): void {
+    this.opener.importEpochSecrets(secrets);
   }
 
   /** Registered device ids (hex). */
@@ -162,6 +212,16 @@ export class Gateway {
         return { kind: "rejected", reason, detail: `command result: ${res.detail}` };
       }
       const x = res.result;
+      // A result is accepted once: a copy (resent by the device's queue, or replayed by someone
+      // who captured it) is a duplicate, never a second answer. Another answer to the same
+      // command id (the device refusing a replayed command) differs in its bytes.
+      const key = `${toHex(x.deviceId)}/${toHex(this.crypto.sha256(bytes).subarray(0, 16))}`;
+      if (this.resultsSeen.has(key)) {
+        this.counts.rejected.replay++;
+        return { kind: "rejected", reason: "replay", detail: `result of ${x.role} command #${x.commandId} already received` };
+      }
+      this.resultsSeen.add(key);
+      if (this.resultsSeen.size > 4096) this.resultsSeen.delete(this.resultsSeen.values().next().value as string);
       return {
         kind: "result",
         device: toHex(x.deviceId),
@@ -185,6 +245,7 @@ export class Gateway {
       return r;
     }
     const device = toHex(r.deviceId);
+    const generation = this.devices.get(device)?.generation ?? 0;
     if (r.kind === "epoch") {
       if (r.repeated) this.counts.epochsRepeated++;
       else this.counts.epochsOpened++;
@@ -207,6 +268,7 @@ export class Gateway {
       frameSeq: r.frameSeq,
       epoch: r.epoch,
       firmwareVersion: r.record.firmwareVersion,
+      ...(generation ? { generation } : {}),
     }));
     return {
       kind: "readings",

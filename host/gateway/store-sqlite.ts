@@ -1,20 +1,22 @@
 /**
  * The gateway's store in SQLite (better-sqlite3, the embedded default; schema in
- * docs/gateway.md). Readings are keyed by (device, reading sequence), so a reading is stored once
+ * docs/gateway.md). Readings are keyed by (device, identity generation, reading sequence), so a reading is stored once
  * whatever the transport delivers twice; acknowledgement levels and frame replay state are kept
  * beside them so that a restarted gateway neither re-stores old frames nor stalls a device.
  */
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
-import type { DeviceReplayState } from "../../protocol/frame.js";
+import type { DeviceEpochSecrets, DeviceReplayState } from "../../protocol/frame.js";
 import type { GatewayReading } from "./gateway.js";
 import type { ReadingSink } from "./service.js";
 
-export const STORE_SCHEMA_VERSION = 1;
+export const STORE_SCHEMA_VERSION = 2;
 
 export const STORE_SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS readings (
   device      TEXT    NOT NULL,            -- 16 lowercase hex digits
+  generation  INTEGER NOT NULL DEFAULT 0,  -- the device's identity generation (device_keys)
   seq         INTEGER NOT NULL,            -- the device's reading sequence number
   time_ms     INTEGER NOT NULL,            -- reading time, ms since the Unix epoch (UTC)
   hr_bpm      REAL,                        -- heart rate, 0.1 bpm resolution; NULL when none
@@ -24,12 +26,43 @@ CREATE TABLE IF NOT EXISTS readings (
   epoch       INTEGER NOT NULL,            -- key epoch of the frame that carried it
   frame_seq   INTEGER NOT NULL,            -- frame sequence number in that epoch
   received_ms INTEGER NOT NULL,            -- when the gateway stored it
-  PRIMARY KEY (device, seq)
+  PRIMARY KEY (device, generation, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS readings_by_time ON readings (device, time_ms);
+CREATE TABLE IF NOT EXISTS device_keys (device TEXT PRIMARY KEY, identity_key TEXT NOT NULL, generation INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS ack_state (source TEXT PRIMARY KEY, level INTEGER NOT NULL, check_value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS replay_state (device TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS epoch_secrets (device TEXT PRIMARY KEY, sealed BLOB NOT NULL);
 `;
+
+/**
+ * The key that seals the epoch secrets at rest: HKDF-SHA256 of the gateway's static private key
+ * (salt empty, info "wearable gateway store v1"), so that the database alone reveals no frame key.
+ */
+export function storeSealingKey(gatewayPrivateKey: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync("sha256", gatewayPrivateKey, new Uint8Array(0), "wearable gateway store v1", 32));
+}
+
+/** AES-256-GCM: 12-byte random nonce || ciphertext || 16-byte tag; the device id is the AAD. */
+function seal(key: Uint8Array, device: string, plaintext: Uint8Array): Uint8Array {
+  const nonce = randomBytes(12);
+  const c = createCipheriv("aes-256-gcm", key, nonce);
+  c.setAAD(Buffer.from(device, "latin1"));
+  const body = Buffer.concat([c.update(plaintext), c.final()]);
+  return new Uint8Array(Buffer.concat([nonce, body, c.getAuthTag()]));
+}
+
+function unseal(key: Uint8Array, device: string, sealed: Uint8Array): Uint8Array | null {
+  if (sealed.length < 28) return null;
+  try {
+    const d = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, 12));
+    d.setAAD(Buffer.from(device, "latin1"));
+    d.setAuthTag(sealed.subarray(sealed.length - 16));
+    return new Uint8Array(Buffer.concat([d.update(sealed.subarray(12, sealed.length - 16)), d.final()]));
+  } catch {
+    return null;
+  }
+}
 
 /** The part of better-sqlite3's API used here (typed locally: the package ships no types). */
 interface Statement {
@@ -68,6 +101,7 @@ export function sqliteAvailable(): boolean {
 
 interface ReadingRow {
   device: string;
+  generation: number;
   seq: number;
   time_ms: number;
   hr_bpm: number | null;
@@ -90,16 +124,53 @@ export class SqliteStore implements ReadingSink {
     this.db.exec(STORE_SCHEMA);
     const v = this.db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
     if (v === undefined) this.db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(STORE_SCHEMA_VERSION));
+    else if (Number(v.value) === 1) this.migrateFromSchema1();
     else if (Number(v.value) !== STORE_SCHEMA_VERSION) throw new Error(`${path} has store schema ${v.value}; this gateway reads schema ${STORE_SCHEMA_VERSION}`);
     this.insert = this.db.prepare(
-      "INSERT OR IGNORE INTO readings (device, seq, time_ms, hr_bpm, hr_quality, temp_c, flags, epoch, frame_seq, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT OR IGNORE INTO readings (device, generation, seq, time_ms, hr_bpm, hr_quality, temp_c, flags, epoch, frame_seq, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     this.insertMany = this.db.transaction((rows: GatewayReading[]) => {
       let n = 0;
       const t = this.now();
-      for (const r of rows) n += this.insert.run(r.device, r.seq, r.timeMs, r.hr, r.hrQuality, r.tempC, r.flags, r.epoch, r.frameSeq, t).changes;
+      for (const r of rows) n += this.insert.run(r.device, r.generation ?? 0, r.seq, r.timeMs, r.hr, r.hrQuality, r.tempC, r.flags, r.epoch, r.frameSeq, t).changes;
       return n;
     }) as (rows: GatewayReading[]) => number;
+  }
+
+  /**
+   * Schema 1 keyed readings by (device, seq) and had no epoch_secrets or device_keys table
+   * (STORE_SCHEMA created those): the readings table is rebuilt with generation 0.
+   */
+  private migrateFromSchema1(): void {
+    const columns = this.db.prepare("PRAGMA table_info(readings)").all() as { name: string }[];
+    this.db.transaction(() => {
+      if (!columns.some((c) => c.name === "generation")) {
+        this.db.exec("ALTER TABLE readings RENAME TO readings_schema1; DROP INDEX IF EXISTS readings_by_time;");
+        this.db.exec(STORE_SCHEMA);
+        this.db.exec(
+          "INSERT INTO readings (device, generation, seq, time_ms, hr_bpm, hr_quality, temp_c, flags, epoch, frame_seq, received_ms) SELECT device, 0, seq, time_ms, hr_bpm, hr_quality, temp_c, flags, epoch, frame_seq, received_ms FROM readings_schema1; DROP TABLE readings_schema1;",
+        );
+      }
+      this.db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(String(STORE_SCHEMA_VERSION));
+    })();
+  }
+
+  /**
+   * Records the identity key a device is registered with and returns its generation: 0 the first
+   * time, the same while the key is the same, one more when the key changed (the device was
+   * re-provisioned, or a replacement board took its id). A change forgets the device's epoch
+   * keys, replay window and acknowledgement level (resetDevice); its stored readings stay, under
+   * the old generation.
+   */
+  registerIdentity(device: string, identityKeyHex: string): { generation: number; changed: boolean } {
+    const row = this.db.prepare("SELECT identity_key, generation FROM device_keys WHERE device = ?").get(device) as { identity_key: string; generation: number } | undefined;
+    if (row !== undefined && row.identity_key === identityKeyHex) return { generation: row.generation, changed: false };
+    const generation = row === undefined ? 0 : row.generation + 1;
+    this.db.transaction(() => {
+      if (row !== undefined) this.resetDevice(device);
+      this.db.prepare("INSERT INTO device_keys (device, identity_key, generation) VALUES (?, ?, ?) ON CONFLICT(device) DO UPDATE SET identity_key = excluded.identity_key, generation = excluded.generation").run(device, identityKeyHex, generation);
+    })();
+    return { generation, changed: row !== undefined };
   }
 
   /** Stores readings not stored before (one transaction); returns how many were new. */
@@ -107,11 +178,12 @@ export class SqliteStore implements ReadingSink {
     return readings.length ? this.insertMany(readings) : 0;
   }
 
-  /** Readings of a device from `sinceMs` on, in reading-sequence order. */
+  /** Readings of a device from `sinceMs` on, in (generation, reading sequence) order. */
   readings(device: string, sinceMs = 0): GatewayReading[] {
-    const rows = this.db.prepare("SELECT * FROM readings WHERE device = ? AND time_ms >= ? ORDER BY seq").all(device, sinceMs) as ReadingRow[];
+    const rows = this.db.prepare("SELECT * FROM readings WHERE device = ? AND time_ms >= ? ORDER BY generation, seq").all(device, sinceMs) as ReadingRow[];
     return rows.map((r) => ({
       device: r.device,
+      ...(r.generation ? { generation: r.generation } : {}),
       seq: r.seq,
       time: new Date(r.time_ms).toISOString(),
       timeMs: r.time_ms,
@@ -152,6 +224,34 @@ export class SqliteStore implements ReadingSink {
 
   loadReplayState(): DeviceReplayState[] {
     return (this.db.prepare("SELECT state FROM replay_state").all() as { state: string }[]).map((r) => JSON.parse(r.state) as DeviceReplayState);
+  }
+
+  /**
+   * Saves every device's epoch keys, each sealed with `key` (storeSealingKey): call it before
+   * anything that depends on a new epoch is acknowledged (GatewayService onNewEpoch).
+   */
+  saveEpochSecrets(secrets: readonly DeviceEpochSecrets[], key: Uint8Array): void {
+    const put = this.db.prepare("INSERT INTO epoch_secrets (device, sealed) VALUES (?, ?) ON CONFLICT(device) DO UPDATE SET sealed = excluded.sealed");
+    this.db.transaction(() => {
+      for (const d of secrets) put.run(d.deviceId, seal(key, d.deviceId, new TextEncoder().encode(JSON.stringify(d))));
+    })();
+  }
+
+  /** The epoch keys saved by `saveEpochSecrets`; a record that does not open with `key` is an error. */
+  loadEpochSecrets(key: Uint8Array): DeviceEpochSecrets[] {
+    const rows = this.db.prepare("SELECT device, sealed FROM epoch_secrets").all() as { device: string; sealed: Uint8Array }[];
+    return rows.map((r) => {
+      const plain = unseal(key, r.device, new Uint8Array(r.sealed));
+      if (plain === null) throw new Error(`the store's epoch keys for device ${r.device} do not open with this gateway's key (another gateway's database?)`);
+      return JSON.parse(new TextDecoder().decode(plain)) as DeviceEpochSecrets;
+    });
+  }
+
+  /** Forgets a device's gateway state (it was re-provisioned): epoch keys, replay window, acknowledgement level. */
+  resetDevice(device: string): void {
+    this.db.prepare("DELETE FROM epoch_secrets WHERE device = ?").run(device);
+    this.db.prepare("DELETE FROM replay_state WHERE device = ?").run(device);
+    this.db.prepare("DELETE FROM ack_state WHERE source = ?").run(device);
   }
 
   close(): void {

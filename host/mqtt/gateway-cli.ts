@@ -11,12 +11,14 @@ import { fromHex, toHex } from "../../protocol/cbor.js";
 import type { KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
 import { Gateway } from "../gateway/gateway.js";
 import { GatewayService } from "../gateway/service.js";
-import { SqliteStore, sqliteAvailable, SQLITE_MISSING } from "../gateway/store-sqlite.js";
+import { SqliteStore, sqliteAvailable, storeSealingKey, SQLITE_MISSING } from "../gateway/store-sqlite.js";
 import { startEngine, type EngineName } from "../sim/engines.js";
 import { DEFAULT_HR_TRACE, DEFAULT_START } from "../sim/run-sim.js";
 import { seededBytes, simKeys } from "../sim/sim-keys.js";
 import { MOSQUITTO_INSTALL_HINT, mosquittoAvailable, startBroker, type RunningBroker } from "./broker.js";
 import { MqttGateway } from "./gateway-mqtt.js";
+import { MqttConnectError } from "./client.js";
+import { safeText } from "../cli/safe-text.js";
 
 export const gatewayFlags = {
   demo: { type: "boolean", help: "start a local mosquitto and one simulated wearable publishing to it" },
@@ -29,8 +31,43 @@ export const gatewayFlags = {
   db: { type: "string", help: "SQLite file the readings go to", default: "gateway.sqlite", valueName: "FILE" },
   seconds: { type: "number", help: "stop after N seconds (0: until Ctrl-C; --demo default 30)", min: 0, valueName: "N" },
   engine: { type: "string", help: "where the demo wearable's firmware runs", default: "xs", choices: ["xs", "node"] },
+  "max-attempts": { type: "number", help: "give up (exit 1) after N failed connection attempts in a row (0: never)", default: 10, min: 0, integer: true, valueName: "N" },
+  "give-up-after": { type: "number", help: "give up (exit 1) when the broker has been unreachable for S seconds (0: never)", default: 300, min: 0, valueName: "S" },
   json: { type: "boolean", help: "one JSON summary on stdout" },
 } satisfies FlagSpecs;
+
+/**
+ * The one line the gateway exits with when it cannot connect: what is wrong and what to do.
+ * `attempts` and `downForS` say how long it tried (omitted for a failure retrying cannot fix).
+ */
+export function connectFailureLine(e: MqttConnectError, where: string, user: string, attempts?: number, downForS?: number): string {
+  const tried = attempts !== undefined && attempts > 1 ? ` (${attempts} attempts in ${Math.round(downForS ?? 0)} s)` : "";
+  const code = safeText(e.code ?? e.message, 120);
+  switch (e.kind) {
+    case "refused-account":
+      return `gateway: the broker at ${where} refused the gateway's account "${safeText(user, 64)}" (${code}): check --user and --password (or WEARABLE_GATEWAY_PASSWORD) against the broker's password file`;
+    case "tls":
+      return `gateway: TLS to the broker at ${where} failed (${code}): check that --ca is the CA that signed the broker's certificate and that --broker is the broker's TLS port`;
+    case "subscriptions-refused":
+      return `gateway: the broker at ${where} refused the gateway's subscriptions: give the account "${safeText(user, 64)}" read access to wearable/+/frames and wearable/+/status in the broker's ACL`;
+    case "protocol":
+      return `gateway: the server at ${where} does not speak MQTT 3.1.1 (${safeText(e.message, 120)}): check --broker`;
+    case "unreachable":
+      return `gateway: cannot reach the broker at ${where}${tried} (${code}): start the broker or check --broker`;
+    case "timeout":
+      return `gateway: the broker at ${where} does not answer${tried} (${safeText(e.message, 120)}): check that --broker is the broker's MQTT port and that the broker is not overloaded`;
+    case "refused":
+      return `gateway: the broker at ${where} refused the connection${tried} (${safeText(e.message, 120)}): check the broker's log`;
+    case "closed":
+      return `gateway: the broker at ${where} keeps closing the connection${tried} (${code}): check the broker's log`;
+  }
+}
+
+/** A device's status as printed: its own words (escaped), or the usual online/offline. */
+export function presenceLine(device: string, state: string): string {
+  if (state === "online" || state === "offline") return `gateway: device ${device} ${state}`;
+  return `gateway: device ${device} sent the status "${safeText(state, 80)}"`;
+}
 
 export const GATEWAY_SUMMARY = "Receives frames over MQTT (TLS), verifies, deduplicates and stores them in SQLite, and acknowledges them (--demo: with a local broker and a simulated wearable).";
 export const GATEWAY_USAGE = "npm run wearable -- gateway --demo | --broker 127.0.0.1:PORT --ca FILE --keys FILE [flags]";
@@ -109,27 +146,68 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
   const identity = fromHex(keys.deviceIdentityPublicKey);
   if (!gatewayPrivateKey || !identity) throw new Error("gateway: the keys file holds a key that is not hex");
   const gateway = new Gateway({ crypto: new NobleCrypto((n) => crypto.getRandomValues(new Uint8Array(n))), gatewayPrivateKey, agreementAlg: keys.agreementAlg });
-  gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: identity, signatureAlg: keys.signatureAlg });
   const store = new SqliteStore(flags.db!);
+  // A new identity key under a known id (re-provisioned, or a replacement board): a new history.
+  const deviceHex = keys.deviceId.toLowerCase();
+  const identityRecord = store.registerIdentity(deviceHex, keys.deviceIdentityPublicKey.toLowerCase());
+  if (identityRecord.changed) {
+    say(`gateway: device ${deviceHex} has a new identity key (re-provisioned): its history starts again as generation ${identityRecord.generation}; readings stored before are kept`);
+  }
+  gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: identity, signatureAlg: keys.signatureAlg, generation: identityRecord.generation });
   gateway.importReplayState(store.loadReplayState());
-  const service = new GatewayService(gateway, store);
+  // Epoch keys, sealed at rest under a key derived from the gateway's private key: a restarted
+  // gateway opens the frames still queued on devices under epochs it saw before.
+  const sealingKey = storeSealingKey(gatewayPrivateKey);
+  gateway.importEpochSecrets(store.loadEpochSecrets(sealingKey));
+  const service = new GatewayService(gateway, store, {
+    onNewEpoch: () => store.saveEpochSecrets(gateway.exportEpochSecrets(), sealingKey),
+    onUnrecoverable: (device, detail) => say(`gateway: device ${device}: a message no one can open was acknowledged to let its queue move on (${safeText(detail)})`),
+  });
+  gateway.onDeviceReset((device) => store.resetDevice(device));
   service.importAckState(store.loadAckState());
   const persist = () => {
     store.saveAckState(service.exportAckState());
     store.saveReplayState(gateway.exportReplayState());
   };
-  const gw = await MqttGateway.start({
-    host,
-    port,
-    caPem,
-    serverName: "127.0.0.1",
-    clientId: `gateway-${process.pid}`,
-    username: user,
-    password,
-    service,
-    shareGroup: flags.share,
-    onPresence: (device, state) => say(`gateway: device ${device} ${state}`),
-  });
+  const where = `${host}:${port}`;
+  let fatal: string | null = null;
+  const dropsShown = new Set<string>();
+  let gw: MqttGateway;
+  try {
+    gw = await MqttGateway.start({
+      host,
+      port,
+      caPem,
+      serverName: "127.0.0.1",
+      clientId: `gateway-${process.pid}`,
+      username: user,
+      password,
+      service,
+      shareGroup: flags.share,
+      retryFirstConnection: true,
+      maxAttempts: flags["max-attempts"],
+      giveUpAfterMs: flags["give-up-after"]! * 1000,
+      onPresence: (device, state) => say(presenceLine(device, state)),
+      onDropped: (kind, detail) => {
+        // The first of each kind is shown; the rest are counted in the summary.
+        if (dropsShown.has(kind)) return;
+        dropsShown.add(kind);
+        say(`gateway: ${kind === "retained" ? "ignored" : "dropped"} ${kind === "oversize" ? "an oversized" : kind === "malformed" ? "a malformed" : "a retained"} message (${safeText(detail, 160)}); further ones are only counted`);
+      },
+      onConnectionEvent: (e) => {
+        if (e.kind === "lost") say(`gateway: lost the connection to the broker (${safeText(e.reason, 160)})${e.retryInMs === null ? "" : `; connecting again in ${(e.retryInMs / 1000).toFixed(1)} s`}`);
+        else if (e.kind === "retrying") say(`gateway: attempt ${e.attempt} failed (${safeText(e.error.message, 160)}); next in ${(e.delayMs / 1000).toFixed(1)} s`);
+        else if (e.kind === "connected" && e.reconnection) say("gateway: connected to the broker again and subscribed");
+        else if (e.kind === "gave-up") fatal = connectFailureLine(e.error, where, user, e.attempts, e.downForMs / 1000);
+      },
+    });
+  } catch (e) {
+    store.close();
+    await broker?.stop();
+    if (!(e instanceof MqttConnectError)) throw e;
+    say(fatal ?? connectFailureLine(e, where, user));
+    return 1;
+  }
   say(`gateway: subscribed${flags.share ? ` (shared group ${flags.share})` : ""}; storing into ${flags.db}`);
 
   let stopping = false;
@@ -156,7 +234,7 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
           mqtt: { host: "127.0.0.1", port, tlsServerName: "127.0.0.1", username: keys.deviceId, password: "demo-device-password", topicPrefix: `wearable/${keys.deviceId}`, caPem },
         });
         // The wearable runs ten times faster than real time.
-        while (!stopping && (limitMs === 0 || Date.now() - started < limitMs)) {
+        while (!stopping && fatal === null && (limitMs === 0 || Date.now() - started < limitMs)) {
           await engine.advance(1000);
           await sleep(100);
         }
@@ -164,7 +242,7 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
         await engine.close();
       }
     } else {
-      while (!stopping && (limitMs === 0 || Date.now() - started < limitMs)) {
+      while (!stopping && fatal === null && (limitMs === 0 || Date.now() - started < limitMs)) {
         await sleep(1000);
         persist();
       }
@@ -175,11 +253,27 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
     persist();
     gw.close();
     const c = service.counters;
-    const summary = { db: flags.db, stored: c.stored, duplicates: c.duplicateMessages, rejected: c.rejected + c.malformed, acks: c.acks, devices: store.devices() };
+    const summary = {
+      db: flags.db,
+      stored: c.stored,
+      duplicates: c.duplicateMessages,
+      rejected: c.rejected + c.malformed,
+      acks: c.acks,
+      devices: store.devices(),
+      dropped: { oversize: gw.oversizeDropped, malformed: gw.malformedDropped, retained: gw.retainedIgnored, ignored: gw.ignored },
+      reconnects: gw.reconnects,
+      ...(fatal !== null ? { error: fatal } : {}),
+    };
     store.close();
     await broker?.stop();
     if (flags.json) console.log(JSON.stringify(summary));
-    else say(`gateway: ${summary.stored} readings stored in ${summary.db}, ${summary.duplicates} duplicates dropped, ${summary.rejected} rejected, ${summary.acks} acknowledgements sent`);
+    else {
+      const d = summary.dropped;
+      const drops = d.oversize + d.malformed + d.retained ? `; dropped ${d.oversize} oversized, ${d.malformed} malformed, ${d.retained} retained` : "";
+      say(`gateway: ${summary.stored} readings stored in ${summary.db}, ${summary.duplicates} duplicates dropped, ${summary.rejected} rejected, ${summary.acks} acknowledgements sent${drops}`);
+    }
+    // Last, so that it is the line one sees: why the gateway stopped.
+    if (fatal !== null) say(fatal);
   }
-  return 0;
+  return fatal === null ? 0 : 1;
 }

@@ -5,9 +5,11 @@
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FragmentReassembler } from "../../protocol/link-framing.js";
-import { decodeEnvelope } from "../../firmware/link/link-messages.js";
-import { AckTracker } from "../gateway/service.js";
+import { PendingCommands } from "../../protocol/command.js";
+import { isAck } from "../../firmware/link/link-messages.js";
+import { GatewayService } from "../gateway/service.js";
 import { MqttGateway } from "../mqtt/gateway-mqtt.js";
+import { safeText } from "../cli/safe-text.js";
 import type { SimMqttOptions } from "../mqtt/sim-transport.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import type { SimSessionConfig, SimStatus } from "../../entry/sim-session.js";
@@ -208,14 +210,20 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
 
   if (o.ppgOut) writeFileSync(o.ppgOut, "time_ms,ir,red\n");
   const rejected: Record<string, number> = {};
+  const pendingCommands = new PendingCommands();
+  for (const m of o.centralMessages ?? []) {
+    try {
+      pendingCommands.sentBytes(m.bytes, startWallTimeMs + Math.round(m.atS * 1000));
+    } catch {
+      // The same command sent twice: its second answer is reported as a duplicate.
+    }
+  }
   let verifiedReadings = 0;
   let messages = 0;
   const reassembler = new FragmentReassembler();
-  // Acknowledgements: the device keeps each message until the central acks it (host/gateway/service.ts).
-  const acker = new AckTracker();
   const pendingAcks: Uint8Array[] = [];
   let duplicates = 0;
-  const deliver = (message: Uint8Array) => {
+  const deliver = (message: Uint8Array): GatewayEvent => {
     const event: GatewayEvent = gateway.receive(message);
     o.hooks?.gatewayEvent?.(event);
     if (event.kind === "readings" && event.ppg && o.ppgOut) appendFileSync(o.ppgOut, ppgCsvRows(event.ppg));
@@ -230,38 +238,57 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
         else o.err(`gateway: device ${event.device} skipped ${event.gapBefore} frame(s) before frame ${event.frameSeq}`);
       }
     } else if (event.kind === "result") {
-      if (o.json) o.out(JSON.stringify({ type: "result", ...event, kind: undefined }));
-      else o.err(`gateway: device ${event.device} answered command #${event.commandId} (${event.role} ${event.op}): ${event.status}${event.status === "ok" ? "" : " (" + String(event.body.detail) + ")"}`);
+      // Whether it answers a command this run sent: same id, role and op, not older than the command, first answer.
+      const check = pendingCommands.check(event);
+      const answers = check.ok ? true : `${check.problem}: ${check.detail}`;
+      if (o.json) o.out(JSON.stringify({ type: "result", ...event, kind: undefined, answers }));
+      else o.err(`gateway: device ${event.device} answered command #${event.commandId} (${safeText(event.role, 32)} ${safeText(event.op, 32)}): ${safeText(event.status, 32)}${event.status === "ok" ? "" : " (" + safeText(event.body.detail) + ")"}${check.ok ? "" : ` [answers no command sent: ${check.problem}]`}`);
     } else if (event.kind === "rejected") {
       rejected[event.reason] = (rejected[event.reason] ?? 0) + 1;
       if (o.json) o.out(JSON.stringify({ type: "rejected", reason: event.reason, detail: event.detail }));
-      else o.err(`gateway rejected a message: ${event.reason} (${event.detail})`);
-    } else if (event.kind === "epoch" && !o.json) {
+      else o.err(`gateway rejected a message: ${event.reason} (${safeText(event.detail)})`);
+    } else if (event.kind === "epoch" && !event.repeated && !o.json) {
       o.err(`gateway: device ${event.device} opened epoch ${event.epoch}`);
     }
+    return event;
   };
-  /** One whole link message (queue envelope) from the device, by BLE or MQTT; returns the ack to send. */
+  /** Messages processed lately (their first 48 bytes hold the kid and the frame number or the signature). */
+  const recent = new Set<string>();
+  // Acknowledgements: the device keeps each message until the gateway acknowledges it
+  // (host/gateway/service.ts); the service verifies every message, even one sent again.
+  const service = new GatewayService(
+    gateway,
+    { storeReadings: (readings) => readings.length },
+    {
+      process: (message, hint) => {
+        // A copy the device sent again (after a reconnection, a lost acknowledgement, or a message
+        // before it that could not be stored): verified, not printed or recorded again.
+        const key = bytesToHex(message.subarray(0, 48)) + ":" + message.length;
+        if (hint.resent || recent.has(key)) {
+          duplicates++;
+          return gateway.receive(message);
+        }
+        recent.add(key);
+        if (recent.size > 512) recent.delete(recent.values().next().value as string);
+        const index = messages++;
+        const wire = o.intercept ? o.intercept(message, index) : [message];
+        let last: GatewayEvent = { kind: "rejected", reason: "malformed", detail: "lost in transit" };
+        for (const m of wire) {
+          if (o.record) appendFileSync(join(o.record, "messages.cborseq"), m);
+          last = deliver(m);
+        }
+        return last;
+      },
+    },
+  );
+  /** One whole link message from the device, by BLE or MQTT; returns what goes back (an ack or an announcement request). */
   const receiveLinkMessage = (linkMessage: Uint8Array): Uint8Array | null => {
-    const env = decodeEnvelope(linkMessage);
-    if (!env.ok) {
+    const d = service.receive(bytesToHex(keys.deviceId), linkMessage);
+    if (d.kind === "malformed") {
       rejected["link-envelope"] = (rejected["link-envelope"] ?? 0) + 1;
-      o.err(`central: dropped a message without a queue envelope (${env.error.code})`);
-      return null;
+      o.err("central: dropped a message without a valid queue envelope");
     }
-    const { qseq, prev, message } = env.value;
-    const resent = qseq <= acker.level;
-    const ack = acker.observe(qseq, prev, message);
-    if (resent) {
-      duplicates++;
-      return ack;
-    }
-    const index = messages++;
-    const wire = o.intercept ? o.intercept(message, index) : [message];
-    for (const m of wire) {
-      if (o.record) appendFileSync(join(o.record, "messages.cborseq"), m);
-      deliver(m);
-    }
-    return ack;
+    return d.ack;
   };
   const bridge = {
     notify(payload: Uint8Array) {
@@ -276,7 +303,8 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
       if (ack) pendingAcks.push(ack);
     },
     log(level: LogLevel, message: string) {
-      if (!o.json || level === "error" || level === "warn") o.err(`device ${level}: ${message}`);
+      // Relayed from the device: escaped, like everything a device says.
+      if (!o.json || level === "error" || level === "warn") o.err(`device ${level}: ${safeText(message, 400)}`);
     },
     updateNotify: (payload: Uint8Array) => updater?.onNotify(payload),
     httpGet: (id: number, url: string, start: number, end: number, max: number) => updater?.onHttpGet(id, url, start, end, max),
@@ -311,8 +339,12 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
       status = await engine.advance(step);
       virtualMs += step;
       virtualNowMs = virtualMs;
-      // Only the latest acknowledgement matters; it covers the earlier ones.
-      if (pendingAcks.length) status = await engine.centralSend(pendingAcks.splice(0).pop()!);
+      // Only the latest acknowledgement matters (it covers the earlier ones); announcement requests go as they are.
+      if (pendingAcks.length) {
+        const replies = pendingAcks.splice(0);
+        const lastAck = replies.filter((r) => isAck(r)).pop();
+        for (const r of replies) if (!isAck(r) || r === lastAck) status = await engine.centralSend(r);
+      }
       if (updater) status = await updater.step(engine, status, virtualMs);
       if (o.hooks?.step) await o.hooks.step(engine, status);
       if (o.speed === "max" && !o.json && virtualMs % 3_600_000 === 0) {

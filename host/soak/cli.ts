@@ -40,10 +40,11 @@ export async function soakCommand(argv: string[]): Promise<number> {
     console.log(
       `soak ${report.hours} h, seed ${report.seed}, over ${report.transport}: produced ${report.produced}, stored ${report.stored}, lost ${report.lost}, duplicates ${report.duplicates}; ` +
         `link drops ${report.linkDrops} (BLE ${report.bleDrops}, Wi-Fi ${report.wifiDrops}; ${report.mqttMessages} messages over MQTT), reboots ${report.reboots}, power cuts ${report.powerCuts} (${report.tornPowerCuts} torn a flash operation); ` +
-        `resent and dropped by the gateway ${report.resentDropped}, unsealed readings lost at restarts ${report.unsealedAtRestart}; ${report.wallSeconds} s`,
+        `resent and dropped by the gateway ${report.resentDropped}, readings recovered from the journal after restarts ${report.readingsRecovered}, lost at power cuts ${report.readingsLostAtPowerCut}; ` +
+        `gateway restarts ${report.gatewayRestarts} (started ${report.gatewayLateMin} min late), forged acks refused ${report.forgedAcksRefused} of ${report.forgedAcksSent}, oversize dropped ${report.oversizeDropped}, garbage dropped ${report.garbageDropped}, retained ignored ${report.retainedIgnored}; ${report.wallSeconds} s`,
     );
   }
-  return report.lost === 0 && report.duplicates === 0 ? 0 : 1;
+  return report.lost === 0 && report.duplicates === 0 && report.unrecoverable === 0 ? 0 : 1;
 }
 
 // Run directly (npm run soak).

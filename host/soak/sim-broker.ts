@@ -7,15 +7,22 @@
 import type { NetworkHost, SimNetwork } from "../../hal/sim/network.js";
 import { MqttReader, encodePublish } from "../../protocol/mqtt.js";
 
+/** Largest publish the broker passes on (mosquitto's message_size_limit in host/mqtt/broker.ts). */
+export const SIM_MESSAGE_SIZE_LIMIT = 65_536;
+
 export class InProcessBroker implements NetworkHost {
   private readonly readers = new Map<number, MqttReader>();
   private readonly subscribed = new Map<string, number>();
   private nextId = 1;
   publishes = 0;
+  /** Publishes over the size limit, dropped by the broker. */
+  oversizeDropped = 0;
+  /** The last retained message of each frames topic (an attacker's), delivered to a gateway that subscribes. */
+  readonly retained = new Map<string, Uint8Array>();
 
   constructor(
     private readonly network: () => SimNetwork,
-    private readonly onFrames: (device: string, payload: Uint8Array) => void,
+    private readonly onFrames: (device: string, payload: Uint8Array, retained: boolean) => void,
   ) {}
 
   open(id: number): void {
@@ -41,9 +48,10 @@ export class InProcessBroker implements NetworkHost {
       else if (p.type === "publish") {
         if (p.qos === 1) net.deliver(id, "data", new Uint8Array([0x40, 2, p.packetId >> 8, p.packetId & 255]));
         const m = /^wearable\/([0-9a-f]{16})\/frames$/.exec(p.topic);
-        if (m) {
+        if (m && p.payload.length > SIM_MESSAGE_SIZE_LIMIT) this.oversizeDropped++;
+        else if (m) {
           this.publishes++;
-          this.onFrames(m[1], p.payload);
+          this.onFrames(m[1], p.payload, false);
         }
       }
     }
@@ -52,6 +60,25 @@ export class InProcessBroker implements NetworkHost {
   close(id: number): void {
     this.readers.delete(id);
     for (const [t, sid] of this.subscribed) if (sid === id) this.subscribed.delete(t);
+  }
+
+  /**
+   * A publish by some client other than the device (an attacker with a device account, or one
+   * that can write to a device's acks topic): frames topics go to the gateway (or are kept,
+   * retained), acks topics to the subscribed device. Over the size limit: dropped.
+   */
+  attackerPublish(topic: string, payload: Uint8Array, retain = false): void {
+    if (payload.length > SIM_MESSAGE_SIZE_LIMIT) {
+      this.oversizeDropped++;
+      return;
+    }
+    const m = /^wearable\/([0-9a-f]{16})\/frames$/.exec(topic);
+    if (m) {
+      if (retain) this.retained.set(topic, payload.slice());
+      this.onFrames(m[1], payload, retain);
+      return;
+    }
+    this.publish(topic, payload);
   }
 
   /** Publishes to a subscribed device (QoS 0 here: the broker-to-device hop is in one process). */
