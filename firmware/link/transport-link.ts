@@ -1,4 +1,5 @@
-import type { FrameLink, StandardCharacteristic } from "../../hal/contracts/link.js";
+import type { FrameLink } from "../../hal/contracts/link.js";
+import { SelectingLink } from "./selecting-link.js";
 import type { Log } from "../../hal/contracts/log.js";
 import type { Transport } from "../../protocol/command.js";
 
@@ -17,11 +18,8 @@ export interface StartableLink extends FrameLink {
  * Writes (commands, acknowledgements) are accepted from either link; standard characteristics
  * live on BLE only.
  */
-export class TransportLink implements FrameLink {
-  onWrite: ((payload: Uint8Array) => void) | null = null;
-  onConnectionChange: ((connected: boolean) => void) | null = null;
+export class TransportLink extends SelectingLink {
   private mode: Transport = "ble";
-  private active: FrameLink | null = null;
   private wifiRunning = false;
 
   constructor(
@@ -29,22 +27,12 @@ export class TransportLink implements FrameLink {
     readonly wifi: StartableLink | null,
     private readonly log: Log,
   ) {
-    for (const l of wifi ? [ble, wifi] : [ble]) {
-      l.onWrite = (p) => {
-        if (this.onWrite) this.onWrite(p);
-      };
-      l.onConnectionChange = () => this.update();
-    }
+    super(wifi ? [ble, wifi] : [ble]);
   }
 
   /** The transport in force. */
   get transport(): Transport {
     return this.mode;
-  }
-
-  /** The link frames go over now, or null when none is connected. */
-  get current(): FrameLink | null {
-    return this.active;
   }
 
   useTransport(transport: Transport): void {
@@ -65,29 +53,7 @@ export class TransportLink implements FrameLink {
     this.update();
   }
 
-  get connected(): boolean {
-    return this.pick() !== null;
-  }
-
-  get maxPayload(): number {
-    const l = this.pick();
-    return l ? l.maxPayload : this.ble.maxPayload;
-  }
-
-  notify(payload: Uint8Array): boolean {
-    const l = this.pick();
-    if (l !== this.active) {
-      this.update();
-      return false;
-    }
-    return l !== null && l.notify(payload);
-  }
-
-  publishCharacteristic(name: StandardCharacteristic, value: Uint8Array): void {
-    if (this.ble.publishCharacteristic) this.ble.publishCharacteristic(name, value);
-  }
-
-  private pick(): FrameLink | null {
+  protected pick(): FrameLink | null {
     const wifi = this.wifi;
     switch (this.mode) {
       case "ble":
@@ -98,14 +64,5 @@ export class TransportLink implements FrameLink {
         if (this.ble.connected) return this.ble;
         return wifi && wifi.connected ? wifi : null;
     }
-  }
-
-  private update(): void {
-    const previous = this.active;
-    const next = this.pick();
-    this.active = next;
-    if (!this.onConnectionChange) return;
-    if (previous !== next && previous !== null) this.onConnectionChange(false);
-    if (next !== null) this.onConnectionChange(true);
   }
 }
