@@ -7,16 +7,14 @@
 import { strict as assert } from "node:assert";
 import { SimSession, type SimSessionConfig } from "../entry/sim-session.js";
 import type { WearableFirmware } from "../firmware/app.js";
-import { createProvisioningBundle } from "../firmware/security/provisioning.js";
-import type { RoleKey } from "../firmware/security/trust.js";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
-import { ROLES, signCommand, type Role } from "../protocol/command.js";
+import { signCommand } from "../protocol/command.js";
 import { FragmentReassembler } from "../protocol/link-framing.js";
 import { bytesToHex } from "../entry/utf8.js";
 import { Gateway, type GatewayEvent } from "../host/gateway/gateway.js";
 import { GatewayService, MemoryReadingStore } from "../host/gateway/service.js";
 import { DEFAULT_HR_TRACE, DEFAULT_START } from "../host/sim/run-sim.js";
-import { seededBytes, simKeys } from "../host/sim/sim-keys.js";
+import { seededBytes, simKeys, simProvisioningBundle } from "../host/sim/sim-keys.js";
 
 describe("factory reset and re-provisioning", () => {
   it("delivers the old identity's queue before it wipes, across a reboot; the new identity is a new generation", function () {
@@ -109,20 +107,7 @@ describe("factory reset and re-provisioning", () => {
 
     // Re-provisioned under the same id with a new identity key: a new generation at the gateway.
     const identity = new NobleCrypto(seededBytes(seed, "reset-second-identity")).signatureKeyPair("ES256");
-    const roles: Partial<Record<Role, RoleKey>> = {};
-    for (const role of ROLES) roles[role] = { alg: "ES256", publicKey: keys.roles[role].publicKey };
-    const bundle = createProvisioningBundle(new NobleCrypto(seededBytes(seed, "reset-bundle")), { alg: "ES256", privateKey: factory.privateKey }, {
-      credentials: {
-        deviceId: keys.deviceId,
-        signingKey: identity.privateKey,
-        signatureAlg: "ES256",
-        gatewayPublicKey: keys.gatewayPublicKey,
-        gatewayKeyId: keys.gatewayKeyId,
-        agreementAlg: keys.agreementAlg,
-        aeadAlg: "A128GCM",
-      },
-      roles,
-    });
+    const bundle = simProvisioningBundle(keys, { alg: "ES256", privateKey: factory.privateKey }, identity.privateKey, new NobleCrypto(seededBytes(seed, "reset-bundle")));
     const firstLife = store.count();
     gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: identity.publicKey, signatureAlg: "ES256" });
     session.centralSend(bundle);

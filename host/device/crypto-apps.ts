@@ -12,9 +12,10 @@
  * is a pipe and lost when mcsim is ended.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
+import { onPath, startXvfb, stopProcess as stop } from "./sim-processes.js";
 import { compileForModdable, findSdk, repoRoot, run, type Sdk } from "./moddable-build.js";
 
 export type CryptoAppName = "conformance" | "bench";
@@ -42,9 +43,6 @@ export function cryptoAppPrerequisites(): Sdk | string {
   return sdk;
 }
 
-function onPath(name: string): boolean {
-  return (process.env.PATH ?? "").split(delimiter).some((dir) => dir && existsSync(join(dir, name)));
-}
 
 /** The host's end of the harness connection. */
 export class HarnessConnection {
@@ -138,44 +136,8 @@ export interface RunningCryptoApp {
   stop(): Promise<void>;
 }
 
-/** Starts Xvfb on a display it picks itself (-displayfd); resolves with ":N". */
-function startXvfb(): Promise<{ child: ChildProcess; display: string }> {
-  return new Promise((resolveStart, rejectStart) => {
-    const child = spawn("Xvfb", ["-displayfd", "3", "-nolisten", "tcp", "-screen", "0", "800x600x24"], { stdio: ["ignore", "ignore", "pipe", "pipe"] });
-    let text = "";
-    let stderr = "";
-    const timer = setTimeout(() => rejectStart(new Error(`Xvfb did not start: ${stderr.trim()}`)), 15_000);
-    child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
-    (child.stdio[3] as NodeJS.ReadableStream).on("data", (c: Buffer) => {
-      text += c.toString();
-      if (text.includes("\n")) {
-        clearTimeout(timer);
-        resolveStart({ child, display: `:${text.trim()}` });
-      }
-    });
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      rejectStart(e);
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      rejectStart(new Error(`Xvfb exited (${code}): ${stderr.trim()}`));
-    });
-  });
-}
 
 /** Ends a child this module started: SIGTERM, then SIGKILL after a grace period. */
-function stop(child: ChildProcess | null): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolveStop) => {
-    const force = setTimeout(() => child.kill("SIGKILL"), 3000);
-    child.once("exit", () => {
-      clearTimeout(force);
-      resolveStop();
-    });
-    child.kill("SIGTERM");
-  });
-}
 
 /**
  * Builds `app` for the SDK simulator and runs it until it has connected and said hello. `log`

@@ -30,9 +30,8 @@ import { gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createProvisioningBundle } from "../../firmware/security/provisioning.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
-import { COMMAND_POLICY, ROLES, signCommand, type Command, type CommandArgs, type Role } from "../../protocol/command.js";
+import { COMMAND_POLICY, signCommand, type Command, type CommandArgs } from "../../protocol/command.js";
 import { decodeAck as decodeTransferAck, encodeTransferMessage } from "../../firmware/update/transfer.js";
 import { bytesToHex } from "../../entry/utf8.js";
 import { Gateway, type GatewayReading } from "../gateway/gateway.js";
@@ -42,11 +41,12 @@ import { MqttGateway } from "../mqtt/gateway-mqtt.js";
 import { serveRelease, type OtaServer } from "../ota/server.js";
 import { ensureTestReleaseKey, makeRelease } from "../release/release.js";
 import { DEFAULT_HR_TRACE, readingLine } from "../sim/run-sim.js";
-import { seededBytes, simKeys } from "../sim/sim-keys.js";
+import { seededBytes, simKeys, simProvisioningBundle } from "../sim/sim-keys.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
 import { safeText } from "../cli/safe-text.js";
 import { LinBench } from "./lin-bench.js";
 import { bootBoard, LIN_PARTITIONS, manufacture, runningEntry } from "./lin-board.js";
+import { onPath, startXvfb, stopProcess as stop } from "./sim-processes.js";
 import { compileForModdable, findSdk, modulesMissingFromManifest, repoRoot, run, type Sdk } from "./moddable-build.js";
 import { ESP32_SLOT_BYTES, startXsbugListener, type XsbugListener } from "./xsbug-listener.js";
 
@@ -77,48 +77,9 @@ const MEMORY_PROBE_MS = 250;
 const UPDATE_VERSION = "2.0.0";
 const UPDATE_SEQUENCE = 2;
 
-function onPath(name: string): boolean {
-  return (process.env.PATH ?? "").split(":").some((dir) => dir && existsSync(join(dir, name)));
-}
 
-/** Starts Xvfb on a display it picks itself (-displayfd); resolves with ":N". */
-function startXvfb(): Promise<{ child: ChildProcess; display: string }> {
-  return new Promise((resolveStart, rejectStart) => {
-    const child = spawn("Xvfb", ["-displayfd", "3", "-nolisten", "tcp", "-screen", "0", "800x600x24"], { stdio: ["ignore", "ignore", "pipe", "pipe"] });
-    let text = "";
-    let stderr = "";
-    const timer = setTimeout(() => rejectStart(new Error(`Xvfb did not start: ${stderr.trim()}`)), 15_000);
-    child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
-    (child.stdio[3] as NodeJS.ReadableStream).on("data", (c: Buffer) => {
-      text += c.toString();
-      if (text.includes("\n")) {
-        clearTimeout(timer);
-        resolveStart({ child, display: `:${text.trim()}` });
-      }
-    });
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      rejectStart(e);
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      rejectStart(new Error(`Xvfb exited (${code}): ${stderr.trim()}`));
-    });
-  });
-}
 
 /** Ends a child this script started: SIGTERM (SIGKILL for a reset), then SIGKILL after a grace period. */
-function stop(child: ChildProcess | null, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolveStop) => {
-    const force = setTimeout(() => child.kill("SIGKILL"), 3000);
-    child.once("exit", () => {
-      clearTimeout(force);
-      resolveStop();
-    });
-    child.kill(signal);
-  });
-}
 
 /** The TEST CA the broker's certificate chains to; its certificate is built into the image. */
 function ensureCa(): { certFile: string; keyFile: string; derFile: string } {
@@ -323,21 +284,7 @@ async function main(argv: string[]): Promise<number> {
       connectedAt ??= Date.now();
       if (!provisioned) {
         provisioned = true;
-        const p = keys.provisioning;
-        const roles: Partial<Record<Role, { alg: "ES256"; publicKey: Uint8Array }>> = {};
-        for (const role of ROLES) roles[role] = { alg: "ES256", publicKey: keys.roles[role].publicKey };
-        const bundle = createProvisioningBundle(hostCrypto, { alg: "ES256", privateKey: factory.privateKey }, {
-          credentials: {
-            deviceId: keys.deviceId,
-            signingKey: Buffer.from(p.signingKey, "hex"),
-            signatureAlg: p.signatureAlg,
-            gatewayPublicKey: keys.gatewayPublicKey,
-            gatewayKeyId: keys.gatewayKeyId,
-            agreementAlg: p.agreementAlg,
-            aeadAlg: "A128GCM",
-          },
-          roles,
-        });
+        const bundle = simProvisioningBundle(keys, { alg: "ES256", privateKey: factory.privateKey }, Buffer.from(keys.provisioning.signingKey, "hex"), hostCrypto);
         bench.write("commands", bundle);
         progress("sim:moddable: provisioning the device over BLE (bundle signed by the factory TEST key)");
       }

@@ -8,6 +8,8 @@ import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { bytesToHex } from "../../entry/utf8.js";
 import type { SimProvisioning } from "../../entry/sim-session.js";
 import { ROLES, type Role } from "../../protocol/command.js";
+import { createProvisioningBundle } from "../../firmware/security/provisioning.js";
+import type { RoleKey } from "../../firmware/security/trust.js";
 
 /** A role's TEST key pair for the simulator (private half stays on the host). */
 export interface SimRoleKey {
@@ -80,4 +82,31 @@ export function simKeys(seed: number, deviceIndex = 0, signatureAlg: SignatureAl
     signatureAlg,
     agreementAlg,
   };
+}
+
+/**
+ * A provisioning bundle for the seed's device (its id, gateway key and role keys) with the
+ * identity `signingKey`, signed by a factory key: what a factory or a re-provisioning tool writes
+ * to the device over the link. TEST KEYS.
+ */
+export function simProvisioningBundle(
+  keys: SimKeys,
+  factory: { alg: SignatureAlgorithm; privateKey: Uint8Array },
+  signingKey: Uint8Array,
+  crypto: NobleCrypto,
+): Uint8Array {
+  const roles: Partial<Record<Role, RoleKey>> = {};
+  for (const role of ROLES) roles[role] = { alg: keys.roles[role].alg, publicKey: keys.roles[role].publicKey };
+  return createProvisioningBundle(crypto, factory, {
+    credentials: {
+      deviceId: keys.deviceId,
+      signingKey,
+      signatureAlg: keys.signatureAlg,
+      gatewayPublicKey: keys.gatewayPublicKey,
+      gatewayKeyId: keys.gatewayKeyId,
+      agreementAlg: keys.agreementAlg,
+      aeadAlg: "A128GCM",
+    },
+    roles,
+  });
 }

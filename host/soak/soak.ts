@@ -26,15 +26,13 @@ import type { WearableFirmware } from "../../firmware/app.js";
 import { Gateway } from "../gateway/gateway.js";
 import { GatewayService, MemoryReadingStore } from "../gateway/service.js";
 import { DEFAULT_HR_TRACE, DEFAULT_START } from "../sim/run-sim.js";
-import { seededBytes, simKeys } from "../sim/sim-keys.js";
+import { seededBytes, simKeys, simProvisioningBundle } from "../sim/sim-keys.js";
 import { fragmentMessage } from "../../protocol/link-framing.js";
 import { decodeEnvelope, encodeAck } from "../../firmware/link/link-messages.js";
 import { crc32 } from "../../firmware/storage/crc32.js";
 import type { DeviceEpochSecrets, DeviceReplayState } from "../../protocol/frame.js";
 import { InProcessBroker, SIM_MESSAGE_SIZE_LIMIT } from "./sim-broker.js";
-import { createProvisioningBundle } from "../../firmware/security/provisioning.js";
-import { ROLES, signCommand, type Role } from "../../protocol/command.js";
-import type { RoleKey } from "../../firmware/security/trust.js";
+import { signCommand } from "../../protocol/command.js";
 import { bytesToHex } from "../../entry/utf8.js";
 
 export interface SoakOptions {
@@ -308,20 +306,7 @@ export function runSoak(o: SoakOptions): SoakReport {
         retiringMs = t - resetOrderedAt;
         // A new identity under the same id: the bundle to the device, the key to the gateway.
         const identity = new NobleCrypto(seededBytes(o.seed, "soak-second-identity")).signatureKeyPair("ES256");
-        const roles: Partial<Record<Role, RoleKey>> = {};
-        for (const role of ROLES) roles[role] = { alg: keys.roles[role].alg, publicKey: keys.roles[role].publicKey };
-        const bundle = createProvisioningBundle(new NobleCrypto(seededBytes(o.seed, "soak-bundle")), { alg: "ES256", privateKey: factory.privateKey }, {
-          credentials: {
-            deviceId: keys.deviceId,
-            signingKey: identity.privateKey,
-            signatureAlg: "ES256",
-            gatewayPublicKey: keys.gatewayPublicKey,
-            gatewayKeyId: keys.gatewayKeyId,
-            agreementAlg: keys.agreementAlg,
-            aeadAlg: "A128GCM",
-          },
-          roles,
-        });
+        const bundle = simProvisioningBundle(keys, { alg: "ES256", privateKey: factory.privateKey }, identity.privateKey, new NobleCrypto(seededBytes(o.seed, "soak-bundle")));
         session.centralSend(bundle);
         // The wipe reset the device's settings: the maintainer sets its transport again.
         session.centralSend(maintainerCommand({ op: "set-transport", transport }));
