@@ -2,7 +2,8 @@
  * Records, schema 1: a batch of readings, encoded as deterministic CBOR with small integer keys.
  *
  *   record  = { 0: schema (1), 1: frameSeq, 2: firmwareVersion, 3: [* reading] }
- *   reading = { 0: seq, 1: timeMs, 2: hr (deci-bpm) / null, 3: hrQuality, 4: temp (centi-C) / null, 5: flags }
+ *   reading = { 0: seq, 1: timeMs, 2: hr (deci-bpm) / null, 3: hrQuality, 4: temp (centi-C) / null, 5: flags,
+ *               ? 6: alerts, ? 7: hrReason }
  *
  * docs/protocol.md is the normative description.
  */
@@ -31,6 +32,19 @@ export const READING_KEY_TEMP = 4;
 export const READING_KEY_FLAGS = 5;
 /** Optional: active alert bits (ALERT_*), present only when not 0. */
 export const READING_KEY_ALERTS = 6;
+/** Optional: why there is no heart rate (HR_REASON_*), present only when hr is null. */
+export const READING_KEY_HR_REASON = 7;
+
+/** Why a reading has no heart rate (reading key 7); the estimator's reason codes. */
+export const HR_REASON_WARMING_UP = 1;
+export const HR_REASON_NO_CONTACT = 2;
+export const HR_REASON_WEAK_PULSE = 3;
+export const HR_REASON_MOTION = 4;
+export const HR_REASON_AMBIGUOUS = 5;
+export const HR_REASON_GAP = 6;
+export const MAX_HR_REASON = 15;
+/** Names of the reason codes, index = code (0: there is a rate). */
+export const HR_REASON_NAMES: readonly string[] = ["ok", "warming-up", "no-contact", "weak-pulse", "motion", "ambiguous", "gap"];
 
 /** Reading flags (bit field). Bits not named here are reserved: senders leave them 0, receivers keep them. */
 export const FLAG_NO_CONTACT = 1 << 0;
@@ -78,6 +92,8 @@ export interface Reading {
   flags: number;
   /** Active ALERT_* bits (1..0xff); absent (or 0) when no alert is active. */
   alerts?: number;
+  /** Why `hrBpm` is null (HR_REASON_*, 1..15); absent (or 0) when there is a rate or no reason. */
+  hrReason?: number;
 }
 
 /** Raw PPG samples as the chip delivered them (lab mode). */
@@ -198,7 +214,10 @@ export function writeRecord(record: RecordV1, writer: CborWriter): CborWriter {
     if (!intIn(r.flags, 0, MAX_FLAGS)) throw new RecordEncodeError(`${at}.flags`, "not an integer in 0..0xffff");
     const alerts = r.alerts ?? 0;
     if (!intIn(alerts, 0, MAX_ALERTS)) throw new RecordEncodeError(`${at}.alerts`, "not an integer in 0..255");
-    w.mapHeader(alerts ? 7 : 6);
+    const reason = r.hrReason ?? 0;
+    if (!intIn(reason, 0, MAX_HR_REASON)) throw new RecordEncodeError(`${at}.hrReason`, "not an integer in 0..15");
+    if (reason && r.hrBpm !== null) throw new RecordEncodeError(`${at}.hrReason`, "only a reading without a heart rate has a reason");
+    w.mapHeader(6 + (alerts ? 1 : 0) + (reason ? 1 : 0));
     w.int(READING_KEY_SEQ).int(r.seq);
     w.int(READING_KEY_TIME).int(r.timeMs);
     w.int(READING_KEY_HR);
@@ -210,6 +229,7 @@ export function writeRecord(record: RecordV1, writer: CborWriter): CborWriter {
     else w.int(centiC(r.tempC, `${at}.tempC`));
     w.int(READING_KEY_FLAGS).int(r.flags);
     if (alerts) w.int(READING_KEY_ALERTS).int(alerts);
+    if (reason) w.int(READING_KEY_HR_REASON).int(reason);
   }
   if (ppg !== undefined) {
     const n = ppg.ir.length;
@@ -302,10 +322,15 @@ export function decodeRecord(bytes: Uint8Array): RecordDecodeResult {
     const readings: Reading[] = [];
     for (let i = 0; i < list.length; i++) {
       const at = `readings[${i}]`;
-      const r = asMap(list[i], at, 7);
+      const r = asMap(list[i], at, 8);
       let alerts: number | undefined;
       if (r.has(READING_KEY_ALERTS)) alerts = intField(r, READING_KEY_ALERTS, `${at}.alerts`, 1, MAX_ALERTS);
       const hr = field(r, READING_KEY_HR, `${at}.hrBpm`);
+      let hrReason: number | undefined;
+      if (r.has(READING_KEY_HR_REASON)) {
+        hrReason = intField(r, READING_KEY_HR_REASON, `${at}.hrReason`, 1, MAX_HR_REASON);
+        if (hr !== null) bad("out-of-range", `${at}.hrReason`, "a reason next to a heart rate");
+      }
       if (hr !== null && typeof hr !== "number") bad("wrong-type", `${at}.hrBpm`, "not an integer or null");
       if (typeof hr === "number" && (hr < 0 || hr > MAX_DECI_BPM)) bad("out-of-range", `${at}.hrBpm`, `${hr} deci-bpm outside 0..${MAX_DECI_BPM}`);
       const temp = field(r, READING_KEY_TEMP, `${at}.tempC`);
@@ -321,6 +346,7 @@ export function decodeRecord(bytes: Uint8Array): RecordDecodeResult {
         tempC: temp === null ? null : temp / 100,
         flags: intField(r, READING_KEY_FLAGS, `${at}.flags`, 0, MAX_FLAGS),
         ...(alerts !== undefined ? { alerts } : {}),
+        ...(hrReason !== undefined ? { hrReason } : {}),
       });
     }
     const record: RecordV1 = { schema: 1, frameSeq, firmwareVersion: fw, readings };

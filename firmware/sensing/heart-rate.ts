@@ -1,4 +1,6 @@
 import { Biquad } from "./biquad.js";
+import { SpectralTracker, type SpectralTrackerTuning } from "./spectral-tracker.js";
+import { HR_REASON_AMBIGUOUS, HR_REASON_GAP, HR_REASON_MOTION, HR_REASON_NAMES, HR_REASON_NO_CONTACT, HR_REASON_WARMING_UP, HR_REASON_WEAK_PULSE } from "../../protocol/record.js";
 
 export interface HeartRateEstimatorOptions {
   /** PPG samples per second delivered to `push` (at least 10). */
@@ -11,11 +13,23 @@ export interface HeartRateEstimatorOptions {
   minPerfusion?: number;
   /** Pulse amplitude / DC at which the amplitude part of the quality is full (default 0.003). */
   goodPerfusion?: number;
+  /** Accelerometer samples per second given to `pushAccel` (default: `sampleRate`). */
+  accelRate?: number;
   /** Plausible heart-rate range; RR intervals outside it are discarded (default 30-220 bpm). */
   minBpm?: number;
   maxBpm?: number;
   /** Quality below which no rate is reported (default 30). */
   minQuality?: number;
+  /**
+   * True (default) when samples are absolute photodiode counts (the MAX30102): the DC level then
+   * says whether the sensor touches the skin and how strong the pulse is. False for AC-coupled or
+   * auto-gained recordings, where only the waveform counts.
+   */
+  dcCoupled?: boolean;
+  /** Tuning of the spectral tracker (defaults in TRACKER_DEFAULTS). */
+  tuning?: Partial<SpectralTrackerTuning>;
+  /** Estimates (seconds) between two spectra (default 2; 1 costs twice as much). */
+  updateEveryS?: number;
 }
 
 export interface HeartRateEstimate {
@@ -35,10 +49,29 @@ export interface HeartRateEstimate {
   motion: number;
   /** True when beats are clean but RR intervals are irregular (e.g. atrial fibrillation). */
   irregular: boolean;
+  /** Why `bpm` is null (one of HR_REASON_*), or HR_REASON_OK when there is a value. */
+  reason: number;
 }
+
+/** Reason codes next to the quality: why a second has no heart rate (the wire's reading key 7). */
+export const HR_REASON_OK = 0;
+export { HR_REASON_WARMING_UP, HR_REASON_NO_CONTACT, HR_REASON_WEAK_PULSE, HR_REASON_MOTION, HR_REASON_AMBIGUOUS, HR_REASON_GAP, HR_REASON_NAMES };
 
 /** Motion index (0-100) from which a reading is marked as disturbed by motion. */
 export const MOTION_THRESHOLD = 40;
+/** Accelerometer band RMS (g) at which the motion index is 100. */
+const MOTION_FULL_G = 0.5;
+/** Seconds between two spectra: the SPC-2015 step; halves the cost of one per second. */
+const UPDATE_EVERY_S = 2;
+/** The spectral tracker's window (s): after a gap the rate returns once it has refilled. */
+const TRACKER_WINDOW_S = 8;
+/** Share of the band power at the rate and its harmonic that gives zero and full credit (white noise: about 0.05). */
+const CONCENTRATION_FLOOR = 0.15;
+const CONCENTRATION_FULL = 0.4;
+/** The tracker's belief in its rate at which that part of the quality is full. */
+const CONFIDENCE_FULL = 0.6;
+/** Credit left to a rate that coincides with the step or arm-swing rate (it may still be the heart). */
+const ON_ARTEFACT_CREDIT = 0.7;
 
 const DC_TIME_CONSTANT_S = 1.5;
 const ENVELOPE_TIME_CONSTANT_S = 3;
@@ -72,25 +105,28 @@ const RR_OUT_CAPACITY = 16;
 export const BEAT_MARKS = 16;
 
 /**
- * Streaming heart-rate estimator for raw PPG counts (the MAX30102's IR channel), in fixed memory.
+ * Streaming heart-rate estimator for a wrist PPG (the MAX30102's IR channel, or any recording's
+ * pulse channel) with a 3-axis accelerometer as the motion reference, in fixed memory.
  *
- * Per sample: DC tracking (exponential, 1.5 s), inversion (counts dip at systole), a 0.5-4 Hz
- * band-pass (two Butterworth biquads), and systolic peak detection: local maxima above half of a
- * decaying amplitude envelope, refined to sub-sample time by a parabola through three samples,
- * with a refractory period (the larger of 60/maxBpm and 0.4 median RR) inside which only the
- * highest peak counts. The median of the last `rrWindow` RR intervals rejects missed and extra
- * beats; the rate is 60000 / mean of the last three RR intervals near that median. Quality
- * multiplies RR regularity, perfusion (pulse amplitude / DC) and periodicity (correlation of the
- * last 3 s of band-passed signal with itself one RR earlier, from a ring buffer sized at
- * construction). Below `minQuality`, without contact, or when beats stop, `bpm` is null rather
- * than a guess.
+ * The rate comes from `SpectralTracker` (spectral-tracker.ts): the PPG's spectrum over the last
+ * 8 s, every 2 s, with the accelerometer's spectral lines taken as motion artefacts and a path
+ * search that follows the rate and recovers from half-rate and harmonic locks. docs/lab.md
+ * describes the design and its figures on recorded wrists.
  *
- * With the red channel (`pushPair`) the estimator also computes a motion index: the in-band
- * signal is split into a pulse part (red moves about half as much as IR) and a motion part (both
- * move by the same fraction); the share of motion power scales the quality down to 0, so readings
- * in motion are marked and withheld instead of reporting the step cadence. Clean, strong beats at
- * irregular intervals (irregularity above 8 % with no motion) are an irregular rhythm: the rate is
- * the mean of the last 8 RR intervals and `irregular` is set.
+ * Beside it, a beat detector runs per sample: DC tracking (exponential, 1.5 s), inversion (counts
+ * dip at systole), a 0.5-4 Hz band-pass, and systolic peaks (local maxima above half of a decaying
+ * envelope, refined by a parabola, with a refractory period). It gives the RR intervals, the
+ * pulse amplitude (perfusion = amplitude / DC, for DC-coupled sensors) and the irregular-rhythm
+ * decision: clean, strong beats at irregular intervals (irregularity above 8 %, the wearer still)
+ * are an irregular rhythm, whose rate is the mean of the last 8 RR intervals, with `irregular` set.
+ *
+ * Quality (0-100) multiplies the tracker's belief in its rate, the concentration of the band power
+ * at the rate and its harmonic (at rest), the pulse strength (DC-coupled) and a discount when the
+ * rate coincides with the step or arm-swing rate. Below `minQuality`, without contact, while the
+ * window fills or refills after a gap, `bpm` is null and `reason` says why (HR_REASON_*).
+ *
+ * The motion index is the accelerometer's band RMS (0.5 g = 100) or, without an accelerometer,
+ * the red/IR index: a pulse moves red about half as much as IR, motion moves both alike.
  */
 export class HeartRateEstimator {
   readonly sampleRate: number;
@@ -148,6 +184,15 @@ export class HeartRateEstimator {
   private lastY = 0;
   private readonly rrOut = new Float64Array(RR_OUT_CAPACITY);
   private rrOutCount = 0;
+  /** The rate itself: spectral tracking with the accelerometer as a motion reference. */
+  readonly tracker: SpectralTracker;
+  private readonly dcCoupled: boolean;
+  private samplesAtUpdate = 0;
+  private estimates = 0;
+  private readonly updateEvery: number;
+  /** Sample index of the last gap or restart (-1: none); the tracker's window refills after it. */
+  private gapAt = -1;
+  private hasAccel = false;
 
   constructor(options: HeartRateEstimatorOptions | number) {
     const o: HeartRateEstimatorOptions = typeof options === "number" ? { sampleRate: options } : options;
@@ -172,18 +217,31 @@ export class HeartRateEstimator {
     this.redLowPass = Biquad.lowPass(Math.min(4, o.sampleRate * 0.4), o.sampleRate);
     this.motionAlpha = 1 - Math.exp(-1 / (o.sampleRate * MOTION_TIME_CONSTANT_S));
     this.history = new Float32Array(Math.ceil(o.sampleRate * (PERIODICITY_WINDOW_S + this.maxRrMs / 1000)) + 2);
+    this.dcCoupled = o.dcCoupled ?? true;
+    this.updateEvery = o.updateEveryS ?? UPDATE_EVERY_S;
+    this.tracker = new SpectralTracker({ sampleRate: o.sampleRate, accelRate: o.accelRate, tuning: o.tuning });
   }
 
   /** Feeds one raw sample (ADC counts). */
   push(sample: number): void {
     const n = this.sampleIndex++;
-    if (!this.primed || Math.abs(sample - this.dc) > this.dc * STEP_RESTART_FRACTION) this.restart(sample, n);
+    if (!this.primed || (this.dcCoupled && Math.abs(sample - this.dc) > this.dc * STEP_RESTART_FRACTION)) {
+      if (this.primed) {
+        this.tracker.gap();
+        this.gapAt = n;
+      }
+      this.restart(sample, n);
+    }
     this.dc += (sample - this.dc) * this.dcAlpha;
-    if (this.dc < this.minDcCounts) {
-      if (this.contact) this.forgetBeats();
+    if (this.dcCoupled && this.dc < this.minDcCounts) {
+      if (this.contact) {
+        this.forgetBeats();
+        this.tracker.reset();
+      }
       this.contact = false;
       return;
     }
+    this.tracker.pushPpg(sample);
     if (!this.contact) {
       this.contact = true;
       this.settleUntil = n + this.settleSamples;
@@ -235,6 +293,12 @@ export class HeartRateEstimator {
     this.powerMotion += (motion * motion - this.powerMotion) * a;
   }
 
+  /** Feeds one accelerometer sample (g, each axis) at the accelerometer's rate (`accelRate`). */
+  pushAccel(x: number, y: number, z: number): void {
+    this.hasAccel = true;
+    this.tracker.pushAccel(x, y, z);
+  }
+
   /** Feeds `count` samples from `samples` (IR), with the red channel when given. */
   pushBlock(samples: ArrayLike<number>, count: number, red: ArrayLike<number> | null = null): void {
     let n = count < samples.length ? count : samples.length;
@@ -270,37 +334,74 @@ export class HeartRateEstimator {
     this.sampleIndex += count;
     this.hasCandidate = false;
     this.lastBeatMs = -1;
+    this.tracker.gap();
+    this.gapAt = this.sampleIndex;
   }
 
-  /** Current estimate; call about once per second. */
+  /**
+   * Current estimate; call once per second (each call advances the spectral tracker by the
+   * samples pushed since the previous call).
+   *
+   * The rate comes from the spectral tracker; the beat detector gives the RR intervals, the
+   * irregular-rhythm decision (clean beats at irregular intervals, when the spectrum is smeared
+   * and the mean RR is the better rate) and, for DC-coupled sensors, the pulse strength. A second
+   * without a value says why in `reason`.
+   */
   estimate(): HeartRateEstimate {
-    const motionIndex = this.motionIndex();
+    this.estimates++;
+    if (!this.contact) {
+      this.samplesAtUpdate = this.sampleIndex;
+      return { bpm: null, quality: 0, lastRrMs: this.lastRrMs, noContact: true, motion: 0, irregular: false, reason: HR_REASON_NO_CONTACT };
+    }
+    const tracker = this.tracker;
+    // The spectrum is re-estimated every UPDATE_EVERY calls (the SPC-2015 step); between, the
+    // last rate stands.
+    if (this.estimates % this.updateEvery === 0) {
+      tracker.update((this.sampleIndex - this.samplesAtUpdate) / this.sampleRate);
+      this.samplesAtUpdate = this.sampleIndex;
+    }
+    const accelMotion = this.hasAccel ? clamp01(tracker.motionG / MOTION_FULL_G) : 0;
+    const redMotion = this.motionIndex();
+    const motionIndex = accelMotion > redMotion ? accelMotion : redMotion;
     const motion = Math.round(100 * motionIndex);
-    if (!this.contact) return { bpm: null, quality: 0, lastRrMs: this.lastRrMs, noContact: true, motion: 0, irregular: false };
+    const lastRrMs = this.lastRrMs;
+    if (!tracker.ready) {
+      const refilling = this.gapAt >= 0 && this.sampleIndex - this.gapAt < TRACKER_WINDOW_S * this.sampleRate;
+      return { bpm: null, quality: 0, lastRrMs, noContact: false, motion, irregular: false, reason: refilling ? HR_REASON_GAP : HR_REASON_WARMING_UP };
+    }
+    const perfusion = this.dc > 0 ? this.amplitude / this.dc : 0;
+    const strength = this.dcCoupled ? clamp01((perfusion - this.minPerfusion) / (this.goodPerfusion - this.minPerfusion)) : 1;
+    if (this.dcCoupled && perfusion < this.minPerfusion) return { bpm: null, quality: 0, lastRrMs, noContact: false, motion, irregular: false, reason: HR_REASON_WEAK_PULSE };
+
+    // Clean, strong beats at irregular intervals (the red channel or the accelerometer saying "no
+    // motion") are an irregular rhythm, not noise: the rate is then the mean over all kept beats.
     const all = this.rrCount < this.rrWindow ? this.rrCount : this.rrWindow;
     const count = all < REGULAR_BEATS ? all : REGULAR_BEATS;
-    if (count < 3) return { bpm: null, quality: 0, lastRrMs: this.lastRrMs, noContact: false, motion, irregular: false };
-    const median = this.medianRr(count);
-    let deviation = 0;
-    const w = this.rrWindow;
-    for (let i = 0; i < count; i++) deviation += Math.abs(this.rr[(this.rrNext - 1 - i + w) % w] - median);
-    const irregularity = deviation / count / median;
-    const regularity = clamp01(1 - irregularity / IRREGULARITY_LIMIT);
-    const perfusion = this.dc > 0 ? this.amplitude / this.dc : 0;
-    const strength = clamp01((perfusion - this.minPerfusion) / (this.goodPerfusion - this.minPerfusion));
-    const nowMs = this.sampleIndex * this.msPerSample;
-    const stale = this.lastBeatMs < 0 || nowMs - this.lastBeatMs > Math.max(2.5 * median, 2000);
-    const periodicity = clamp01((this.correlationAtLag(median) - PERIODICITY_FLOOR) / (PERIODICITY_FULL - PERIODICITY_FLOOR));
-    const cleanliness = clamp01((MOTION_DIRTY - motionIndex) / (MOTION_DIRTY - MOTION_CLEAN));
-    // Clean, strong beats at irregular intervals (with the red channel saying "no motion") are an
-    // irregular rhythm, not noise: the rate is then the mean over all kept beats.
-    const irregular = this.hasRed && cleanliness >= 1 && irregularity > IRREGULAR_FROM && all >= 5 && strength > 0.5;
-    const rhythm = irregular ? Math.max(regularity * periodicity, 0.6) : regularity * periodicity;
-    const quality = stale ? 0 : Math.round(100 * strength * rhythm * cleanliness);
-    const confident = quality >= this.minQuality && perfusion >= this.minPerfusion;
-    let bpm: number | null = null;
-    if (confident) bpm = irregular ? 60000 / this.meanRr(all) : 60000 / this.recentRr(count, median);
-    return { bpm, quality, lastRrMs: this.lastRrMs, noContact: false, motion, irregular: irregular && bpm !== null };
+    if (count >= 3 && (this.hasRed || this.hasAccel) && !tracker.moving) {
+      const median = this.medianRr(count);
+      let deviation = 0;
+      const w = this.rrWindow;
+      for (let i = 0; i < count; i++) deviation += Math.abs(this.rr[(this.rrNext - 1 - i + w) % w] - median);
+      const irregularity = deviation / count / median;
+      const cleanliness = clamp01((MOTION_DIRTY - motionIndex) / (MOTION_DIRTY - MOTION_CLEAN));
+      const nowMs = this.sampleIndex * this.msPerSample;
+      const stale = this.lastBeatMs < 0 || nowMs - this.lastBeatMs > Math.max(2.5 * median, 2000);
+      if (!stale && cleanliness >= 1 && irregularity > IRREGULAR_FROM && all >= 5 && strength > 0.5) {
+        const periodicity = clamp01((this.correlationAtLag(median) - PERIODICITY_FLOOR) / (PERIODICITY_FULL - PERIODICITY_FLOOR));
+        const regularity = clamp01(1 - irregularity / IRREGULARITY_LIMIT);
+        const quality = Math.round(100 * strength * Math.max(regularity * periodicity, 0.6));
+        return { bpm: 60000 / this.meanRr(all), quality, lastRrMs, noContact: false, motion, irregular: true, reason: HR_REASON_OK };
+      }
+    }
+    // In motion the artefacts own most of the band power: concentration then says nothing about the pulse.
+    const concentration = tracker.moving ? 1 : clamp01((tracker.concentration - CONCENTRATION_FLOOR) / (CONCENTRATION_FULL - CONCENTRATION_FLOOR));
+    const belief = clamp01(tracker.confidence / CONFIDENCE_FULL);
+    const quality = Math.round(100 * belief * concentration * strength * (tracker.onArtefact ? ON_ARTEFACT_CREDIT : 1));
+    if (quality < this.minQuality) {
+      const reason = tracker.moving ? HR_REASON_MOTION : strength < 1 || concentration === 0 ? HR_REASON_WEAK_PULSE : HR_REASON_AMBIGUOUS;
+      return { bpm: null, quality, lastRrMs, noContact: false, motion, irregular: false, reason };
+    }
+    return { bpm: tracker.bpm, quality, lastRrMs, noContact: false, motion, irregular: false, reason: HR_REASON_OK };
   }
 
   /** Mean of the `count` most recent RR intervals. */
@@ -345,6 +446,11 @@ export class HeartRateEstimator {
     this.powerMotion = 0;
     this.rrOutCount = 0;
     this.forgetBeats();
+    this.tracker.reset();
+    this.gapAt = -1;
+    this.samplesAtUpdate = 0;
+    this.estimates = 0;
+    this.hasAccel = false;
   }
 
   /**

@@ -16,7 +16,7 @@ import { BLOCK_HEADER_BYTES, type FrameQueue } from "./frame-queue.js";
  *
  * | kind | bytes 0-27 |
  * |---|---|
- * | 1 reading | 1, alerts (u8), flags (u16), seq (u32), time ms (f64), heart rate 0.1 bpm (u16, 0xFFFF none), quality (u8), 0, temperature 0.01 C (i16, -32768 none), 6 zero bytes |
+ * | 1 reading | 1, alerts (u8), flags (u16), seq (u32), time ms (f64), heart rate 0.1 bpm (u16, 0xFFFF none), quality (u8), reason for no heart rate (u8, 0 none), temperature 0.01 C (i16, -32768 none), 6 zero bytes |
  * | 2 sealing | 2, 0, 0, 0, first reading seq (u32), frame seq (f64), last reading seq (u32), 8 zero bytes |
  *
  * A "sealing" entry is written after the frame is sealed and before it is stored in the queue: it
@@ -141,6 +141,7 @@ export class ReadingJournal {
     v.setFloat64(8, r.timeMs);
     v.setUint16(16, r.hrBpm === null ? NO_HR : Math.min(NO_HR - 1, Math.max(0, Math.round(r.hrBpm * 10))));
     e[18] = r.hrQuality & 0xff;
+    e[19] = r.hrBpm === null ? (r.hrReason ?? 0) & 0x0f : 0;
     v.setInt16(20, r.tempC === null ? NO_TEMP : Math.min(32767, Math.max(-32767, Math.round(r.tempC * 100))));
     if (!this.write(r.seq)) {
       this.counters.notJournaled++;
@@ -284,6 +285,7 @@ export class ReadingJournal {
           const hr = v.getUint16(16);
           const temp = v.getInt16(20);
           const r: Reading = { seq, timeMs: v.getFloat64(8), hrBpm: hr === NO_HR ? null : hr / 10, hrQuality: e[18], tempC: temp === NO_TEMP ? null : temp / 100, flags: v.getUint16(2) };
+          if (hr === NO_HR && e[19] > 0 && e[19] <= 15) r.hrReason = e[19];
           if (e[1]) r.alerts = e[1];
           if (seq > b.maxReading) b.maxReading = seq;
           if (validReading(r)) readings.set(seq, r);

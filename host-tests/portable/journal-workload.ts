@@ -31,6 +31,10 @@ export function journalWorkload(count: number): JournalStep[] {
 export function testReading(seq: number): Reading {
   const r: Reading = { seq, timeMs: 1_700_000_000_000 + seq * 1000, hrBpm: 60 + (seq % 50) / 10, hrQuality: seq % 101, tempC: seq % 7 === 0 ? null : 33 + (seq % 100) / 100, flags: seq & 0x3f };
   if (seq % 11 === 0) r.alerts = 2;
+  if (seq % 13 === 5) {
+    r.hrBpm = null;
+    r.hrReason = 1 + (seq % 6);
+  }
   return r;
 }
 

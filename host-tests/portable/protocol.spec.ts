@@ -360,7 +360,13 @@ suite("protocol", () => {
       assertEqual(code(new Map([[0, 2]])), "unsupported-schema schema");
       assertEqual(code(rec([rd()], [[5, 0]])), "unknown-field ");
       assertEqual(code(rec([rd()], [[4, 0]])), "wrong-type ppg");
-      assertEqual(code(rec([rd([[7, 0]])])), "unknown-field readings[0]");
+      assertEqual(code(rec([rd([[8, 0]])])), "unknown-field readings[0]");
+      assertEqual(code(rec([rd([[7, 0]])])), "out-of-range readings[0].hrReason");
+      assertEqual(code(rec([rd([[7, 4]])])), "out-of-range readings[0].hrReason", "a reason next to a heart rate");
+      assertEqual(code(rec([rd([[2, null], [7, 4]])])), "ok");
+      assertEqual(code(rec([rd([[2, null], [7, 16]])])), "out-of-range readings[0].hrReason");
+      const withReason = decodeRecord(encodeCbor(rec([rd([[2, null], [7, 4]])])));
+      assert(withReason.ok && withReason.record.readings[0].hrReason === 4 && withReason.record.readings[0].hrBpm === null, "reason decoded");
       assertEqual(code(rec([rd([[6, 0]])])), "out-of-range readings[0].alerts");
       assertEqual(code(rec([rd([[6, 5]])])), "ok");
       assertEqual(code(rec([rd([], 5)])), "missing-field readings[0].flags");

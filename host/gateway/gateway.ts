@@ -54,6 +54,8 @@ export interface GatewayReading {
   flags: number;
   /** Active alert bits (record key 6); absent when none. */
   alerts?: number;
+  /** Why there is no heart rate (record key 7, HR_REASON_*); absent with a rate. */
+  hrReason?: number;
   frameSeq: number;
   epoch: number;
   /** Version of the firmware that sealed the frame (record key 2). */
@@ -265,6 +267,7 @@ export class Gateway {
       tempC: x.tempC,
       flags: x.flags,
       ...(x.alerts ? { alerts: x.alerts } : {}),
+      ...(x.hrReason ? { hrReason: x.hrReason } : {}),
       frameSeq: r.frameSeq,
       epoch: r.epoch,
       firmwareVersion: r.record.firmwareVersion,
