@@ -18,6 +18,7 @@ import { SensingPipeline, type SensingStatus } from "./sensing/pipeline.js";
 
 export const PPG_ADDRESS = 0x57;
 export const THERMOMETER_ADDRESS = 0x48;
+export const ACCELEROMETER_ADDRESS = 0x19;
 /** PPG sample rate: the MAX30102's lowest rate is plenty for heart rate (0.5-4 Hz). */
 export const PPG_SAMPLE_RATE = 50;
 /** FIFO drain period: 10 samples at 50 sps, well inside the 32-sample FIFO (640 ms). */
@@ -131,7 +132,7 @@ export class WearableFirmware {
   constructor(hal: Hal) {
     this.hal = hal;
     // Status only until `start`: a pipeline opens no bus handle before its own `start`.
-    this.sensing = new SensingPipeline({ i2c: hal.i2c, store: hal.store, log: hal.log, sampleRate: PPG_SAMPLE_RATE });
+    this.sensing = new SensingPipeline({ i2c: hal.i2c, store: hal.store, log: hal.log, sampleRate: PPG_SAMPLE_RATE, clock: hal.clock });
     this.uplink = new Uplink(hal.link, openFrameQueue(hal), hal.clock);
     this.batch = new ReadingBatch(openReadingJournal(this.uplink.queue, hal.log));
     this.securityLog = new SecurityLog(hal.store, hal.crypto, () => hal.clock.wallTime(), undefined, () => hal.clock.ticks());
@@ -199,7 +200,7 @@ export class WearableFirmware {
       return;
     }
 
-    this.sensing = new SensingPipeline({ i2c: hal.i2c, store: hal.store, log: hal.log, sampleRate: PPG_SAMPLE_RATE, interrupt: hal.interrupt });
+    this.sensing = new SensingPipeline({ i2c: hal.i2c, store: hal.store, log: hal.log, sampleRate: PPG_SAMPLE_RATE, interrupt: hal.interrupt, clock: hal.clock });
     const sensorsOk = this.sensing.start();
     const ss = this.sensing.getStatus();
     this.status.state = sensorsOk ? "running" : "sensor-fault";
@@ -386,6 +387,7 @@ export class WearableFirmware {
       flags: r.flags,
     };
     if (r.alerts) reading.alerts = r.alerts;
+    if (r.hrReason) reading.hrReason = r.hrReason;
     this.status.alerts = r.alerts;
     // In the journal before it counts as taken: from here on a power cut does not lose it.
     this.batch.add(reading);

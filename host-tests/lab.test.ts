@@ -1,4 +1,5 @@
 /** The lab tool as a user runs it: a synthetic recording, validation with figures and an HTML report, bad input. */
+import { parseFaults } from "../host/lab/sim-options.js";
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -83,7 +84,11 @@ describe("wearable lab", () => {
     assert.match(r.stderr, /unknown fault "melt"/);
     r = wearable("sim", "--fault", "nack");
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /is not KIND\[:ppg\|thermometer\]@SECONDS/);
+    assert.match(r.stderr, /is not KIND\[:ppg\|thermometer\|accelerometer\]@SECONDS/);
+    assert.deepEqual(parseFaults("bus-stuck:accelerometer@20+30,nack:thermometer@5"), [
+      { kind: "bus-stuck", atS: 20, target: "accelerometer", durationS: 30 },
+      { kind: "nack", atS: 5, target: "thermometer" },
+    ]);
   });
 
   it("CSV parsers never throw on arbitrary input", () => {

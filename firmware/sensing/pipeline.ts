@@ -2,6 +2,8 @@ import type { SMBus, SMBusOpener } from "../../hal/contracts/i2c.js";
 import type { InterruptLine, InterruptOpener } from "../../hal/contracts/interrupt.js";
 import type { Log } from "../../hal/contracts/log.js";
 import type { PreferenceStore } from "../../hal/contracts/store.js";
+import type { Clock } from "../../hal/contracts/timer.js";
+import { Lis2dh12 } from "../drivers/lis2dh12.js";
 import { Max30102 } from "../drivers/max30102.js";
 import { Max30205 } from "../drivers/max30205.js";
 import { Tmp117 } from "../drivers/tmp117.js";
@@ -12,6 +14,14 @@ import { TemperatureFilter } from "./temperature.js";
 
 export const PPG_ADDRESS = 0x57;
 export const THERMOMETER_ADDRESS = 0x48;
+/** The LIS2DH12 accelerometer (SA0 high). */
+export const ACCELEROMETER_ADDRESS = 0x19;
+/**
+ * Accelerometer rate and full scale: 50 Hz, the PPG's rate in the firmware (the estimator takes
+ * accelerometer samples at its own sample rate unless told otherwise); +-4 g holds a running wrist.
+ */
+export const ACCEL_RATE_HZ = 50;
+export const ACCEL_RANGE_G = 4;
 /** Preference domain of the sensing calibration; key "tempOffset" = skin-temperature offset in centi-C. */
 export const SENSING_DOMAIN = "sensing";
 
@@ -51,11 +61,28 @@ export interface SensingStatus {
   lostSamples: number;
   recoveries: number;
   dieTempC: number | null;
+  /** The accelerometer found at 0x19 ("none" until one answers its probe). */
+  accelerometer: "lis2dh12" | "none";
+  /**
+   * Why the accelerometer is not in use ("" while it is): a bus fault, "wrong-part", "self-test".
+   * It is not a PPG fault: the heart rate goes on without the motion reference.
+   */
+  accelFault: string;
+  /** The accelerometer's self-test at start; "not-run" when it was not found then. */
+  accelSelfTest: SelfTestState | "not-run";
+  /** Accelerometer samples given to the heart-rate estimator, and lost to its FIFO. */
+  accelSamples: number;
+  accelLostSamples: number;
 }
 
 export interface SensingReading {
   hrBpm: number | null;
   hrQuality: number;
+  /**
+   * Why `hrBpm` is null (HR_REASON_*, the wire's reading key 7), 0 with a value or when the
+   * flags already say why (no contact, sensor fault).
+   */
+  hrReason: number;
   tempC: number | null;
   flags: number;
   alerts: number;
@@ -82,10 +109,17 @@ export interface SensingReading {
  * - Temperature: calibration offset (Preference "sensing"/"tempOffset", centi-C), plausibility,
  *   and a drift check against the PPG chip's die temperature (a thermometer drifting away from
  *   the die by more than 1.5 C past the learned offset is a fault).
+ * - Accelerometer (LIS2DH12 at 0x19, optional): probed at start, then its datasheet self-test runs
+ *   over the first drains (about half a second; the wearer is assumed still, as the procedure
+ *   demands), then 50 Hz, +-4 g into its FIFO. It is drained whenever the PPG is, and every
+ *   sample goes to the estimator's `pushAccel` while the PPG feeds it. Missing, faulted or failing
+ *   its self-test, it is reported in the status (`accelerometer`, `accelFault`) and the heart rate
+ *   goes on without it; bus faults are retried with the same backoff (a failed self-test is not).
  * - The bus: the SDK's I2C refuses to open an address that another handle holds
  *   (`RangeError("duplicate address")`), so the pipeline holds at most one handle per address.
  *   Nothing is opened before `start`; a failed thermometer probe closes its handle before the
- *   next chip (or a retry) opens 0x48 again; `stop` closes every handle and the interrupt line.
+ *   next chip (or a retry) opens 0x48 again, a failed accelerometer probe before 0x19 is opened
+ *   again; `stop` closes every handle and the interrupt line.
  *   An open that throws is logged and handled as a sensor fault, with the same retries.
  */
 export class SensingPipeline {
@@ -98,7 +132,14 @@ export class SensingPipeline {
   private readonly log: Log;
   private ppg: Max30102 | null = null;
   private thermometer: SkinThermometer | null = null;
+  private accel: Lis2dh12 | null = null;
+  /** The accelerometer is configured and drained into the estimator (its self-test is over). */
+  private accelSampling = false;
+  private readonly clock: Clock | undefined;
   private readonly ir = new Int32Array(DRAIN_CAPACITY);
+  private readonly ax = new Float32Array(DRAIN_CAPACITY);
+  private readonly ay = new Float32Array(DRAIN_CAPACITY);
+  private readonly az = new Float32Array(DRAIN_CAPACITY);
   private readonly rr = new Float64Array(8);
   private readonly red = new Int32Array(DRAIN_CAPACITY);
   private readonly status: SensingStatus = {
@@ -110,12 +151,19 @@ export class SensingPipeline {
     lostSamples: 0,
     recoveries: 0,
     dieTempC: null,
+    accelerometer: "none",
+    accelFault: "",
+    accelSelfTest: "not-run",
+    accelSamples: 0,
+    accelLostSamples: 0,
   };
   private seconds = 0;
   private ppgRetryAt = -1;
   private ppgBackoff = BACKOFF_FIRST_S;
   private tempRetryAt = -1;
   private tempBackoff = BACKOFF_FIRST_S;
+  private accelRetryAt = -1;
+  private accelBackoff = BACKOFF_FIRST_S;
   private lostThisSecond = 0;
   private saturatedThisSecond = false;
   private samplesThisSecond = 0;
@@ -139,9 +187,13 @@ export class SensingPipeline {
   private running = false;
   private started = false;
 
-  /** Reads the calibration and alert settings; opens nothing (the bus is opened by `start`). */
-  constructor(options: { i2c: SMBusOpener; store: PreferenceStore; log: Log; sampleRate: number; interrupt?: InterruptOpener }) {
+  /**
+   * Reads the calibration and alert settings; opens nothing (the bus is opened by `start`). With
+   * `clock`, the samples an accelerometer FIFO overrun lost are counted from the time between drains.
+   */
+  constructor(options: { i2c: SMBusOpener; store: PreferenceStore; log: Log; sampleRate: number; interrupt?: InterruptOpener; clock?: Clock }) {
     this.open = options.i2c;
+    this.clock = options.clock;
     this.openInterrupt = options.interrupt ?? null;
     this.store = options.store;
     this.log = options.log;
@@ -153,9 +205,10 @@ export class SensingPipeline {
   }
 
   /**
-   * Opens and probes both sensors, configures the PPG and starts the self-test; false when a
-   * sensor is missing. Started again (after `stop`, or while running), it first releases what
-   * it holds, then starts over: sensors found anew, self-test pending, retries and backoff reset.
+   * Opens and probes the sensors, configures the PPG and starts the self-tests; false when the
+   * PPG or the thermometer is missing (the accelerometer is optional). Started again (after
+   * `stop`, or while running), it first releases what it holds, then starts over: sensors found
+   * anew, self-tests pending, retries and backoff reset.
    */
   start(): boolean {
     this.releaseBus();
@@ -167,6 +220,8 @@ export class SensingPipeline {
     if (ppgOk) this.ppg!.startDieTemperature();
     else if (this.ppg === null) this.ppgFailed(this.status.ppgFault);
     const tempOk = this.startThermometer();
+    const accelError = this.startAccelerometer(true);
+    if (accelError) this.accelFailed(accelError);
     if (!ppgOk) this.finishSelfTest(false, `PPG: ${this.status.ppgFault}`);
     return ppgOk && tempOk;
   }
@@ -215,14 +270,20 @@ export class SensingPipeline {
     return { firstIndex: first, count: n };
   }
 
-  /** Drains the PPG FIFO into the estimator (call every 200 ms). */
+  /** Drains the PPG FIFO, then the accelerometer's, into the estimator (call every 200 ms). */
   drain(): void {
+    const fed = this.drainPpg();
+    this.drainAccelerometer(fed);
+  }
+
+  /** The PPG's part of `drain`; true when its samples went to the estimator. */
+  private drainPpg(): boolean {
     const ppg = this.ppg;
-    if (!ppg || this.ppgRetryAt >= 0) return;
+    if (!ppg || this.ppgRetryAt >= 0) return false;
     const n = ppg.drain(this.ir, this.red);
     if (!ppg.healthy) {
       this.ppgFailed(ppg.status.ok ? "" : ppg.status.error);
-      return;
+      return false;
     }
     if (ppg.lostSamples > 0) {
       this.heartRate.markGap(ppg.lostSamples);
@@ -236,6 +297,30 @@ export class SensingPipeline {
     this.heartRate.pushBlock(this.ir, n, this.red);
     if (this.labOn) this.keepLab(n);
     this.samplesTotal += n;
+    return true;
+  }
+
+  /**
+   * The accelerometer's part of `drain`: its FIFO is emptied whenever the PPG's is (so it never
+   * overruns while the PPG waits for a retry), and its samples go to the estimator when the PPG's
+   * did (`feed`). During the start's self-test it advances the self-test instead.
+   */
+  private drainAccelerometer(feed: boolean): void {
+    const accel = this.accel;
+    if (accel === null || this.accelRetryAt >= 0) return;
+    if (!this.accelSampling) {
+      if (this.status.accelSelfTest === "pending") this.accelSelfTestStep(accel);
+      return;
+    }
+    const n = accel.drain(this.ax, this.ay, this.az);
+    if (!accel.healthy) {
+      this.accelFailed(accel.status.ok ? "bus-error" : accel.status.error);
+      return;
+    }
+    if (accel.lostSamples > 0) this.status.accelLostSamples += accel.lostSamples;
+    if (!feed) return;
+    for (let i = 0; i < n; i++) this.heartRate.pushAccel(this.ax[i], this.ay[i], this.az[i]);
+    this.status.accelSamples += n;
   }
 
   /** One reading (call once per second). */
@@ -244,6 +329,8 @@ export class SensingPipeline {
     this.retryFaulted();
     // A missed edge (the line stays asserted until the status register is read): drain now.
     if (this.interruptLine !== null && this.interruptLine.asserted) this.drain();
+    // The accelerometer's self-test also advances when no drain comes (no PPG to interrupt).
+    if (this.accel !== null && !this.accelSampling && this.accelRetryAt < 0 && this.status.accelSelfTest === "pending") this.accelSelfTestStep(this.accel);
     const ppg = this.ppg;
     if (this.status.selfTest === "pending" && ppg) this.selfTestStep(ppg);
     else if (ppg && this.ppgRetryAt < 0 && this.seconds % DIE_CHECK_S === 0) this.dieCheck(ppg);
@@ -297,6 +384,7 @@ export class SensingPipeline {
     return {
       hrBpm,
       hrQuality: ppgFault ? 0 : estimate.quality,
+      hrReason: hrBpm === null && !ppgFault && !noContact ? estimate.reason : 0,
       tempC: tempC === null ? null : Math.round(tempC * 100) / 100,
       flags,
       alerts,
@@ -334,6 +422,10 @@ export class SensingPipeline {
     const thermometer = this.thermometer;
     this.thermometer = null;
     if (thermometer !== null) thermometer.close();
+    const accel = this.accel;
+    this.accel = null;
+    this.accelSampling = false;
+    if (accel !== null) accel.close();
   }
 
   /** Back to the state before the first start (a restart finds the sensors anew). */
@@ -349,6 +441,11 @@ export class SensingPipeline {
     this.ppgBackoff = BACKOFF_FIRST_S;
     this.tempRetryAt = -1;
     this.tempBackoff = BACKOFF_FIRST_S;
+    s.accelerometer = "none";
+    s.accelFault = "";
+    s.accelSelfTest = "not-run";
+    this.accelRetryAt = -1;
+    this.accelBackoff = BACKOFF_FIRST_S;
     this.lostThisSecond = 0;
     this.saturatedThisSecond = false;
     this.samplesThisSecond = 0;
@@ -421,6 +518,76 @@ export class SensingPipeline {
     return false;
   }
 
+  /**
+   * Opens the accelerometer if no handle is held, probes it, then starts its self-test
+   * (`selfTest`) or configures it. Returns "" or why it is not in use; a failed probe closes the
+   * handle (0x19 is opened afresh on the retry).
+   */
+  private startAccelerometer(selfTest: boolean): string {
+    if (this.accel === null) {
+      const bus = this.openDevice(ACCELEROMETER_ADDRESS);
+      if (bus === null) return "bus-error";
+      this.accel = new Lis2dh12(bus, { clock: this.clock });
+    }
+    const accel = this.accel;
+    if (!accel.probe()) {
+      const error = accel.status.ok ? "bus-error" : accel.status.error;
+      this.accel = null;
+      accel.close();
+      return error;
+    }
+    this.status.accelerometer = "lis2dh12";
+    if (selfTest) {
+      if (!accel.beginSelfTest()) return accel.status.ok ? "bus-error" : accel.status.error;
+      this.status.accelSelfTest = "pending";
+      return "";
+    }
+    return this.configureAccelerometer(accel);
+  }
+
+  private configureAccelerometer(accel: Lis2dh12): string {
+    if (!accel.configure({ rateHz: ACCEL_RATE_HZ, rangeG: ACCEL_RANGE_G })) return accel.status.ok ? "bus-error" : accel.status.error;
+    this.accelSampling = true;
+    this.status.accelFault = "";
+    return "";
+  }
+
+  /** One step of the accelerometer's start self-test; on its verdict, sampling (passed) or retirement (failed). */
+  private accelSelfTestStep(accel: Lis2dh12): void {
+    const step = accel.continueSelfTest();
+    if (step === "running") return;
+    const c = accel.selfTestChangeMg;
+    if (!accel.healthy) {
+      // A bus fault, not a verdict: retried (configured without a self-test).
+      this.status.accelSelfTest = "not-run";
+      this.accelFailed(accel.status.ok ? "bus-error" : accel.status.error);
+      return;
+    }
+    const detail = `change x ${Math.round(c[0])} mg, y ${Math.round(c[1])} mg, z ${Math.round(c[2])} mg`;
+    if (step === "passed") {
+      this.status.accelSelfTest = "passed";
+      this.log.log("info", `accelerometer self-test passed: ${detail}`);
+      const error = this.configureAccelerometer(accel);
+      if (error) this.accelFailed(error);
+      return;
+    }
+    // A MEMS that fails its self-test does not heal: it is not used until the next start.
+    this.status.accelSelfTest = "failed";
+    this.status.accelFault = "self-test";
+    this.log.log("warn", `accelerometer self-test failed (${detail}; 68-1440 mg expected); heart rate without motion reference`);
+    this.accel = null;
+    this.accelSampling = false;
+    accel.close();
+  }
+
+  private accelFailed(error: string): void {
+    this.accelSampling = false;
+    this.status.accelFault = error;
+    this.accelRetryAt = this.seconds + this.accelBackoff;
+    this.log.log("warn", `accelerometer fault (${error}); heart rate without motion reference; retrying in ${this.accelBackoff} s`);
+    this.accelBackoff = Math.min(BACKOFF_MAX_S, this.accelBackoff * 2);
+  }
+
   private ppgFailed(error: string): void {
     this.status.ppgFault = error;
     this.ppgRetryAt = this.seconds + this.ppgBackoff;
@@ -461,6 +628,19 @@ export class SensingPipeline {
       } else {
         this.tempRetryAt = this.seconds + this.tempBackoff;
         this.tempBackoff = Math.min(BACKOFF_MAX_S, this.tempBackoff * 2);
+      }
+    }
+    if (this.accelRetryAt >= 0 && this.seconds >= this.accelRetryAt) {
+      const error = this.startAccelerometer(false);
+      if (!error) {
+        this.accelRetryAt = -1;
+        this.accelBackoff = BACKOFF_FIRST_S;
+        this.status.recoveries++;
+        this.log.log("info", "accelerometer recovered and re-configured");
+      } else {
+        this.status.accelFault = error;
+        this.accelRetryAt = this.seconds + this.accelBackoff;
+        this.accelBackoff = Math.min(BACKOFF_MAX_S, this.accelBackoff * 2);
       }
     }
   }

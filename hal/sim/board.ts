@@ -7,6 +7,7 @@ import { SimBattery } from "./battery.js";
 import { SimBleLink } from "./ble-link.js";
 import type { SimBleLinkOptions } from "./ble-link.js";
 import { SimI2cBus } from "./i2c-bus.js";
+import { LIS2DH12_ADDRESS, Lis2dh12Model } from "./lis2dh12.js";
 import { MAX30102_ADDRESS, Max30102Model } from "./max30102.js";
 import { MAX30205_ADDRESS, Max30205Model } from "./max30205.js";
 import { NorFlash } from "./nor-flash.js";
@@ -15,10 +16,11 @@ import { PpgSource } from "./ppg-source.js";
 import { TMP117_ADDRESS, Tmp117Model } from "./tmp117.js";
 import type { PpgSourceOptions } from "./ppg-source.js";
 import { SimPreferenceStore } from "./preference-store.js";
-import { SimRng } from "./rng.js";
+import { hashUint32, SimRng } from "./rng.js";
 import { PiecewiseLinear } from "./traces.js";
 import type { HeartRateTrace, TemperatureTrace } from "./traces.js";
 import { VirtualClock } from "./virtual-clock.js";
+import type { WristMotion } from "./wrist-motion.js";
 
 export interface VirtualBoardOptions {
   /** Seed of every random quantity on the board. */
@@ -37,22 +39,26 @@ export interface VirtualBoardOptions {
   dieOffsetC?: number;
   /** Which skin thermometer sits at 0x48 (default "max30205"). */
   thermometerChip?: "max30205" | "tmp117";
+  /** Whether the LIS2DH12 accelerometer is fitted at 0x19 (default true). */
+  accelerometer?: boolean;
   /** Faults that start (and optionally end) at set times. */
   faults?: readonly ScheduledFault[];
 }
 
 /**
  * Injectable faults. "nack": the chip stops answering; "bus-stuck": SDA held low, every
- * transaction on the bus fails; "saturated": the PPG ADC pinned at full scale; "fifo-overflow":
- * the PPG FIFO loses every sample; "off-body": the wearable is taken off (low DC, no pulse, the
- * thermometer cools to the room); "temp-drift": the thermometer drifts by `cPerMin` C per minute.
+ * transaction on the bus fails; "saturated": the PPG ADC (or, with target "accelerometer", every
+ * accelerometer axis) pinned at full scale; "fifo-overflow": the PPG's (or the accelerometer's)
+ * FIFO loses every sample; "off-body": the wearable is taken off (low DC, no pulse, the
+ * thermometer cools to the room, the accelerometer lies still, face up); "temp-drift": the
+ * thermometer drifts by `cPerMin` C per minute.
  */
 export type SimFaultKind = "nack" | "bus-stuck" | "saturated" | "fifo-overflow" | "off-body" | "temp-drift";
-export type SimFaultTarget = "ppg" | "thermometer";
+export type SimFaultTarget = "ppg" | "thermometer" | "accelerometer";
 
 export interface ScheduledFault {
   kind: SimFaultKind;
-  /** Chip concerned (default "ppg"; "temp-drift" is always the thermometer). */
+  /** Chip concerned (default "ppg"; "temp-drift" is always the thermometer; "bus-stuck" and "off-body" concern the whole board). */
   target?: SimFaultTarget;
   atS: number;
   /** How long it lasts (default: until the end). */
@@ -83,9 +89,14 @@ export interface BoardHalExtras {
 }
 
 /**
- * The virtual board: one virtual clock, an I2C bus with a MAX30102 at 0x57 and a MAX30205 at
- * 0x48 driven by physiological traces, a preference store and a BLE link, all deterministic
- * from one seed. `hal()` hands the firmware the same HAL contracts the device provides.
+ * The virtual board: one virtual clock, an I2C bus with a MAX30102 at 0x57, a MAX30205 (or
+ * TMP117) at 0x48 and a LIS2DH12 accelerometer at 0x19 driven by physiological traces and the
+ * wearer's wrist motion, a preference store and a BLE link, all deterministic from one seed.
+ * `hal()` hands the firmware the same HAL contracts the device provides.
+ *
+ * The accelerometer senses the same wrist motion (`wristMotion`, owned by the PPG source) whose
+ * acceleration makes the PPG's motion artefact; off the skin (the scenario's contact trace, or
+ * the "off-body" fault) the wearable lies still on a desk, face up.
  */
 export class VirtualBoard {
   readonly clock: VirtualClock;
@@ -95,6 +106,10 @@ export class VirtualBoard {
   readonly ppg: Max30102Model;
   readonly thermometer: Max30205Model | Tmp117Model;
   readonly thermometerAddress: number;
+  /** The LIS2DH12 at 0x19 (on the bus unless the options say it is not fitted). */
+  readonly accelerometer: Lis2dh12Model;
+  /** True when the accelerometer is on the bus. */
+  readonly accelerometerFitted: boolean;
   private driftStartS = -1;
   private driftCPerMin = 0;
   private offBodySinceS = -1;
@@ -137,9 +152,17 @@ export class VirtualBoard {
       this.thermometer = new Max30205Model({ clock: this.clock, temperatureAt: sensed, seed: thermometerSeed });
       this.thermometerAddress = MAX30205_ADDRESS;
     }
+    // Seeded from the board's seed without a draw from `rng` (the session draws from it after construction).
+    this.accelerometer = new Lis2dh12Model({
+      clock: this.clock,
+      seed: hashUint32(options.seed >>> 0, 0x4c4953, 0x3244),
+      accelerationAt: (t, out) => this.sensedAcceleration(t, out),
+    });
+    this.accelerometerFitted = options.accelerometer !== false;
     this.bus = new SimI2cBus();
     this.bus.attach(MAX30102_ADDRESS, this.ppg);
     this.bus.attach(this.thermometerAddress, this.thermometer);
+    if (this.accelerometerFitted) this.bus.attach(LIS2DH12_ADDRESS, this.accelerometer);
     for (const f of options.faults ?? []) {
       this.clock.set(() => this.injectFault(f), Math.max(0, f.atS * 1000));
       if (f.durationS !== undefined) this.clock.set(() => this.clearFault(f), Math.max(0, (f.atS + f.durationS) * 1000));
@@ -151,9 +174,14 @@ export class VirtualBoard {
     this.network = new SimNetwork(this.clock);
   }
 
+  /** The wrist motion the accelerometer senses and the PPG's motion artefact follows (the current wearer's). */
+  get wristMotion(): WristMotion {
+    return this.ppgSource.wrist;
+  }
+
   /** Starts a fault now. */
   injectFault(fault: Omit<ScheduledFault, "atS" | "durationS">): void {
-    const address = fault.target === "thermometer" ? this.thermometerAddress : MAX30102_ADDRESS;
+    const address = this.faultAddress(fault.target);
     const nowS = this.clock.ticks() / 1000;
     switch (fault.kind) {
       case "nack":
@@ -164,7 +192,8 @@ export class VirtualBoard {
         return;
       case "saturated":
       case "fifo-overflow":
-        this.ppg.fault = fault.kind;
+        if (fault.target === "accelerometer") this.accelerometer.fault = fault.kind;
+        else this.ppg.fault = fault.kind;
         return;
       case "off-body":
         this.ppgSource.overrideContact(0);
@@ -179,7 +208,7 @@ export class VirtualBoard {
 
   /** Ends a fault (a drift's offset disappears with it). */
   clearFault(fault: Omit<ScheduledFault, "atS" | "durationS">): void {
-    const address = fault.target === "thermometer" ? this.thermometerAddress : MAX30102_ADDRESS;
+    const address = this.faultAddress(fault.target);
     switch (fault.kind) {
       case "nack":
         this.bus.injectFault(address, "nack", 0);
@@ -189,7 +218,8 @@ export class VirtualBoard {
         return;
       case "saturated":
       case "fifo-overflow":
-        this.ppg.fault = "none";
+        if (fault.target === "accelerometer") this.accelerometer.fault = "none";
+        else this.ppg.fault = "none";
         return;
       case "off-body":
         this.ppgSource.overrideContact(null);
@@ -203,8 +233,9 @@ export class VirtualBoard {
 
   /**
    * A new wearer from virtual time `fromMs` on: heart rate, skin temperature and the PPG waveform
-   * (variability, motion, contact, perfusion) follow `wearer`'s traces, shifted to start then.
-   * The new PPG source's seed comes from the board's seed and `fromMs`, so a run stays reproducible.
+   * (variability, motion, contact, perfusion) follow `wearer`'s traces, shifted to start then, and
+   * the accelerometer senses the new source's wrist motion. The new PPG source's seed comes from
+   * the board's seed and `fromMs`, so a run stays reproducible.
    */
   changeWearer(wearer: { heartRate: HeartRateTrace; skinTempC: TemperatureTrace; ppg?: Omit<PpgSourceOptions, "seed" | "heartRate"> }, fromMs: number): void {
     const fromS = fromMs / 1000;
@@ -221,6 +252,29 @@ export class VirtualBoard {
     this.heartRateTrace = PiecewiseLinear.fromHeartRate(heartRate);
     this.skinTemperatureTrace = PiecewiseLinear.fromTemperature(skinTempC);
     this.skinForThermometer = PiecewiseLinear.fromTemperature(skinTempC);
+  }
+
+  private faultAddress(target: SimFaultTarget | undefined): number {
+    return target === "thermometer" ? this.thermometerAddress : target === "accelerometer" ? LIS2DH12_ADDRESS : MAX30102_ADDRESS;
+  }
+
+  /**
+   * What the accelerometer senses (g): the wearer's wrist motion on the skin, lying still and face
+   * up off it (the scenario's contact trace, or since an "off-body" fault), blended in between.
+   */
+  private sensedAcceleration(tS: number, out: Float64Array): void {
+    const onWrist = this.offBodySinceS >= 0 && tS >= this.offBodySinceS ? 0 : this.ppgSource.contactAt(tS);
+    if (onWrist > 0) this.ppgSource.wrist.accelerationAt(tS, out);
+    else {
+      out[0] = 0;
+      out[1] = 0;
+      out[2] = 0;
+    }
+    if (onWrist < 1) {
+      out[0] *= onWrist;
+      out[1] *= onWrist;
+      out[2] = out[2] * onWrist + (1 - onWrist);
+    }
   }
 
   /** What the thermometer senses: skin (or the room once off the body) plus any injected drift. */
@@ -250,7 +304,7 @@ export class VirtualBoard {
       crypto: extras.crypto,
       firmwareVersion: extras.firmwareVersion,
       partition: (name: string) => this.partition(name),
-      interrupt: (sensor, onInterrupt) => (sensor === "ppg" ? this.ppgInterruptLine(onInterrupt) : null),
+      interrupt: (sensor, onInterrupt) => (sensor === "ppg" ? this.ppgInterruptLine(onInterrupt) : sensor === "accelerometer" && this.accelerometerFitted ? this.accelerometerInterruptLine(onInterrupt) : null),
     };
   }
 
@@ -264,6 +318,20 @@ export class VirtualBoard {
       },
       close() {
         ppg.attachInterrupt(null);
+      },
+    };
+  }
+
+  /** The LIS2DH12's INT1 pin wired to a GPIO: the firmware's callback runs when it becomes active. */
+  private accelerometerInterruptLine(onInterrupt: () => void): InterruptLine {
+    const accelerometer = this.accelerometer;
+    accelerometer.attachInterrupt(onInterrupt);
+    return {
+      get asserted() {
+        return accelerometer.interruptAsserted;
+      },
+      close() {
+        accelerometer.attachInterrupt(null);
       },
     };
   }

@@ -74,20 +74,27 @@ suite("heart rate on the virtual board (50 sps)", () => {
     });
   }
 
-  test("ramp 70 -> 100 bpm over 15 s: follows within 6 bpm, settles within 1 bpm", () => {
-    const results = runHeartRate(
-      [
-        { atS: 0, bpm: 70 },
-        { atS: 8, bpm: 70 },
-        { atS: 23, bpm: 100 },
-      ],
-      27,
-      4,
-    );
+  test("ramp 70 -> 100 bpm over 15 s: follows the 8 s window's rate within 3 bpm, settles within 1 bpm", () => {
+    const trace: HeartRateTrace = [
+      { atS: 0, bpm: 70 },
+      { atS: 8, bpm: 70 },
+      { atS: 23, bpm: 100 },
+    ];
+    const results = runHeartRate(trace, 32, 4);
+    // The estimator reports the rate over its 8 s window (as the SPC-2015 reference does): compare
+    // with the trace's mean over the same window.
+    const windowMean = (atMs: number) => {
+      let sum = 0;
+      for (let i = 0; i < 80; i++) {
+        const t = (atMs - 8000 + (i + 0.5) * 100) / 1000;
+        sum += t <= 8 ? 70 : t >= 23 ? 100 : 70 + (2 * (t - 8));
+      }
+      return sum / 80;
+    };
     for (const r of results) {
-      if (r.atMs <= 6000) continue;
+      if (r.atMs <= 8000) continue;
       assert(r.estimate.bpm !== null, `estimate at ${r.atMs} ms`);
-      assertClose(r.estimate.bpm, r.expected, 6, `at ${r.atMs} ms`);
+      assertClose(r.estimate.bpm, windowMean(r.atMs), 3, `at ${r.atMs} ms`);
     }
     assertClose(results[results.length - 1].estimate.bpm as number, 100, 1, "after the ramp");
   });
@@ -127,11 +134,13 @@ suite("heart-rate estimator", () => {
   test("a synthetic pulse train at 100 sps gives its rate; losing contact clears it", () => {
     const estimator = new HeartRateEstimator({ sampleRate: 100 });
     const period = 100 * (60 / 90);
+    let last: HeartRateEstimate | null = null;
     for (let i = 0; i < 100 * 10; i++) {
       const phase = (i / period) % 1;
       estimator.push(100000 - 1500 * Math.exp(-((phase - 0.2) ** 2) / 0.01));
+      if ((i + 1) % 100 === 0) last = estimator.estimate();
     }
-    assertClose(estimator.estimate().bpm as number, 90, 1);
+    assertClose(last?.bpm as number, 90, 1);
     for (let i = 0; i < 100; i++) estimator.push(500);
     const e = estimator.estimate();
     assertEqual(e.bpm, null);
@@ -325,12 +334,22 @@ suite("scenarios on the pipeline", () => {
     assert(within / seconds.length >= 0.95, `within ${within / seconds.length}`);
   });
 
-  test("walk: the motion flag marks the moving seconds and no confident number comes out of them", () => {
-    const seconds = runScenario(findScenario("walk")!, 45, 2);
-    const moving = seconds.filter((s) => s.tS >= 32);
-    assert(moving.every((s) => s.flags & FLAG_MOTION), "motion flagged");
-    assert(moving.every((s) => s.bpm === null || s.quality < 50), "quality marks motion");
-    assert(seconds.filter((s) => s.tS > 10 && s.tS < 20).every((s) => (s.flags & FLAG_MOTION) === 0), "still seconds not flagged");
+  test("walk and run: the motion flag marks the moving seconds; with the accelerometer the rate holds (8 s reference)", () => {
+    for (const name of ["walk", "run"]) {
+      const seconds = runScenario(findScenario(name)!, 90, 2);
+      const moving = seconds.filter((s) => s.tS >= 35);
+      assert(moving.filter((s) => s.flags & FLAG_MOTION).length >= moving.length - 2, `${name}: motion flagged`);
+      assert(seconds.filter((s) => s.tS > 10 && s.tS < 20).every((s) => (s.flags & FLAG_MOTION) === 0), `${name}: still seconds not flagged`);
+      let sum = 0;
+      let n = 0;
+      for (const s of moving) {
+        if (s.bpm === null) continue;
+        sum += Math.abs(s.bpm - s.reference);
+        n++;
+      }
+      assert(n >= 0.9 * moving.length, `${name}: ${n} of ${moving.length} moving seconds have a rate`);
+      assert(sum / n <= 3, `${name}: mean error ${(sum / n).toFixed(2)} bpm in motion`);
+    }
   });
 });
 
@@ -410,24 +429,24 @@ suite("sensing pipeline: at most one handle per address, as the SDK's I2C demand
     return rows;
   }
 
-  test("a new pipeline opens nothing; start opens 0x57 and 0x48 once each", () => {
+  test("a new pipeline opens nothing; start opens 0x57, 0x48 and 0x19 once each", () => {
     const { board, bus, pipeline } = setup();
     assertEqual(board.bus.openAddresses(), []);
     assert(pipeline.start());
-    assertEqual(bus.opened, [0x57, 0x48]);
+    assertEqual(bus.opened, [0x57, 0x48, 0x19]);
     assertEqual(bus.refused, []);
-    assertEqual(board.bus.openAddresses(), [0x48, 0x57]);
+    assertEqual(board.bus.openAddresses(), [0x19, 0x48, 0x57]);
   });
 
   test("a TMP117 board: the MAX30205 probe's handle is closed before 0x48 opens again; found, read, no duplicate address", () => {
     const { board, bus, logs, pipeline } = setup("tmp117");
     assert(pipeline.start(), "both sensors found");
-    assertEqual(bus.opened, [0x57, 0x48, 0x48]);
+    assertEqual(bus.opened, [0x57, 0x48, 0x48, 0x19]);
     assertEqual(bus.refused, []);
     assertEqual(logs.filter((l) => l.indexOf("open failed") >= 0), []);
     assertEqual(pipeline.getStatus().thermometer, "tmp117");
     assertEqual(pipeline.getStatus().tempFault, "");
-    assertEqual(board.bus.openAddresses(), [0x48, 0x57]);
+    assertEqual(board.bus.openAddresses(), [0x19, 0x48, 0x57]);
     const rows = run(board, pipeline, 6);
     const last = rows[rows.length - 1];
     assert(last.temp !== null && Math.abs(last.temp - 33.5) < 0.2, `temp ${last.temp}`);
@@ -442,7 +461,7 @@ suite("sensing pipeline: at most one handle per address, as the SDK's I2C demand
       assertEqual(pipeline.start(), false, "thermometer missing at boot");
       assertEqual(pipeline.getStatus().thermometer, "none");
       assertEqual(pipeline.getStatus().tempFault, "nack");
-      assertEqual(board.bus.openAddresses(), [0x57], "failed probes closed their handles");
+      assertEqual(board.bus.openAddresses(), [0x19, 0x57], "failed probes closed their handles");
       const rows = run(board, pipeline, 20);
       assertEqual(bus.refused, [], "no open refused");
       for (const r of rows.filter((x) => x.tS <= 7)) {
@@ -457,7 +476,7 @@ suite("sensing pipeline: at most one handle per address, as the SDK's I2C demand
       assertEqual(status.thermometer, chip);
       assertEqual(status.tempFault, "");
       assertEqual(status.recoveries, 1);
-      assertEqual(board.bus.openAddresses(), [0x48, 0x57]);
+      assertEqual(board.bus.openAddresses(), [0x19, 0x48, 0x57]);
       const last = rows[rows.length - 1];
       assert(last.temp !== null && Math.abs(last.temp - 33.5) < 0.2, `temp ${last.temp}`);
       assertEqual(last.flags, 0);
@@ -505,7 +524,8 @@ suite("sensing pipeline: at most one handle per address, as the SDK's I2C demand
     assertEqual(bus.refused, []);
     assertEqual(count(bus.opened, 0x57), 3);
     assertEqual(count(bus.opened, 0x48), 3);
-    assertEqual(board.bus.openAddresses(), [0x48, 0x57]);
+    assertEqual(count(bus.opened, 0x19), 3);
+    assertEqual(board.bus.openAddresses(), [0x19, 0x48, 0x57]);
     assert(pipeline.interruptDriven);
     const rows = run(board, pipeline, 14);
     assertEqual(pipeline.getStatus().selfTest, "passed");
@@ -553,7 +573,7 @@ suite("firmware: stop and start on one board", () => {
     assertEqual(board.bus.openAddresses(), [], "constructed, not started");
     fw.start();
     assertEqual(fw.getStatus().state, "running");
-    assertEqual(board.bus.openAddresses(), [0x48, 0x57]);
+    assertEqual(board.bus.openAddresses(), [0x19, 0x48, 0x57]);
     board.clock.advance(3000);
     assertEqual(fw.getStatus().readings, 3);
     fw.stop();
@@ -581,6 +601,7 @@ suite("firmware: stop and start on one board", () => {
     assertEqual(bus.refused, []);
     assertEqual(count(bus.opened, 0x57), 3);
     assertEqual(count(bus.opened, 0x48), 3);
+    assertEqual(count(bus.opened, 0x19), 3);
     assertEqual(logs.filter((l) => l.indexOf("open failed") >= 0), []);
   });
 
@@ -590,7 +611,7 @@ suite("firmware: stop and start on one board", () => {
     fw.start();
     fw.start();
     assertEqual(bus.refused, []);
-    assertEqual(board.bus.openAddresses(), [0x48, 0x57]);
+    assertEqual(board.bus.openAddresses(), [0x19, 0x48, 0x57]);
     board.clock.advance(3000);
     assertEqual(fw.getStatus().readings, 3);
     fw.stop();
@@ -605,7 +626,7 @@ suite("firmware: stop and start on one board", () => {
     assertEqual(status.detail, "");
     assertEqual(status.sensing?.thermometer, "tmp117");
     assertEqual(bus.refused, []);
-    assertEqual(bus.opened, [0x57, 0x48, 0x48]);
+    assertEqual(bus.opened, [0x57, 0x48, 0x48, 0x19]);
     board.clock.advance(3000);
     assertEqual(fw.getStatus().state, "running");
     assertEqual(logs.filter((l) => l.indexOf("open failed") >= 0), []);

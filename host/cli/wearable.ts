@@ -38,7 +38,7 @@ const simFlags = {
   "frame-period": { type: "number", help: "seconds of readings per frame", default: 5, integer: true, min: 1, max: 60, valueName: "S" },
   "hr-trace": { type: "string", help: "simulated heart rate, SECONDS:BPM,... (linear between points)", valueName: "TRACE" },
   scenario: { type: "string", help: "a shipped wearer scenario (rest, sleep, walk, run, irregular, tachycardia, fever, off-body); replaces --hr-trace", valueName: "NAME" },
-  fault: { type: "string", help: "inject faults: KIND[:ppg|thermometer]@SECONDS[+DURATION],... (nack, bus-stuck, saturated, fifo-overflow, off-body, temp-drift)", valueName: "LIST" },
+  fault: { type: "string", help: "inject faults: KIND[:ppg|thermometer|accelerometer]@SECONDS[+DURATION],... (nack, bus-stuck, saturated, fifo-overflow, off-body, temp-drift)", valueName: "LIST" },
   thermometer: { type: "string", help: "skin thermometer on the virtual board", default: "max30205", choices: ["max30205", "tmp117"] },
   "lab-mode": { type: "boolean", help: "start the device in lab mode: raw PPG streamed in (encrypted) frames" },
   "ppg-out": { type: "string", help: "write the raw PPG received in lab mode to FILE (lab CSV, docs/lab.md); implies --lab-mode", valueName: "FILE" },
