@@ -51,6 +51,10 @@ export interface SpectralTrackerTuning {
   harmonicCap: number;
   /** While the wearer moves, evidence for rates below this (bpm) counts a tenth. */
   movingMinBpm: number;
+  /** ... rising from `movingMinBpm` at `walkingG` (g of motion) to this at `runningG`: running raises the rate. */
+  runningMinBpm: number;
+  walkingG: number;
+  runningG: number;
 }
 
 export const TRACKER_DEFAULTS: SpectralTrackerTuning = {
@@ -69,6 +73,9 @@ export const TRACKER_DEFAULTS: SpectralTrackerTuning = {
   scoreDepth: 50,
   restScoreDepth: 10,
   movingMinBpm: 60,
+  runningMinBpm: 100,
+  walkingG: 0.5,
+  runningG: 1.5,
   restHarmonicWeight: 1,
   harmonicCap: 2,
   peakFloor: 0.2,
@@ -355,13 +362,19 @@ export class SpectralTracker {
       ev[k + 1] += 0.5 * h;
     }
     const floor = t.pathFloor;
+    // Exercise raises the heart rate: the harder the motion, the higher the least plausible rate.
+    let minBpm = t.movingMinBpm;
+    if (t.runningMinBpm > minBpm && this.motionG > t.walkingG) {
+      const f = (this.motionG - t.walkingG) / (t.runningG - t.walkingG);
+      minBpm += (t.runningMinBpm - minBpm) * (f > 1 ? 1 : f);
+    }
     for (let k = 0; k < STATES; k++) {
       const harmonic = 2 * (LOW_BIN + k) - LOW_BIN;
       // The harmonic supports a rate that has a peak of its own, at most `harmonicCap` times it.
       let support = harmonic < SPEC_BINS ? (moving ? t.harmonicWeight : t.restHarmonicWeight) * ev[harmonic] : 0;
       if (support > t.harmonicCap * ev[k]) support = t.harmonicCap * ev[k];
       let v = ev[k] + support;
-      if (moving && (LOW_BIN + k) * BIN_HZ * 60 < t.movingMinBpm) v *= 0.1;
+      if (moving && (LOW_BIN + k) * BIN_HZ * 60 < minBpm) v *= 0.1;
       this.emission[k] = Math.log(floor + v);
     }
   }

@@ -8,8 +8,6 @@ import type { ScenarioSecond } from "../../entry/lab-estimator.js";
 import { buildForXs } from "../xs/build.js";
 import { XsWorker } from "../xs/driver.js";
 import { accuracy } from "./metrics.js";
-import { recordScenario, runEstimator } from "./lab-command.js";
-import { parsePpgCsv } from "./csv.js";
 
 /** Seconds after boot (and after contact returns) left out of the figures: the estimator's warm-up. */
 export const WARM_UP_S = 10;
@@ -44,7 +42,34 @@ export function scenarioFigures(seconds: ScenarioSecond[]): ScenarioFigures {
   return { maeBpm: f.maeBpm, withinAamiPct: f.withinAamiPct, coveragePct: f.coveragePct, motionFlaggedPct: moving ? Math.round((1000 * flagged) / moving) / 10 : null, movingCoveragePct: moving ? Math.round((1000 * movingEstimated) / moving) / 10 : null };
 }
 
-export async function benchHeartRate(): Promise<{ scenarios: Record<string, ScenarioFigures>; xsComputronsPerSecond: number | null }> {
+export interface EstimatorCost {
+  /** XS computrons per second of signal at 50 samples/s: PPG only, and PPG with the accelerometer. */
+  xsComputronsPerSecond: number;
+  xsComputronsPerSecondWithAccel: number;
+}
+
+/**
+ * The estimator's own cost on XS: 60 s of a synthetic walking signal generated inside the engine,
+ * then fed to a new estimator with one estimate per second; only the feeding is metered.
+ */
+export async function benchEstimatorCost(): Promise<EstimatorCost> {
+  const dir = await buildForXs();
+  const worker = await XsWorker.start();
+  const enc = new TextEncoder();
+  try {
+    await worker.loadModule(join(dir, "entry/xs-lab.js"));
+    const cost = async (accel: boolean) => {
+      await worker.command(enc.encode("G" + JSON.stringify({ seconds: 60, rate: 50, accel })));
+      const r = await worker.command(enc.encode("F"));
+      return Math.round(r.meter.compute / 60);
+    };
+    return { xsComputronsPerSecond: await cost(false), xsComputronsPerSecondWithAccel: await cost(true) };
+  } finally {
+    await worker.close();
+  }
+}
+
+export async function benchHeartRate(): Promise<{ scenarios: Record<string, ScenarioFigures> } & EstimatorCost> {
   const dir = await buildForXs();
   const worker = await XsWorker.start();
   const scenarios: Record<string, ScenarioFigures> = {};
@@ -60,12 +85,5 @@ export async function benchHeartRate(): Promise<{ scenarios: Record<string, Scen
   } finally {
     await worker.close();
   }
-  const rest = SCENARIOS[0];
-  const rec = parsePpgCsv(recordScenario(rest, 60, 1).ppg);
-  let xsComputronsPerSecond: number | null = null;
-  if (rec.ok) {
-    const run = await runEstimator(rec.value, 50, "xs");
-    if (run.computrons !== null) xsComputronsPerSecond = Math.round(run.computrons / 60);
-  }
-  return { scenarios, xsComputronsPerSecond };
+  return { scenarios, ...(await benchEstimatorCost()) };
 }

@@ -3,28 +3,33 @@
  * reference) and `wearable lab record` (a synthetic recording and its reference from the
  * simulator). docs/lab.md describes the formats and the figures.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { VirtualBoard } from "../../hal/sim/board.js";
 import { SCENARIOS, type Scenario } from "../../hal/sim/scenarios.js";
 import { Max30102 } from "../../firmware/drivers/max30102.js";
-import { LabRun, type LabSecond } from "../../entry/lab-estimator.js";
+import { REFERENCE_WINDOW_S, type LabSecond } from "../../entry/lab-estimator.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
-import { buildForXs } from "../xs/build.js";
-import { XsWorker } from "../xs/driver.js";
-import { inferRate, parsePpgCsv, parseReferenceCsv, ppgCsv, referenceCsv, type PpgRecording } from "./csv.js";
+import { ACCEL_UNITS, inferRate, ppgCsv, referenceCsv, type AccelUnits } from "./csv.js";
+import { LabInputError, loadPpg, loadReference } from "./dataset.js";
+import { runEstimator, type EngineName } from "./engine.js";
 import { accuracy, referenceAt, type AccuracyFigures, type Pair } from "./metrics.js";
-import { renderReport } from "./report.js";
+import { buildExcerpt, renderReport } from "./report.js";
+import { benchmark, BENCHMARK_USAGE } from "./benchmark.js";
 import { parseScenario } from "./sim-options.js";
 
+export { runEstimator } from "./engine.js";
+
 const validateFlags = {
-  ppg: { type: "string", help: "raw PPG recording (CSV: time_ms,ir[,red])", valueName: "FILE" },
-  reference: { type: "string", help: "reference heart rate (CSV: time_ms,hr_bpm)", valueName: "FILE" },
-  rate: { type: "number", help: "sample rate of the recording (default: from the timestamps)", min: 10, max: 3200, integer: true, valueName: "HZ" },
+  ppg: { type: "string", help: "PPG recording (CSV: time_ms,ir[,red] raw counts, or time_ms,ppg1[,ppg2[,ppg3]][,ax,ay,az])", valueName: "FILE" },
+  reference: { type: "string", help: "reference heart rate (CSV: time_ms,hr_bpm or time_ms,bpm)", valueName: "FILE" },
+  rate: { type: "number", help: "sample rate of the recording, may be fractional (default: from the timestamps)", min: 10, max: 3200, valueName: "HZ" },
   skip: { type: "number", help: "seconds at the start left out of the figures (estimator warm-up)", default: 10, min: 0, valueName: "S" },
-  json: { type: "boolean", help: "one JSON object on stdout" },
+  json: { type: "boolean", help: "one JSON object on stdout: the figures and every second's result" },
   report: { type: "string", help: "write a self-contained HTML report with plots", valueName: "FILE.html" },
   engine: { type: "string", help: "where the firmware's estimator runs", default: "xs", choices: ["xs", "node"] },
+  "accel-units": { type: "string", help: "units of ax,ay,az (default: the recording's JSON, else g)", choices: ACCEL_UNITS, valueName: "UNITS" },
+  channel: { type: "number", help: "dataset format: the ppgN column used as the pulse channel", default: 1, integer: true, min: 1, max: 9, valueName: "N" },
 } satisfies FlagSpecs;
 
 const recordFlags = {
@@ -34,106 +39,100 @@ const recordFlags = {
   out: { type: "string", help: "directory for ppg.csv and reference.csv", valueName: "DIR" },
 } satisfies FlagSpecs;
 
-export interface ValidationResult {
-  rate: number;
-  engine: "xs" | "node";
-  figures: AccuracyFigures;
-  seconds: LabSecond[];
-  beatsMs: number[];
-  pairs: Pair[];
+/** Timestamps and --rate may differ by this fraction before validate warns. */
+const RATE_TOLERANCE = 0.02;
+
+export interface ScoredSecond {
+  /** Whole second of the recording's clock, s since the first sample. */
+  tS: number;
+  bpm: number | null;
+  quality: number;
+  reason: string;
+  /** Reference at that time (null: none within 2 s). */
+  reference: number | null;
+  /** bpm - reference, when both exist. */
+  errorBpm: number | null;
+  /** Counted in the figures (after the warm-up, with a reference). */
+  scored: boolean;
 }
 
-/** Runs the firmware's estimator over a recording (on XS or Node), one estimate per second. */
-export async function runEstimator(rec: PpgRecording, rate: number, engine: "xs" | "node"): Promise<{ seconds: LabSecond[]; beatsMs: number[]; computrons: number | null }> {
-  if (engine === "node") {
-    const run = new LabRun(rate);
-    run.push(rec.ir, rec.red, rec.ir.length);
-    return { seconds: run.seconds, beatsMs: run.beatsMs, computrons: null };
-  }
-  const dir = await buildForXs();
-  const worker = await XsWorker.start();
-  try {
-    await worker.loadModule(join(dir, "entry/xs-lab.js"));
-    const enc = new TextEncoder();
-    const dec = new TextDecoder();
-    const send = async (op: string, body: Uint8Array) => {
-      const msg = new Uint8Array(body.length + 1);
-      msg[0] = op.charCodeAt(0);
-      msg.set(body, 1);
-      return worker.command(msg);
-    };
-    await send("I", enc.encode(JSON.stringify({ rate, red: rec.red !== null })));
-    const chunk = rate * 30;
-    const width = rec.red ? 2 : 1;
-    let computrons = 0;
-    for (let i = 0; i < rec.ir.length; i += chunk) {
-      const n = Math.min(chunk, rec.ir.length - i);
-      const buf = new Int32Array(n * width);
-      for (let k = 0; k < n; k++) {
-        buf[k * width] = rec.ir[i + k];
-        if (rec.red) buf[k * width + 1] = rec.red[i + k];
-      }
-      const r = await send("P", new Uint8Array(buf.buffer));
-      computrons += r.meter.compute;
-    }
-    const r = await send("R", new Uint8Array(0));
-    const out = JSON.parse(dec.decode(r.result)) as { seconds: LabSecond[]; beatsMs: number[] };
-    return { ...out, computrons };
-  } finally {
-    await worker.close();
-  }
-}
-
-export function score(seconds: LabSecond[], ref: { timeMs: Float64Array; bpm: Float64Array }, originMs: number, skipS: number): { figures: AccuracyFigures; pairs: Pair[] } {
+/** Scores every second against the reference (interpolated); the first `skipS` seconds are left out. */
+export function score(seconds: readonly LabSecond[], ref: { timeMs: ArrayLike<number>; bpm: ArrayLike<number> }, originMs: number, skipS: number): { figures: AccuracyFigures; pairs: Pair[]; perSecond: ScoredSecond[]; overlapping: number } {
   const pairs: Pair[] = [];
+  const perSecond: ScoredSecond[] = [];
   let scored = 0;
+  let overlapping = 0;
   for (const s of seconds) {
-    if (s.tMs / 1000 <= skipS) continue;
+    const tS = s.tMs / 1000;
     const reference = referenceAt(ref.timeMs, ref.bpm, originMs + s.tMs);
-    if (reference === null) continue;
-    scored++;
-    if (s.bpm !== null) pairs.push({ tS: s.tMs / 1000, estimate: s.bpm, reference });
+    const r = reference === null ? null : Math.round(reference * 10) / 10;
+    if (reference !== null) overlapping++;
+    const counted = reference !== null && tS > skipS;
+    if (counted) scored++;
+    if (counted && s.bpm !== null) pairs.push({ tS, estimate: s.bpm, reference: reference! });
+    perSecond.push({ tS, bpm: s.bpm, quality: s.quality, reason: s.reason, reference: r, errorBpm: s.bpm !== null && reference !== null ? Math.round((s.bpm - reference) * 10) / 10 : null, scored: counted });
   }
-  return { figures: accuracy(pairs, scored), pairs };
+  return { figures: accuracy(pairs, scored), pairs, perSecond, overlapping };
 }
 
-function readText(path: string, what: string): string {
-  if (!existsSync(path)) throw new LabInputError(`lab validate: ${what} file ${path} not found`);
-  return readFileSync(path, "utf8");
+function checkReportPath(path: string, who: string): void {
+  const folder = dirname(resolve(path));
+  if (!existsSync(folder)) throw new LabInputError(`${who}: cannot write --report ${path}: folder ${folder} does not exist (create it or choose another path)`);
+  if (!statSync(folder).isDirectory()) throw new LabInputError(`${who}: cannot write --report ${path}: ${folder} is not a folder`);
+  if (existsSync(path) && statSync(path).isDirectory()) throw new LabInputError(`${who}: cannot write --report ${path}: it is a folder; give a file name such as report.html`);
 }
 
-class LabInputError extends Error {}
+const fmtMs = (v: number) => `${Math.round(v)}`;
 
 async function validate(argv: string[]): Promise<number> {
-  const { flags, positional, help } = parseFlags("lab validate", validateFlags, argv);
+  const who = "lab validate";
+  const { flags, positional, help } = parseFlags(who, validateFlags, argv);
   if (help) {
-    console.log(formatHelp("npm run wearable -- lab validate --ppg FILE --reference FILE [flags]", "Runs the firmware's heart-rate estimator over a PPG recording and compares it with a reference.", validateFlags));
+    console.log(formatHelp("npm run wearable -- lab validate --ppg FILE --reference FILE [flags]", "Runs the firmware's heart-rate estimator over a PPG recording and compares it with a reference, second by second.", validateFlags));
     return 0;
   }
-  if (positional.length) throw new UsageError(`lab validate: unexpected argument "${positional[0]}" (see --help)`);
-  if (!flags.ppg || !flags.reference) throw new UsageError("lab validate: --ppg FILE and --reference FILE are required (see --help)");
+  if (positional.length) throw new UsageError(`${who}: unexpected argument "${positional[0]}" (see --help)`);
+  if (!flags.ppg || !flags.reference) throw new UsageError(`${who}: --ppg FILE and --reference FILE are required (see --help)`);
+  const warn = (line: string) => process.stderr.write(`wearable ${who}: warning: ${line}\n`);
   try {
-    const ppg = parsePpgCsv(readText(flags.ppg, "PPG"));
-    if (!ppg.ok) throw new LabInputError(`lab validate: ${flags.ppg} line ${ppg.line}: ${ppg.message} (docs/lab.md describes the format)`);
-    const ref = parseReferenceCsv(readText(flags.reference, "reference"));
-    if (!ref.ok) throw new LabInputError(`lab validate: ${flags.reference} line ${ref.line}: ${ref.message} (docs/lab.md describes the format)`);
-    const rate = flags.rate ?? inferRate(ppg.value.timeMs);
-    if (!(rate >= 10 && rate <= 3200)) throw new LabInputError(`lab validate: sample rate ${rate} Hz from the timestamps is outside 10..3200; give --rate`);
-    const engine = flags.engine as "xs" | "node";
-    const run = await runEstimator(ppg.value, rate, engine);
-    const origin = ppg.value.timeMs[0];
-    const { figures, pairs } = score(run.seconds, ref.value, origin, flags.skip!);
+    if (flags.report) checkReportPath(flags.report, who);
+    const loaded = loadPpg(flags.ppg, who, { accelUnits: flags["accel-units"] as AccelUnits | undefined, channel: flags.channel });
+    for (const w of loaded.warnings) warn(w);
+    const rec = loaded.rec;
+    const ref = loadReference(flags.reference, who);
+    const fromTimestamps = inferRate(rec.timeMs);
+    if (flags.rate === undefined && !(fromTimestamps >= 10 && fromTimestamps <= 3200)) {
+      throw new LabInputError(`${who}: sample rate ${fromTimestamps} Hz from the timestamps of ${flags.ppg} is outside 10..3200; check time_ms (milliseconds) or give --rate`);
+    }
+    const rate = flags.rate ?? fromTimestamps;
+    if (flags.rate !== undefined && Math.abs(flags.rate / fromTimestamps - 1) > RATE_TOLERANCE) {
+      warn(`--rate ${flags.rate} Hz differs from the timestamps' ${fromTimestamps} Hz by ${(100 * Math.abs(flags.rate / fromTimestamps - 1)).toFixed(1)} %; samples stay at their time_ms`);
+    }
+    const engine = flags.engine as EngineName;
+    const origin = rec.timeMs[0];
+    const last = rec.timeMs[rec.timeMs.length - 1];
+    // Refuse before the run when the reference cannot overlap any estimate time.
+    const refFirst = ref.timeMs[0];
+    const refLast = ref.timeMs[ref.timeMs.length - 1];
+    const noOverlap = () =>
+      new LabInputError(
+        `${who}: no estimate time overlaps the reference: PPG time_ms ${fmtMs(origin)}..${fmtMs(last)}, reference time_ms ${fmtMs(refFirst)}..${fmtMs(refLast)} (both files must use the same clock)`,
+      );
+    if (refLast < origin + 1000 - 2000 || refFirst > last + 2000) throw noOverlap();
+    const run = await runEstimator(rec, rate, engine);
+    const { figures, pairs, perSecond, overlapping } = score(run.seconds, ref, origin, flags.skip!);
+    if (overlapping === 0) throw noOverlap();
+    if (figures.seconds === 0) throw new LabInputError(`${who}: the ${overlapping} seconds that overlap the reference all fall in the first ${flags.skip} s (--skip); lower --skip or use a longer recording`);
+    const durationS = (last - origin) / 1000;
+    const notes: string[] = [
+      `Format: ${rec.format === "lab" ? "lab (raw counts)" : `dataset (channel ppg${flags.channel} of ${rec.ppg.length})`}; ${rec.timeMs.length} samples over ${durationS.toFixed(1)} s; rate ${rate} Hz${flags.rate !== undefined ? " (--rate)" : " (from the timestamps)"}.`,
+      run.gaps ? `Gaps in time_ms: ${run.gaps}, ${run.missingSamples} samples missing (the estimator was told).` : "No gaps in time_ms.",
+      rec.accel ? `Accelerometer: converted from ${loaded.accelUnits} (${loaded.accelUnitsFrom === "flag" ? "--accel-units" : loaded.accelUnitsFrom === "json" ? "the recording's JSON" : "default"}).` : "No accelerometer.",
+    ];
     if (flags.report) {
-      const startS = Math.min(flags.skip!, Math.max(0, ppg.value.ir.length / rate - 10));
-      const from = Math.floor(startS * rate);
-      const to = Math.min(ppg.value.ir.length, from + 10 * rate);
-      const excerpt = { startS, timesS: [] as number[], values: [] as number[], beatsS: run.beatsMs.map((b) => b / 1000) };
-      for (let i = from; i < to; i++) {
-        excerpt.timesS.push(i / rate);
-        excerpt.values.push(ppg.value.ir[i]);
-      }
+      const excerpt = buildExcerpt(rec, rate, run.beatsMs, pairs, flags.skip!);
       const reference: { tS: number; bpm: number }[] = [];
-      for (let i = 0; i < ref.value.timeMs.length; i++) reference.push({ tS: (ref.value.timeMs[i] - origin) / 1000, bpm: ref.value.bpm[i] });
+      for (let i = 0; i < ref.timeMs.length; i++) reference.push({ tS: (ref.timeMs[i] - origin) / 1000, bpm: ref.bpm[i] });
       const html = renderReport({
         title: "Heart-rate validation",
         ppgFile: flags.ppg,
@@ -142,21 +141,42 @@ async function validate(argv: string[]): Promise<number> {
         engine: engine === "xs" ? "the XS engine" : "Node.js",
         figures,
         pairs,
-        estimates: run.seconds.map((s) => ({ tS: s.tMs / 1000, bpm: s.bpm, quality: s.quality })),
+        skipS: flags.skip!,
+        estimates: run.seconds.map((s) => ({ tS: s.tMs / 1000, bpm: s.bpm, quality: s.quality, reason: s.reason })),
         reference,
         excerpt,
+        notes,
       });
       writeFileSync(flags.report, html);
     }
     if (flags.json) {
-      process.stdout.write(JSON.stringify({ ppg: flags.ppg, reference: flags.reference, rate, engine, ...figures, report: flags.report ?? null }) + "\n");
+      const summary = {
+        ppg: flags.ppg,
+        reference: flags.reference,
+        format: rec.format,
+        rate,
+        rateFromTimestamps: fromTimestamps,
+        engine,
+        samples: rec.timeMs.length,
+        durationS: Math.round(durationS * 1000) / 1000,
+        gaps: run.gaps,
+        missingSamples: run.missingSamples,
+        accelUnits: loaded.accelUnits,
+        skipS: flags.skip,
+        ...figures,
+        xsComputronsPerSecond: run.computrons === null ? null : Math.round(run.computrons / Math.max(1e-9, durationS)),
+        report: flags.report ?? null,
+        perSecond,
+      };
+      process.stdout.write(JSON.stringify(summary) + "\n");
     } else {
       const f = figures;
       const n = (v: number | null, unit = "") => (v === null ? "n/a" : `${v.toFixed(2)}${unit}`);
-      console.log(`lab validate: ${f.seconds} s scored (first ${flags.skip} s left out), ${f.estimated} with an estimate (${f.coveragePct.toFixed(1)} %), estimator on ${engine}`);
+      console.log(`lab validate: ${f.seconds} s scored (first ${flags.skip} s left out), ${f.estimated} with an estimate (${f.coveragePct.toFixed(1)} %), estimator on ${engine}, ${rate} Hz`);
       console.log(`  MAE ${n(f.maeBpm, " bpm")}  RMSE ${n(f.rmseBpm, " bpm")}  MAPE ${n(f.mapePct, " %")}`);
       console.log(`  within AAMI EC13 (10 % or 5 bpm): ${n(f.withinAamiPct, " %")}`);
       console.log(`  Bland-Altman bias ${n(f.biasBpm, " bpm")}, 95 % limits ${n(f.loaLowBpm)} .. ${n(f.loaHighBpm, " bpm")}`);
+      if (run.gaps) console.log(`  gaps in time_ms: ${run.gaps} (${run.missingSamples} samples missing)`);
       if (flags.report) console.log(`  report: ${flags.report}`);
     }
     return 0;
@@ -192,7 +212,7 @@ export function recordScenario(scenario: Scenario, seconds: number, seed: number
   }, 200);
   board.clock.repeat(() => {
     const t = board.clock.ticks();
-    if (board.ppgSource.contactAt(t / 1000) >= 0.5) refs.push({ timeMs: t, bpm: board.ppgSource.referenceHeartRateAt(t / 1000) });
+    if (board.ppgSource.contactAt(t / 1000) >= 0.5) refs.push({ timeMs: t, bpm: board.ppgSource.referenceHeartRateAt(t / 1000, REFERENCE_WINDOW_S) });
   }, 1000);
   board.clock.advance(seconds * 1000 + 200);
   return { ppg: ppgCsv({ timeMs: timeMs.subarray(0, count), ir: ir.subarray(0, count), red: red.subarray(0, count) }), reference: referenceCsv(refs) };
@@ -219,17 +239,23 @@ async function record(argv: string[]): Promise<number> {
 }
 
 export const labCommand = {
-  summary: "Lab tools: validate the firmware's heart rate against a reference recording (validate), write a synthetic recording (record).",
-  usage: "npm run wearable -- lab <validate|record> [flags]",
+  summary: "Lab tools: validate the firmware's heart rate against a reference recording (validate), score it over folders of wrist recordings (benchmark), write a synthetic recording (record).",
+  usage: "npm run wearable -- lab <validate|benchmark|record> [flags]",
   flags: {} as FlagSpecs,
   async run(argv: string[]): Promise<number> {
     const [sub, ...rest] = argv;
     if (sub === "validate") return validate(rest);
+    if (sub === "benchmark") return benchmark(rest);
     if (sub === "record") return record(rest);
     if (sub === undefined || sub === "--help" || sub === "-h") {
-      console.log(`usage: ${this.usage}\n\n${this.summary}\n\n  validate    --ppg FILE --reference FILE [--rate HZ] [--json] [--report FILE.html]\n  record      --scenario NAME --seconds N --out DIR\n\nRun a subcommand with --help for its flags.`);
+      console.log(
+        `usage: ${this.usage}\n\n${this.summary}\n\n` +
+          `  validate    --ppg FILE --reference FILE [--rate HZ] [--json] [--report FILE.html] [--accel-units U]\n` +
+          `  benchmark   ${BENCHMARK_USAGE}\n` +
+          `  record      --scenario NAME --seconds N --out DIR\n\nRun a subcommand with --help for its flags; docs/lab.md describes the formats and figures.`,
+      );
       return sub === undefined ? 2 : 0;
     }
-    throw new UsageError(`lab: unknown subcommand "${sub}" (validate, record)`);
+    throw new UsageError(`lab: unknown subcommand "${sub}" (validate, benchmark, record)`);
   },
 };

@@ -82,3 +82,84 @@ export function referenceAt(timeMs: ArrayLike<number>, bpm: ArrayLike<number>, t
   if (timeMs[hi] - timeMs[lo] > 2 * maxGapMs) return null;
   return bpm[lo] + ((bpm[hi] - bpm[lo]) * (tMs - timeMs[lo])) / (timeMs[hi] - timeMs[lo]);
 }
+
+/** One reference window and the estimate at its end (null: none). */
+export interface WindowResult {
+  /** Window end, s since the first sample. */
+  tS: number;
+  reference: number;
+  estimate: number | null;
+}
+
+/**
+ * SPC-2015 style: for each reference row (the end of its window, on the PPG file's clock), the
+ * estimate emitted at the whole second equal to that end (the latest whole second at or before
+ * it when the end is not whole), so only data before the window end is used. `seconds` are the
+ * run's estimates at whole seconds since the first sample (`tMs`).
+ */
+export function estimatesAtWindowEnds(seconds: readonly { tMs: number; bpm: number | null }[], ref: { timeMs: ArrayLike<number>; bpm: ArrayLike<number> }, originMs: number): WindowResult[] {
+  const bySecond = new Map<number, number | null>();
+  for (const s of seconds) bySecond.set(Math.round(s.tMs / 1000), s.bpm);
+  const out: WindowResult[] = [];
+  for (let i = 0; i < ref.timeMs.length; i++) {
+    const tS = (ref.timeMs[i] - originMs) / 1000;
+    const whole = Math.floor(tS + 1e-6);
+    out.push({ tS, reference: ref.bpm[i], estimate: bySecond.get(whole) ?? null });
+  }
+  return out;
+}
+
+export interface WindowFigures {
+  windows: number;
+  estimated: number;
+  coveragePct: number;
+  /** MAE over the windows with an estimate. */
+  maeBpm: number | null;
+  withinAamiPct: number | null;
+  /** Sums for pooling: absolute error and estimates within the AAMI bound. */
+  absErrorSum: number;
+  withinAami: number;
+}
+
+export function windowFigures(windows: readonly WindowResult[]): WindowFigures {
+  let estimated = 0;
+  let abs = 0;
+  let within = 0;
+  for (const w of windows) {
+    if (w.estimate === null) continue;
+    estimated++;
+    const d = Math.abs(w.estimate - w.reference);
+    abs += d;
+    if (d <= aamiBound(w.reference)) within++;
+  }
+  return pooledFigures([{ windows: windows.length, estimated, absErrorSum: abs, withinAami: within }]);
+}
+
+/** Figures over the union of several sets of windows (pooled). */
+export function pooledFigures(parts: readonly { windows: number; estimated: number; absErrorSum: number; withinAami: number }[]): WindowFigures {
+  let windows = 0;
+  let estimated = 0;
+  let abs = 0;
+  let within = 0;
+  for (const p of parts) {
+    windows += p.windows;
+    estimated += p.estimated;
+    abs += p.absErrorSum;
+    within += p.withinAami;
+  }
+  return {
+    windows,
+    estimated,
+    coveragePct: windows ? r2((100 * estimated) / windows) : 0,
+    maeBpm: estimated ? r2(abs / estimated) : null,
+    withinAamiPct: estimated ? r2((100 * within) / estimated) : null,
+    absErrorSum: abs,
+    withinAami: within,
+  };
+}
+
+/** Mean of the values that are not null (null when none), rounded to 0.01. */
+export function meanOf(values: readonly (number | null)[]): number | null {
+  const v = values.filter((x): x is number => x !== null);
+  return v.length ? r2(v.reduce((a, b) => a + b, 0) / v.length) : null;
+}
