@@ -127,7 +127,7 @@ export interface SimSummary {
 }
 
 export function readingLine(r: GatewayReading): string {
-  const hr = r.hr === null ? `  --  ${r.hrReason ? ` (${HR_REASON_NAMES[r.hrReason] ?? `reason ${r.hrReason}`})` : ""}` : `${r.hr.toFixed(1).padStart(5)} bpm`;
+  const hr = r.hr === null ? `  --  ${r.hrReason ? ` ${HR_REASON_NAMES[r.hrReason] ?? `reason ${r.hrReason}`}` : ""}` : `${r.hr.toFixed(1).padStart(5)} bpm`;
   const t = r.tempC === null ? " -- " : `${r.tempC.toFixed(2)} C`;
   const alerts = r.alerts ? `  ALERT ${alertNames(r.alerts).join(",")}` : "";
   return `${r.time}  device ${r.device}  seq ${String(r.seq).padStart(5)}  hr ${hr} (quality ${String(r.hrQuality).padStart(3)})  skin ${t}${r.flags ? `  flags ${r.flags}${flagNames(r.flags)}` : ""}${alerts}`;
