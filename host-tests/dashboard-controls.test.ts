@@ -2,7 +2,9 @@
  * The live dashboard's run-time controls in headless Chromium (playwright-core, Debian's
  * chromium): the scenario selector switches the wearer (the page shows the new scenario and the
  * verified heart rate follows it; an unknown name is refused with its reason), and "push update"
- * pushes a release folder built here, after which the page shows the new firmware version.
+ * pushes a release folder built here, after which the page shows the new firmware version. The
+ * run's release directory is this test's folder (WEARABLE_RELEASE_DIR); a folder outside it is
+ * refused with the reason on the page.
  */
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -45,11 +47,15 @@ describe("live dashboard controls: scenario and update", function () {
 
   it("switches the scenario and pushes an update from the page", async function () {
     dir = mkdtempSync(join(tmpdir(), "dashboard-controls-"));
-    const release = join(dir, "release-2.0.0");
+    // The dashboard pushes only from the release directory: this test's own (WEARABLE_RELEASE_DIR).
+    const release = join(dir, "releases", "2.0.0");
     const made = await makeRelease({ version: "2.0.0", sequence: 2, keyPath: ensureTestReleaseKey(1), outDir: release, minBatteryPercent: 0, fault: null });
     assert.notEqual(typeof made, "string", String(made));
 
-    child = spawn(process.execPath, ["--import", "tsx", "host/cli/wearable.ts", "sim", "--seconds", "1200", "--speed", "20", "--json"], { stdio: ["ignore", "pipe", "pipe"], env: process.env });
+    child = spawn(process.execPath, ["--import", "tsx", "host/cli/wearable.ts", "sim", "--seconds", "1200", "--speed", "20", "--json"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, WEARABLE_RELEASE_DIR: join(dir, "releases") },
+    });
     let out = "";
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
@@ -62,7 +68,7 @@ describe("live dashboard controls: scenario and update", function () {
       }
     });
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    const url = await waitFor("the dashboard address", () => /live dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stderr)?.[1], 60000);
+    const url = await waitFor("the dashboard address", () => /live dashboard at (http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{32})\n/.exec(stderr)?.[1], 60000);
 
     const { chromium } = await import("playwright-core");
     context = await chromium.launchPersistentContext(join(dir, "profile"), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
@@ -100,6 +106,15 @@ describe("live dashboard controls: scenario and update", function () {
 
     // Push the release built above: the device installs it, reboots, and its readings carry 2.0.0.
     assert.equal(await page.textContent("#fw"), "1.0.0");
+    // The pre-filled folder is the newest release in the release directory.
+    assert.equal(await page.inputValue("#update-dir"), release);
+    // A folder outside the release directory is refused, and the page says why.
+    await page.fill("#update-dir", `${release}/../../elsewhere`);
+    await page.click("#btn-update");
+    await waitFor("the refused path", async () => /^update: .* contains "\.\.": the dashboard pushes only release folders inside the release directory /.test((await page.textContent("#control-result")) ?? ""), 20000);
+    await page.fill("#update-dir", tmpdir());
+    await page.click("#btn-update");
+    await waitFor("the refused path", async () => /^update: .* is not inside the release directory /.test((await page.textContent("#control-result")) ?? ""), 20000);
     await page.fill("#update-dir", release);
     await page.click("#btn-update");
     await waitFor("update pushed", async () => (await page.textContent("#control-result")) === "update: done", 20000);

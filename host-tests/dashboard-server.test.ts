@@ -1,6 +1,7 @@
 /**
  * The dashboard server without a browser: what it serves, and how it treats controls (unknown,
- * unavailable, available) and telemetry, against a stub engine.
+ * unavailable, available) and telemetry, against a stub engine. (Who may connect, the control
+ * schema and the release directory: dashboard-security.test.ts.)
  */
 import { strict as assert } from "node:assert";
 import WebSocket from "ws";
@@ -46,16 +47,21 @@ describe("dashboard server", () => {
 
   it("serves the page and uPlot from node_modules on 127.0.0.1, and nothing else", async () => {
     server = await DashboardServer.start({ port: 0, engine: "node", firmwareVersion: "1.0.0" });
-    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    // The address printed carries the run's 128-bit token.
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{32}$/);
+    assert.equal(server.url, `${server.origin}/?token=${server.token}`);
     const page = await fetch(server.url);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<div id="ppg">/);
-    const lib = await fetch(server.url + "vendor/uplot.js");
+    assert.match(String(page.headers.get("content-security-policy")), /frame-ancestors 'none'/);
+    assert.equal(page.headers.get("referrer-policy"), "no-referrer");
+    const lib = await fetch(server.origin + "/vendor/uplot.js");
     assert.equal(lib.status, 200);
     assert.match(await lib.text(), /uPlot/);
     for (const p of ["package.json", "../package.json", "%2e%2e/package.json", "vendor/../../package.json", "constructor", "__proto__"]) {
-      assert.equal((await fetch(server.url + p)).status, 404, p);
+      assert.equal((await fetch(`${server.origin}/${p}`)).status, 404, p);
     }
+    assert.equal((await fetch(server.url, { method: "POST", body: "x" })).status, 405);
   });
 
   it("streams telemetry and readings, runs available controls between steps, refuses the others with the reason", async () => {
@@ -63,7 +69,7 @@ describe("dashboard server", () => {
     const calls: string[] = [];
     const engine = stubEngine(calls);
     const hooks = server.hooks();
-    const ws = new WebSocket(server.url.replace("http", "ws") + "ws");
+    const ws = new WebSocket(`${server.origin.replace("http", "ws")}/ws?token=${server.token}`, { origin: server.origin });
     const messages: { type: string; [k: string]: unknown }[] = [];
     ws.on("message", (d) => messages.push(JSON.parse(String(d))));
     await new Promise((r) => ws.once("open", r));
@@ -89,12 +95,17 @@ describe("dashboard server", () => {
     ws.send(JSON.stringify({ type: "control", name: "format-disk" }));
     ws.send("not json");
     await waitFor(() => messages.some((m) => m.type === "error"));
+    // An unknown control fails the schema and is answered at once; the others wait for the step.
+    const unknown = messages.filter((m) => m.type === "control-result");
+    assert.deepEqual(unknown.map((r) => r.name), ["format-disk"]);
+    assert.match(String(unknown[0].error), /unknown control/);
+    assert.equal(server.counters.invalidMessages, 2);
     await new Promise((r) => setTimeout(r, 50));
     await hooks.step!(engine, status);
     await waitFor(() => messages.filter((m) => m.type === "control-result").length === 3);
-    const results = messages.filter((m) => m.type === "control-result");
-    assert.deepEqual(results.map((r) => [r.name, r.error === "" ? "" : "refused"]), [["link-drop", ""], ["reboot", "refused"], ["format-disk", "refused"]]);
-    assert.match(String(results[2].error), /unknown control/);
+    const results = messages.filter((m) => m.type === "control-result").slice(1);
+    assert.deepEqual(results.map((r) => [r.name, r.error === "" ? "" : "refused"]), [["link-drop", ""], ["reboot", "refused"]]);
+    assert.match(String(results[1].error), /not available/);
     assert.deepEqual(calls.map((c) => c.split(":").slice(0, 2).join(":")), ["link-drop:5"]);
     // The telemetry cursor moves on: the next request starts after the samples already sent.
     await new Promise((r) => setTimeout(r, 200));

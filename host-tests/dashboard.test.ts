@@ -66,7 +66,7 @@ describe("live dashboard in headless Chromium", function () {
       }
     });
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    const url = await waitFor("the dashboard address", () => /live dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stderr)?.[1], 60000);
+    const url = await waitFor("the dashboard address", () => /live dashboard at (http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{32})\n/.exec(stderr)?.[1], 60000);
 
     const { chromium } = await import("playwright-core");
     profile = mkdtempSync(join(tmpdir(), "dashboard-chromium-"));

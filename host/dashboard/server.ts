@@ -8,11 +8,18 @@
  * available when the simulator build has it) and the host (update: available when an update
  * source is registered). A control whose backend is missing is sent to the page as unavailable
  * with the reason, and the page shows it disabled with that reason as its tooltip.
+ *
+ * Only the dashboard's own page may use it (guard.ts): every request must name this server in its
+ * Host header, the WebSocket must come from the dashboard's origin and present the run's token
+ * (in the URL the simulator prints), every control message is checked against a schema
+ * (control-schema.ts), and the update control pushes only releases inside the release directory
+ * (releases.ts). No message, however malformed, may throw out of the handlers.
  */
-import { createReadStream, existsSync, readdirSync, statSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createReadStream, existsSync } from "node:fs";
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -22,6 +29,12 @@ import type { GatewayEvent } from "../gateway/gateway.js";
 import { alertNames } from "../../firmware/sensing/alerts.js";
 import type { SimEngine } from "../sim/engines.js";
 import type { SimRunHooks } from "../sim/run-sim.js";
+import { CONTROL_NAMES, parseControlMessage, type ControlName } from "./control-schema.js";
+import { newToken, RequestGuard, type Refusal } from "./guard.js";
+import { newestRelease, releaseRoot, resolveRelease } from "./releases.js";
+
+export { CONTROL_NAMES, type ControlName } from "./control-schema.js";
+export { newestRelease } from "./releases.js";
 
 const STATIC_DIR = join(dirname(fileURLToPath(import.meta.url)), "static");
 
@@ -43,9 +56,10 @@ function staticFiles(): Record<string, string> {
 }
 const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8" };
 
-/** Every control the page knows, in display order. */
-export const CONTROL_NAMES = ["scenario", "link-drop", "reboot", "power-cut", "update"] as const;
-export type ControlName = (typeof CONTROL_NAMES)[number];
+/** Largest WebSocket message accepted; a larger one closes that connection (code 1009). */
+const MAX_PAYLOAD = 64 * 1024;
+/** Open WebSockets at most; more are refused (503). */
+const MAX_CLIENTS = 16;
 
 export interface ControlState {
   available: boolean;
@@ -87,21 +101,38 @@ export interface DashboardOptions {
   scenarios?: string[];
   /** The scenario the run starts with (shown on the page). */
   scenario?: string;
-  /** Release folder the update control pre-fills (default: the newest folder under build/releases). */
+  /** Release folder the update control pre-fills (default: the newest folder under the release directory). */
   updateDir?: string;
+  /** The release directory the update control pushes from (default: releaseRoot(), build/releases). */
+  releaseRoot?: string;
   hostControls?: Partial<Record<ControlName, HostControl>>;
   /** Least wall time between two telemetry requests to the engine (default 150 ms). */
   telemetryIntervalMs?: number;
 }
 
 interface PendingControl {
-  name: string;
+  name: ControlName;
   arg: string;
   from: WebSocket;
 }
 
+/** What the server refused, for tests and the curious. */
+export interface DashboardCounters {
+  /** HTTP requests answered 403 (wrong Host, foreign Origin). */
+  refusedRequests: number;
+  /** WebSocket upgrades refused (wrong path, Host, Origin or token; too many clients). */
+  refusedUpgrades: number;
+  /** WebSocket messages that failed the control schema (each got an error reply). */
+  invalidMessages: number;
+}
+
 export class DashboardServer {
+  /** The page's address with the run's token: what the simulator prints, and what the page needs. */
   readonly url: string;
+  /** The dashboard's origin, http://127.0.0.1:PORT (no token). */
+  readonly origin: string;
+  readonly port: number;
+  readonly counters: DashboardCounters;
   private readonly clients = new Set<WebSocket>();
   private readonly pending: PendingControl[] = [];
   private lastTelemetryAt = -Infinity;
@@ -117,19 +148,42 @@ export class DashboardServer {
     private readonly http: Server,
     private readonly wss: WebSocketServer,
     private readonly o: DashboardOptions,
+    private readonly files: Record<string, string>,
+    readonly token: string,
   ) {
     this.scenario = o.scenario ?? "";
     this.hostControls = { ...o.hostControls };
     const a = http.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${a.port}/`;
-    wss.on("connection", (ws) => this.onClient(ws));
+    this.port = a.port;
+    this.origin = `http://127.0.0.1:${a.port}`;
+    this.url = `${this.origin}/?token=${token}`;
+    this.counters = { refusedRequests: 0, refusedUpgrades: 0, invalidMessages: 0 };
+    const guard = new RequestGuard(a.port, token);
+    http.on("request", (req: IncomingMessage, res: ServerResponse) => {
+      try {
+        this.onRequest(guard, req, res);
+      } catch {
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+        res.end();
+      }
+    });
+    http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on("error", () => socket.destroy());
+      try {
+        this.onUpgrade(guard, req, socket, head);
+      } catch {
+        socket.destroy();
+      }
+    });
+    wss.on("connection", (ws: WebSocket) => this.onClient(ws));
   }
 
   static async start(o: DashboardOptions): Promise<DashboardServer> {
     const files = staticFiles();
     for (const [route, file] of Object.entries(files)) if (!existsSync(file)) throw new Error(`dashboard: ${file} is missing (for ${route}); run npm ci`);
-    const http = createServer((req, res) => serveFile(files, req, res));
-    const wss = new WebSocketServer({ server: http, path: "/ws", maxPayload: 4096 });
+    const http = createServer();
+    // The upgrade is checked here first (onUpgrade), then handed to ws.
+    const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD });
     await new Promise<void>((resolve, reject) => {
       http.once("error", reject);
       http.listen(o.port, "127.0.0.1", () => {
@@ -137,7 +191,28 @@ export class DashboardServer {
         resolve();
       });
     });
-    return new DashboardServer(http, wss, o);
+    return new DashboardServer(http, wss, o, files, newToken());
+  }
+
+  private onRequest(guard: RequestGuard, req: IncomingMessage, res: ServerResponse): void {
+    const refused = guard.checkRequest(req);
+    if (refused) {
+      this.counters.refusedRequests++;
+      res.writeHead(refused.status, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" }).end(`${refused.reason}\n`);
+      return;
+    }
+    serveFile(this.files, req, res);
+  }
+
+  private onUpgrade(guard: RequestGuard, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    let refused: Refusal | null = guard.checkUpgrade(req);
+    if (!refused && this.clients.size >= MAX_CLIENTS) refused = { status: 503, reason: "too many dashboard connections" };
+    if (refused) {
+      this.counters.refusedUpgrades++;
+      refuseUpgrade(socket, refused);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit("connection", ws, req));
   }
 
   /** The state of every control, as the page shows it. */
@@ -166,7 +241,7 @@ export class DashboardServer {
       step: (engine, status) => this.onStep(engine, status),
       updates: {
         register: (push, via) => {
-          this.hostControls.update = updateControl(push, via, this.o.updateDir ?? newestRelease());
+          this.hostControls.update = updateControl(push, via, this.o.releaseRoot ?? releaseRoot(), this.o.updateDir);
           this.broadcast({ type: "controls", controls: this.controls() });
         },
         event: (e) => this.broadcast({ type: "update", event: e }),
@@ -184,6 +259,8 @@ export class DashboardServer {
       }
     } else if (e.kind === "rejected") this.broadcast({ type: "rejected", reason: e.reason, detail: e.detail });
     else if (e.kind === "epoch") this.broadcast({ type: "epoch", device: e.device, epoch: e.epoch });
+    // Status reports reach the page through the update driver ({type: "update"}), once.
+    else if (e.kind === "update-status") return;
     else this.broadcast({ type: "event", event: e });
   }
 
@@ -192,12 +269,12 @@ export class DashboardServer {
     while (this.pending.length) {
       const c = this.pending.shift()!;
       let error: string;
-      const host = this.hostControls[c.name as ControlName];
+      const host = this.hostControls[c.name];
       try {
         if (host) error = host.describe().available ? await host.run(engine, c.arg) : host.describe().reason;
-        else if (!(CONTROL_NAMES as readonly string[]).includes(c.name)) error = `unknown control "${c.name}"`;
-        else if (!this.sessionControls[c.name]) error = UNAVAILABLE[c.name as ControlName];
+        else if (!this.sessionControls[c.name]) error = UNAVAILABLE[c.name];
         else error = await engine.control(c.name, c.arg);
+        if (typeof error !== "string") error = "";
       } catch (e) {
         error = `${c.name} failed: ${e instanceof Error ? e.message : String(e)}`;
       }
@@ -223,25 +300,18 @@ export class DashboardServer {
   private onClient(ws: WebSocket): void {
     this.clients.add(ws);
     ws.on("close", () => this.clients.delete(ws));
-    ws.on("error", () => this.clients.delete(ws));
-    ws.on("message", (data) => {
-      let m: unknown;
+    ws.on("error", () => {
+      this.clients.delete(ws);
+      ws.terminate();
+    });
+    ws.on("message", (data, isBinary) => {
       try {
-        m = JSON.parse(String(data));
+        this.onMessage(ws, isBinary ? null : String(data));
       } catch {
-        send(ws, { type: "error", error: "messages must be JSON" });
-        return;
+        // Nothing a message holds may take the process down; the schema should have caught it.
+        this.counters.invalidMessages++;
+        send(ws, { type: "error", error: "message not understood" });
       }
-      const c = m as { type?: unknown; name?: unknown; arg?: unknown };
-      if (c.type !== "control" || typeof c.name !== "string") {
-        send(ws, { type: "error", error: 'expected {"type":"control","name":...,"arg":...}' });
-        return;
-      }
-      if (this.pending.length >= 16) {
-        send(ws, { type: "control-result", name: c.name, arg: "", error: "too many controls pending" });
-        return;
-      }
-      this.pending.push({ name: c.name, arg: typeof c.arg === "string" ? c.arg : c.arg === undefined ? "" : String(c.arg), from: ws });
     });
     send(ws, {
       type: "hello",
@@ -255,6 +325,23 @@ export class DashboardServer {
     // The page's plot starts from what the ring still holds.
     this.nextSample = 0;
     this.lastTelemetryAt = -Infinity;
+  }
+
+  /** One message from the page: a control that passed the schema is queued for the next step. */
+  private onMessage(ws: WebSocket, text: string | null): void {
+    const parsed = parseControlMessage(text);
+    if (!parsed.ok) {
+      this.counters.invalidMessages++;
+      if (parsed.name !== undefined) send(ws, { type: "control-result", name: parsed.name, arg: "", error: parsed.error });
+      else send(ws, { type: "error", error: parsed.error });
+      return;
+    }
+    const c = parsed.control;
+    if (this.pending.length >= 16) {
+      send(ws, { type: "control-result", name: c.name, arg: "", error: "too many controls pending" });
+      return;
+    }
+    this.pending.push({ name: c.name, arg: c.arg, from: ws });
   }
 
   private broadcast(msg: unknown): void {
@@ -275,15 +362,48 @@ function send(ws: WebSocket, msg: unknown): void {
   if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
 }
 
+/** Answers a refused WebSocket upgrade with its status, then closes the socket. */
+function refuseUpgrade(socket: Duplex, r: Refusal): void {
+  const body = `${r.reason}\n`;
+  const head = `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ""}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  const timer = setTimeout(() => socket.destroy(), 2000);
+  timer.unref();
+  socket.end(head + body, () => {
+    clearTimeout(timer);
+    socket.destroy();
+  });
+}
+
+/**
+ * The page's headers: scripts, styles and connections from the dashboard's origin only, no
+ * framing (the page holds live controls), no Referer (the page's URL carries the token).
+ */
+const PAGE_HEADERS = {
+  "content-security-policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "x-content-type-options": "nosniff",
+};
+
 function serveFile(files: Record<string, string>, req: IncomingMessage, res: ServerResponse): void {
   const path = (req.url ?? "/").split("?")[0];
   const file = Object.prototype.hasOwnProperty.call(files, path) ? files[path] : undefined;
-  if (req.method !== "GET" || file === undefined) {
+  if (file === undefined) {
     res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
     return;
   }
-  res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" });
-  createReadStream(file).pipe(res);
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    res.writeHead(405, { "content-type": "text/plain", allow: "GET, HEAD" }).end("method not allowed\n");
+    return;
+  }
+  res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store", ...PAGE_HEADERS });
+  if (req.method === "HEAD") {
+    res.end();
+    return;
+  }
+  const stream = createReadStream(file);
+  stream.on("error", () => res.destroy());
+  stream.pipe(res);
 }
 
 /** Names of the wearer scenarios the simulator ships, or [] when it ships none. */
@@ -297,33 +417,21 @@ export async function shippedScenarioNames(): Promise<string[]> {
   }
 }
 
-/** The newest folder under build/releases that holds a release, or "" when there is none. */
-export function newestRelease(root = "build/releases"): string {
-  let best = "";
-  let bestMs = -Infinity;
-  try {
-    for (const name of readdirSync(root)) {
-      const dir = join(root, name);
-      if (!existsSync(join(dir, "manifest.cbor"))) continue;
-      const ms = statSync(dir).mtimeMs;
-      if (ms > bestMs) {
-        best = dir;
-        bestMs = ms;
-      }
-    }
-  } catch {
-    return "";
-  }
-  return best;
-}
-
-/** The update control: pushes the release folder the page names (or `defaultDir`) over `via`. */
-function updateControl(push: (dir: string) => string, via: "ble" | "http", defaultDir: string): HostControl {
+/**
+ * The update control: pushes the release folder the page names (or the pre-filled one) over `via`,
+ * only when it lies inside the release directory `root` (releases.ts); anything else is refused
+ * with the reason, which the page shows.
+ */
+function updateControl(push: (dir: string) => string, via: "ble" | "http", root: string, cliDir: string | undefined): HostControl {
+  // Pre-filled: the folder of --update when the release directory holds it, else the newest release there.
+  const defaultDir = cliDir && !("error" in resolveRelease(root, cliDir)) ? cliDir : newestRelease(root);
   return {
-    describe: () => ({ available: true, reason: `${DESCRIPTION.update} over ${via === "ble" ? "BLE" : "HTTP"} (a folder made by \`npm run wearable -- release\`)`, value: defaultDir }),
+    describe: () => ({ available: true, reason: `${DESCRIPTION.update} over ${via === "ble" ? "BLE" : "HTTP"} (a folder under ${root} made by \`npm run wearable -- release\`)`, value: defaultDir }),
     run: async (_engine, arg) => {
       const dir = arg.trim() || defaultDir;
-      return dir ? push(dir) : "name a release folder (make one with `npm run wearable -- release --version 2.0.0 --sequence 2 --out DIR`)";
+      if (!dir) return `name a release folder under ${root} (make one with \`npm run wearable -- release --version 2.0.0 --sequence 2\`)`;
+      const r = resolveRelease(root, dir);
+      return "error" in r ? r.error : push(r.dir);
     },
   };
 }

@@ -155,13 +155,28 @@
     event("update " + line);
   }
 
+  // The run's token, from the address the simulator printed (http://127.0.0.1:PORT/?token=...):
+  // the server refuses the WebSocket without it.
+  var token = new URLSearchParams(location.search).get("token") || "";
+
   function connect() {
-    var ws = new WebSocket("ws://" + location.host + "/ws");
+    if (!/^[0-9a-f]{32}$/.test(token)) {
+      $("conn").textContent = "no token: open the address the simulator printed (…/?token=…)";
+      $("conn").className = "pill down";
+      return;
+    }
+    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws?token=" + encodeURIComponent(token));
+    var opened = false;
     window.dashboard.ws = ws;
-    ws.onopen = function () { $("conn").textContent = "live"; $("conn").className = "pill up"; };
-    ws.onclose = function () { $("conn").textContent = "simulator stopped"; $("conn").className = "pill down"; };
+    ws.onopen = function () { opened = true; $("conn").textContent = "live"; $("conn").className = "pill up"; };
+    ws.onclose = function () {
+      $("conn").textContent = opened ? "simulator stopped" : "refused (wrong token or address?) or simulator stopped";
+      $("conn").className = "pill down";
+    };
     ws.onmessage = function (ev) {
-      var m = JSON.parse(ev.data);
+      var m;
+      try { m = JSON.parse(ev.data); } catch (e) { return; }
+      if (m.type === "error") { text("control-result", "refused: " + m.error); return; }
       if (m.type === "hello") { text("engine", m.engine); text("fw", m.firmwareVersion); showScenario(m.scenario); showControls(m.controls); }
       else if (m.type === "scenario") { showScenario(m.name); event("scenario " + m.name + " from " + fmtTime(m.atMs)); }
       else if (m.type === "update") onUpdate(m.event);
@@ -176,7 +191,7 @@
   }
 
   function control(name, arg) {
-    if (!controls[name] || !controls[name].available) return;
+    if (!controls[name] || !controls[name].available || !window.dashboard.ws) return;
     window.dashboard.ws.send(JSON.stringify({ type: "control", name: name, arg: arg || "" }));
     text("control-result", name + ": sent");
   }
