@@ -31,6 +31,8 @@ import { HttpRangeClient } from "../hal/moddable/http-range-client.js";
 import { InterruptPin } from "../hal/moddable/interrupt-pin.js";
 import { collectGarbage, imageResource } from "../hal/moddable/machine.js";
 import { MqttFrameLink, type MqttAccount, type MqttTls } from "../hal/moddable/mqtt-link.js";
+import { tlsClientAuth } from "../hal/moddable/tls-client-auth.js";
+import { loadBrokerSettings } from "../firmware/security/provisioning.js";
 import { ModdablePreferenceStore } from "../hal/moddable/preference-store.js";
 import { moddableSMBusOpener } from "../hal/moddable/smbus.js";
 import { ModdableTimers } from "../hal/moddable/timers.js";
@@ -43,9 +45,6 @@ import { bytesToHex } from "./utf8.js";
 const OTA_SLOT_BYTES = 0x300000;
 /** Largest MQTT publish: a frame message split by the link framing fits in one. */
 const MQTT_MAX_PAYLOAD = 1024;
-/** Preference domain and key of the MQTT account's password (written at manufacturing). */
-export const NETWORK_DOMAIN = "network";
-export const MQTT_PASSWORD_KEY = "mqttPass";
 
 const board = boardConfig();
 const log = new TraceLog();
@@ -55,13 +54,21 @@ const crypto = new ModdableCrypto();
 const slots = new ModdableUpdateSlots(espBootControl);
 const network = networkConfig();
 
-/** The broker account: the device id is the user name and the topic (the broker's ACL says so). */
+/**
+ * The broker account: mutual TLS with the device certificate provisioning installed (its CN, the
+ * device id, is the account the broker's ACL checks) and the identity key the device generated.
+ * No password. The broker's CA comes from the bundle when it brought one, else from the image.
+ */
 function mqttAccount(): MqttAccount | null {
   const c = loadCredentials(store);
   if (!c.ok) return null;
   const id = bytesToHex(c.credentials.deviceId);
-  const password = store.get(NETWORK_DOMAIN, MQTT_PASSWORD_KEY);
-  return { clientId: `wearable-${id}`, user: id, password: typeof password === "string" ? password : "", topicPrefix: `wearable/${id}` };
+  const cert = c.credentials.certificate;
+  const client = cert && c.credentials.signatureAlg === "ES256" ? tlsClientAuth(cert, c.credentials.signingKey) : null;
+  c.credentials.signingKey.fill(0);
+  const broker = loadBrokerSettings(store);
+  const anchor = broker && broker.trustAnchors.length > 0 ? (broker.trustAnchors[0].slice().buffer as ArrayBuffer) : undefined;
+  return { clientId: `wearable-${id}`, topicPrefix: `wearable/${id}`, client, ...(anchor ? { trustAnchor: anchor } : {}) };
 }
 
 /** TLS to the broker, anchored at the CA certificate built into the image; null when it is missing. */
@@ -107,8 +114,6 @@ firmware.start();
 // A new image boots "pending verify" (CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE): the update agent
 // runs the self-test (sensors, keys, a sealed frame, the link) and confirms it, or a failing new
 // image rolls back (esp_ota_mark_app_invalid_rollback_and_reboot). docs/update.md.
-const credentials = loadCredentials(store);
-let transfer: UpdateTransferHandler | null = null;
 const updates = new UpdateAgent({
   crypto,
   store,
@@ -121,10 +126,19 @@ const updates = new UpdateAgent({
   running: { version: board.firmwareVersion, sequence: Number.isInteger(board.firmwareSequence) && board.firmwareSequence > 0 ? board.firmwareSequence : FACTORY_SEQUENCE },
   // No fuel gauge on this board yet: a release's minimum-battery condition is not enforced here.
   batteryPercent: () => 100,
-  report: signedReporter(crypto, credentials.ok ? credentials.credentials : null, board.firmwareVersion, (m) => transfer?.send(m)),
+  // Signed, then sealed by the firmware under the open epoch's key and queued to the gateway.
+  report: signedReporter(
+    crypto,
+    () => {
+      const c = loadCredentials(store);
+      return c.ok ? c.credentials : null;
+    },
+    board.firmwareVersion,
+    (m) => firmware.sendStatusReport(m),
+  ),
 });
 const downloader = network ? new HttpUpdateDownloader(updates, new HttpRangeClient(network.dnsServers), timers, log) : null;
-transfer = new UpdateTransferHandler(updates, ble.updateChannel, downloader);
+new UpdateTransferHandler(updates, ble.updateChannel, downloader);
 updates.startBootCheck(updateSelfTest(firmware, store, link), 1000, Math.max(board.confirmAfterMs, 60_000));
 if (rollbackPossible()) log.log("info", "a previous image is kept for rollback");
 

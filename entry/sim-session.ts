@@ -8,21 +8,33 @@ import { NobleCrypto } from "../hal/portable/noble-crypto.js";
 import { findScenario, scenarioNames } from "../hal/sim/scenarios.js";
 import { VirtualBoard, type ScheduledFault, type VirtualBoardOptions } from "../hal/sim/board.js";
 import { WearableFirmware, SETTINGS_DOMAIN, PPG_SAMPLE_RATE, type FirmwareStatus } from "../firmware/app.js";
-import { storeCredentials } from "../firmware/security/credentials.js";
+import { loadCredentials, storeCredentials } from "../firmware/security/credentials.js";
 import { storeRoleKey } from "../firmware/security/trust.js";
-import { storeFactoryKey } from "../firmware/security/provisioning.js";
+import { FACTORY_DEVICE_ID_KEY, FACTORY_DOMAIN, FACTORY_IDENTITY_ALG_KEY, storeFactoryKey } from "../firmware/security/provisioning.js";
 import type { Role } from "../protocol/command.js";
 import { hexToBytes } from "./utf8.js";
 import { PpgProbe, collectTelemetry, runControl, type SimTelemetry } from "./sim-telemetry.js";
 import { fragmentMessage } from "../protocol/link-framing.js";
 import { MqttFrameLink } from "../firmware/link/mqtt-link.js";
-import { FallbackLink } from "../firmware/link/fallback-link.js";
+import { TransportLink } from "../firmware/link/transport-link.js";
 import { loadTransport } from "../firmware/security/command-handler.js";
 import { SimUpdateStack, restoreBoard, type PersistedBoard, type SimImageStamp, type SimUpdateBridge, type SimUpdateStatus } from "./sim-update.js";
+import { simEntropySource } from "./sim-entropy.js";
 
+/**
+ * A board made ready by a test or a bench: the whole identity, private key included, written
+ * straight into the store. It stands for a device provisioned earlier, for runs that study
+ * something else (links, sensing, commands, fleets). The provisioning path itself (the key born
+ * on the device, the station's exchange) is what `provisioning: null` with a `factoryKey` and a
+ * `provisioningMessage` runs (host/provision/station.ts, docs/provisioning.md).
+ */
 export interface SimProvisioning {
   deviceId: string;
   signingKey: string;
+  /** The identity public key (hex); derived from the private key when absent. */
+  identityPublicKey?: string;
+  /** The device certificate (X.509 DER, hex): its TLS client certificate at the broker. */
+  certificate?: string;
   signatureAlg: SignatureAlgorithm;
   gatewayPublicKey: string;
   gatewayKeyId: string;
@@ -52,10 +64,21 @@ export interface SimSessionConfig {
   labMode?: boolean;
   /** Factory public key written "at manufacturing" (verifies provisioning bundles). */
   factoryKey?: { alg: SignatureAlgorithm; publicKey: string };
-  /** A provisioning bundle (hex) the central writes to the unprovisioned device after connecting. */
-  provisioningBundle?: string;
+  /** Algorithm of the identity key the device generates, written "at manufacturing" (default ES256). */
+  identityAlg?: SignatureAlgorithm;
+  /**
+   * A provisioning message (hex) the central writes to the device after connecting: the factory
+   * station's request (the station answers the device's proof with a bundle), or a bundle.
+   */
+  provisioningMessage?: string;
   /** Seconds between periodic epoch rotations (default: the firmware's, one hour). */
   epochPeriodS?: number;
+  /**
+   * Per-run entropy (hex, 16 bytes from the host's random source; recorded with the run to repeat
+   * it): mixed into the device's random source, so runs with one seed never share epoch keys.
+   * Absent: the keys depend on the seed and this configuration only (entry/sim-entropy.ts).
+   */
+  runNonce?: string;
   /** Messages (hex) the central writes to the device at given simulated seconds (signed commands). */
   centralMessages?: { atS: number; hex: string }[];
   /** What the running image's release stamped into it (version, sequence, test fault); absent: the factory build. */
@@ -71,8 +94,10 @@ export interface SimMqttConfig {
   port: number;
   /** TLS server name to verify (the host verifies against its CA); null for plain TCP. */
   tlsServerName: string | null;
+  /** The MQTT client id. The broker takes the account name from the device certificate (mutual TLS). */
   username: string;
-  password: string;
+  /** Only for a broker that still takes passwords (none of the project's). */
+  password?: string;
   /** e.g. `wearable/<device id>`. */
   topicPrefix: string;
   /** CA certificate (PEM) the host side verifies the broker with (never used inside the board). */
@@ -118,18 +143,19 @@ export class SimSession {
       thermometerChip: config.thermometerChip,
     });
     if (persisted) restoreBoard(this.board, persisted);
-    const rng = this.board.rng;
-    const crypto = new NobleCrypto((n) => {
-      const out = new Uint8Array(n);
-      rng.fillBytes(out);
-      return out;
-    });
+    // The device's random source: the board's seeded generator mixed with the run (entry/sim-entropy.ts).
+    const crypto: NobleCrypto = new NobleCrypto(simEntropySource(this.board.rng, JSON.stringify(config), () => crypto));
     if (config.provisioning) {
       const p = config.provisioning;
+      const signingKey = hexToBytes(p.signingKey);
+      // A device provisioned earlier: its first provisioning recorded its id (kept across factory resets).
+      this.board.store.set(FACTORY_DOMAIN, FACTORY_DEVICE_ID_KEY, hexToBytes(p.deviceId).buffer as ArrayBuffer);
       storeCredentials(this.board.store, {
         deviceId: hexToBytes(p.deviceId),
-        signingKey: hexToBytes(p.signingKey),
+        signingKey,
         signatureAlg: p.signatureAlg,
+        identityPublicKey: p.identityPublicKey ? hexToBytes(p.identityPublicKey) : crypto.signatureKeyPair(p.signatureAlg, signingKey).publicKey,
+        ...(p.certificate ? { certificate: hexToBytes(p.certificate) } : {}),
         gatewayPublicKey: hexToBytes(p.gatewayPublicKey),
         gatewayKeyId: hexToBytes(p.gatewayKeyId),
         agreementAlg: p.agreementAlg,
@@ -140,16 +166,20 @@ export class SimSession {
       }
     }
     if (config.factoryKey) storeFactoryKey(this.board.store, { alg: config.factoryKey.alg, publicKey: hexToBytes(config.factoryKey.publicKey) });
+    if (config.identityAlg && config.identityAlg !== "ES256") this.board.store.set(FACTORY_DOMAIN, FACTORY_IDENTITY_ALG_KEY, config.identityAlg);
     if (config.epochPeriodS !== undefined) this.board.store.set(SETTINGS_DOMAIN, "epochPeriodS", config.epochPeriodS);
-    this.provisioningBundle = config.provisioningBundle ? hexToBytes(config.provisioningBundle) : null;
+    this.provisioningMessage = config.provisioningMessage ? hexToBytes(config.provisioningMessage) : null;
     this.centralMessages = config.centralMessages ?? [];
     this.board.store.set(SETTINGS_DOMAIN, "framePeriodS", config.framePeriodS);
     this.board.link.central.onNotify = (payload: Uint8Array) => bridge.notify(payload);
     this.firmwareHal = this.board.hal({ crypto, log: { log: (level, message) => bridge.log(level, message) }, firmwareVersion: config.firmwareVersion });
+    // The transport is a setting the firmware reads at start ("manufacturing" writes the run's).
+    if (config.transport && this.board.store.get(SETTINGS_DOMAIN, "transport") === undefined) this.board.store.set(SETTINGS_DOMAIN, "transport", config.transport);
     const transport = config.transport ?? loadTransport(this.board.store);
     if (transport !== "ble" && config.mqtt) {
       const m = config.mqtt;
       const board = this.board;
+      const store = board.store;
       this.mqttLink = new MqttFrameLink({
         socket: board.network.open,
         timers: board.clock,
@@ -159,24 +189,29 @@ export class SimSession {
         host: m.host,
         port: m.port,
         tlsServerName: m.tlsServerName,
+        // Mutual TLS with the device certificate provisioning installed and the key born here.
+        tlsClient: () => {
+          const c = loadCredentials(store);
+          return c.ok && c.credentials.certificate && c.credentials.signatureAlg === "ES256" ? { certificate: c.credentials.certificate, privateKey: c.credentials.signingKey } : null;
+        },
         clientId: m.username,
-        username: m.username,
-        password: m.password,
+        ...(m.password ? { username: m.username, password: m.password } : {}),
         topicPrefix: m.topicPrefix,
       });
-      this.firmwareHal.link = transport === "mqtt" ? this.mqttLink : new FallbackLink(board.link.device, this.mqttLink);
+      // As on the device (entry/device.ts): BLE always (provisioning, and the "ble"/"both" transports), MQTT as the setting says.
+      this.firmwareHal.link = new TransportLink(board.link.device, this.mqttLink, this.firmwareHal.log);
     }
     this.firmware = new WearableFirmware(this.firmwareHal);
     this.mtu = config.mtu;
     this.labMode = config.labMode === true;
-    this.updates = new SimUpdateStack({ board: this.board, firmware: { getStatus: () => this.firmware.getStatus(), securityLog: this.firmware.securityLog }, crypto, log: this.firmwareHal.log, image: config.image ?? null, firmwareVersion: config.firmwareVersion, bridge, boot: persisted ? persisted.boot : null });
+    this.updates = new SimUpdateStack({ board: this.board, firmware: { getStatus: () => this.firmware.getStatus(), securityLog: this.firmware.securityLog, sendStatusReport: (m) => this.firmware.sendStatusReport(m) }, crypto, log: this.firmwareHal.log, image: config.image ?? null, firmwareVersion: config.firmwareVersion, bridge, boot: persisted ? persisted.boot : null });
   }
 
   private readonly mtu: number;
   private readonly labMode: boolean;
   /** The Wi-Fi link when the transport is "mqtt" or "both". */
   readonly mqttLink: MqttFrameLink | null = null;
-  private readonly provisioningBundle: Uint8Array | null;
+  private readonly provisioningMessage: Uint8Array | null;
   private readonly centralMessages: { atS: number; hex: string }[];
 
   boot(): void {
@@ -185,7 +220,7 @@ export class SimSession {
     if (this.mqttLink) this.mqttLink.start();
     this.board.link.central.connect(this.mtu);
     this.updates.start(this.mtu);
-    if (this.provisioningBundle) this.centralSend(this.provisioningBundle);
+    if (this.provisioningMessage) this.centralSend(this.provisioningMessage);
     for (const m of this.centralMessages) {
       const bytes = hexToBytes(m.hex);
       this.board.clock.set(() => this.centralSend(bytes), Math.max(0, Math.round(m.atS * 1000)));

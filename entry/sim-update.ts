@@ -71,7 +71,11 @@ export function bootPartitionsOf(board: VirtualBoard): BootPartitions {
 
 export interface SimUpdateStackOptions {
   board: VirtualBoard;
-  firmware: SelfTestSubject & { securityLog?: SecurityEvents };
+  firmware: SelfTestSubject & {
+    securityLog?: SecurityEvents;
+    /** Seals a signed status report under the open epoch and queues it to the gateway (WearableFirmware.sendStatusReport). */
+    sendStatusReport?(signed: Uint8Array): boolean;
+  };
   crypto: Crypto;
   log: Log;
   image: SimImageStamp | null;
@@ -138,9 +142,7 @@ export class SimUpdateStack {
     // Writes without response: up to 64 queued chunks reach the device at the next connection event.
     this.channel = new SimBleLink({ timers: board.clock, writeQueueCapacity: 64 });
     this.channel.central.onNotify = (p) => o.bridge.updateNotify?.(p);
-    const creds = loadCredentials(board.store);
     const security: SecurityEvents | null = o.firmware.securityLog ?? null;
-    let handler: UpdateTransferHandler | null = null;
     this.agent = new UpdateAgent({
       crypto: o.crypto,
       store: board.store,
@@ -153,7 +155,8 @@ export class SimUpdateStack {
       running: { version: o.firmwareVersion, sequence: o.image ? o.image.sequence : FACTORY_SEQUENCE },
       batteryPercent: () => Math.floor(board.battery.state().percent),
       passThrough: (e) => e instanceof PowerCutError,
-      report: signedReporter(o.crypto, creds.ok ? creds.credentials : null, o.firmwareVersion, (m) => handler?.send(m)),
+      // Signed, then sealed by the firmware under the open epoch's key and queued to the gateway.
+      report: signedReporter(o.crypto, () => { const c = loadCredentials(board.store); return c.ok ? c.credentials : null; }, o.firmwareVersion, (m) => o.firmware.sendStatusReport?.(m)),
     });
     const client: RangeClient = {
       get: (url, start, end, maxBytes, done) => {
@@ -166,7 +169,7 @@ export class SimUpdateStack {
         o.bridge.httpGet(id, url, start, end, maxBytes);
       },
     };
-    handler = new UpdateTransferHandler(this.agent, this.channel.device, new HttpUpdateDownloader(this.agent, client, board.clock, o.log));
+    new UpdateTransferHandler(this.agent, this.channel.device, new HttpUpdateDownloader(this.agent, client, board.clock, o.log));
   }
 
   /** After the firmware started: the update characteristic comes up, the self-test and the watchdog run. */

@@ -23,9 +23,10 @@
  * {"ok":bool}), "D" + u32 id + i32 status + body an HTTP answer.
  */
 import type { LogLevel } from "../hal/contracts/log.js";
+import type { TlsOptions } from "../hal/contracts/socket.js";
 import { SimSession, type SimSessionConfig } from "./sim-session.js";
 import { decodePersisted, encodePersisted, persistBoard, type PersistedBoard, type SimImageStamp } from "./sim-update.js";
-import { utf8Decode, utf8Encode } from "./utf8.js";
+import { bytesToHex, utf8Decode, utf8Encode } from "./utf8.js";
 
 type HostCall = (request: ArrayBuffer) => ArrayBuffer;
 const host = globalThis as unknown as { issueCommand: HostCall; handleCommand: (request: ArrayBuffer) => ArrayBuffer };
@@ -64,8 +65,10 @@ function withId(id: number, data: Uint8Array): Uint8Array {
 }
 
 const networkHost = {
-  open(id: number, hostName: string, port: number, secure: { serverName: string } | null): void {
-    toHost("O", utf8Encode(JSON.stringify({ id, host: hostName, port, secure })));
+  open(id: number, hostName: string, port: number, secure: TlsOptions | null): void {
+    // The client certificate and key travel in hex to the host, which plays the board's TLS stack.
+    const tls = secure ? { serverName: secure.serverName, ...(secure.client ? { clientCertificate: bytesToHex(secure.client.certificate), clientKey: bytesToHex(secure.client.privateKey) } : {}) } : null;
+    toHost("O", utf8Encode(JSON.stringify({ id, host: hostName, port, secure: tls })));
   },
   write(id: number, data: Uint8Array): void {
     toHost("X", withId(id, data));

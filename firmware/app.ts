@@ -1,5 +1,6 @@
 import type { Hal } from "../hal/contracts/hal.js";
 import { FrameSealer } from "../protocol/frame.js";
+import { LOG_RESULT_PADDED_LENGTH, MESSAGE_PADDED_LENGTH } from "../protocol/padding.js";
 import { type Reading, type RecordV1 } from "../protocol/record.js";
 import { Uplink } from "./link/uplink.js";
 import { isAck, isAnnounceRequest } from "./link/link-messages.js";
@@ -10,7 +11,8 @@ import { loadCredentials } from "./security/credentials.js";
 import { PersistentCounter } from "./security/persistent-counter.js";
 import { FragmentReassembler } from "../protocol/link-framing.js";
 import { CommandHandler, loadTransport } from "./security/command-handler.js";
-import { applyProvisioningBundle, factoryReset } from "./security/provisioning.js";
+import { answerProvisioningRequest, applyProvisioningBundle, ensureIdentityKey, factoryReset } from "./security/provisioning.js";
+import { isProvisioningRequest } from "../protocol/provisioning.js";
 import { SecurityLog } from "./security/security-log.js";
 import type { HeartRateEstimator } from "./sensing/heart-rate.js";
 import { alertNames } from "./sensing/alerts.js";
@@ -147,10 +149,8 @@ export class WearableFirmware {
     const { hal } = this;
     const creds = loadCredentials(hal.store);
     if (!creds.ok) {
-      this.status.state = "unprovisioned";
-      this.status.detail = `not provisioned: ${creds.missing} missing`;
-      hal.log.log("error", `${this.status.detail}; provision the device first`);
-      hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => this.gatewayMessage(m, (x) => this.provision(x)));
+      hal.log.log("error", `not provisioned: ${creds.missing} missing; provision the device first`);
+      this.enterProvisioningMode(`not provisioned: ${creds.missing} missing`);
       return;
     }
     const c = creds.credentials;
@@ -201,6 +201,8 @@ export class WearableFirmware {
     }
 
     this.sensing = new SensingPipeline({ i2c: hal.i2c, store: hal.store, log: hal.log, sampleRate: PPG_SAMPLE_RATE, interrupt: hal.interrupt, clock: hal.clock });
+    // Lab mode asked for before this start (e.g. before provisioning restarted the firmware) stays on.
+    if (this.status.labMode) this.sensing.setLabMode(true);
     const sensorsOk = this.sensing.start();
     const ss = this.sensing.getStatus();
     this.status.state = sensorsOk ? "running" : "sensor-fault";
@@ -309,9 +311,72 @@ export class WearableFirmware {
 
   private command(message: Uint8Array): void {
     if (this.commands === null) return;
-    const result = this.commands.handle(message);
-    // null: dropped by the rate limit (not answered, nothing written).
-    if (result !== null) this.uplink.enqueue(result, true);
+    // The handler, not this.commands: a factory reset clears that while the command runs.
+    const handler = this.commands;
+    const result = handler.handle(message);
+    // null: dropped by the rate limit (not answered, nothing written). The signed result travels
+    // encrypted in a data frame of its own; every read-security-log result has one size.
+    if (result !== null) this.sendSealed(result, handler.lastAnsweredOp === "read-security-log" ? LOG_RESULT_PADDED_LENGTH : MESSAGE_PADDED_LENGTH);
+  }
+
+  /**
+   * An update status report the device signed (firmware/update/status-reporter.ts): sealed under
+   * the open epoch's key into a data frame and queued like a command result (durable, never
+   * dropped for room, acknowledged by the gateway). False when no epoch is open (unprovisioned).
+   */
+  sendStatusReport(signed: Uint8Array): boolean {
+    return this.sendSealed(signed, MESSAGE_PADDED_LENGTH);
+  }
+
+  /** Seals a signed result or report as the next frame (its number from the frame counter) and queues it. */
+  private sendSealed(signed: Uint8Array, paddedLength: number): boolean {
+    if (this.sealer === null || this.frameSeq === null || this.sealer.epoch === null) return false;
+    return this.uplink.enqueue(this.sealer.sealSigned(this.frameSeq.take(), signed, paddedLength), true);
+  }
+
+  /**
+   * No identity: the device makes sure it has an identity key (generated here, on the device, the
+   * first time: docs/provisioning.md), then waits on BLE, the provisioning channel, for the
+   * factory station's request and bundle. It opens no epoch and sends nothing else.
+   */
+  private enterProvisioningMode(detail: string): void {
+    const { hal } = this;
+    this.status.state = "unprovisioned";
+    this.status.detail = detail;
+    try {
+      const { key, created } = ensureIdentityKey(hal.store, hal.crypto);
+      if (created) {
+        const fingerprint = toHexId(hal.crypto.sha256(key.publicKey).subarray(0, 8));
+        this.securityLog.record("identity-key-generated", `${key.alg} key ${fingerprint}`);
+        hal.log.log("info", `generated a new ${key.alg} identity key (${fingerprint}); waiting for the factory station`);
+      }
+      key.privateKey.fill(0);
+    } catch (e) {
+      this.status.detail = `${detail}; identity key generation failed: ${String(e)}`;
+      hal.log.log("error", this.status.detail);
+    }
+    hal.link.onConnectionChange = (connected) => this.uplink.connectionChanged(connected);
+    // Provisioning happens over BLE, whatever transport the wiped identity used.
+    if (hal.link.useTransport) hal.link.useTransport("ble");
+    // Handled from a fresh stack, not from inside the link's write callback (the board's 512-slot
+    // stack: decoding and verifying a bundle, or signing the proof, goes deep).
+    hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => this.gatewayMessage(m, (x) => hal.timers.set(() => this.provisioningMessage(x), 0)));
+  }
+
+  /** In provisioning mode: the station's request for the identity key, or a bundle. */
+  private provisioningMessage(m: Uint8Array): void {
+    if (!isProvisioningRequest(m)) {
+      this.provision(m);
+      return;
+    }
+    const a = answerProvisioningRequest(this.hal.store, this.hal.crypto, m, this.hal.firmwareVersion);
+    if (!a.ok) {
+      this.securityLog.record("provisioning-rejected", `request: ${a.error}: ${a.detail}`);
+      this.hal.log.log("warn", `provisioning request not answered: ${a.error} (${a.detail})`);
+      return;
+    }
+    this.hal.log.log("info", "provisioning request answered with the identity public key and its proof");
+    this.uplink.sendDirect(a.response);
   }
 
   private provision(bundle: Uint8Array): void {
@@ -321,9 +386,11 @@ export class WearableFirmware {
       this.hal.log.log("warn", `provisioning bundle rejected: ${r.error} (${r.detail})`);
       return;
     }
-    this.securityLog.record("provisioned", `device ${toHexId(r.content.credentials.deviceId)}`);
+    this.securityLog.record("provisioned", `device ${toHexId(r.content.deviceId)}`);
     this.hal.log.log("info", "provisioned; starting");
-    this.start();
+    // From a fresh stack, not from inside the link's write callback (the board's 512-slot stack:
+    // docs/device.md).
+    this.hal.timers.set(() => this.start(), 0);
   }
 
   /**
@@ -366,10 +433,8 @@ export class WearableFirmware {
     this.uplink.setAuthority(null);
     this.commands = null;
     this.sealer = null;
-    this.status.state = "unprovisioned";
-    this.status.detail = "factory reset: waiting for a provisioning bundle";
-    this.hal.log.log("warn", this.status.detail);
-    this.hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => this.gatewayMessage(m, (x) => this.provision(x)));
+    this.hal.log.log("warn", "factory reset: identity key wiped; a new one is generated for the factory station");
+    this.enterProvisioningMode("factory reset: waiting for the factory station");
   }
 
   private drainPpg(): void {
@@ -434,7 +499,9 @@ export class WearableFirmware {
   /** How batches become frames: this run's frame numbers and sealer, then the durable queue. */
   private readonly frameSink: FrameSink = {
     nextFrameSeq: () => this.frameSeq!.take(),
-    seal: (frameSeq, readings) => this.sealer!.seal({ schema: 1, frameSeq, firmwareVersion: this.hal.firmwareVersion, readings }),
+    // Padded to the size of a full frame of the current period: an alert's early frame, or one
+    // with nulls, is as long as any other (protocol/padding.ts).
+    seal: (frameSeq, readings) => this.sealer!.seal({ schema: 1, frameSeq, firmwareVersion: this.hal.firmwareVersion, readings }, this.framePeriodS),
     enqueue: (frame) => {
       const ok = this.uplink.enqueue(frame);
       this.status.frames++;

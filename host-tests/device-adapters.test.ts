@@ -423,7 +423,20 @@ describe("device adapters (hal/moddable over fakes of the SDK modules)", () => {
   }
 
   describe("MqttFrameLink over the ECMA-419 MQTT client", () => {
-    const ACCOUNT: MqttAccount = { clientId: "wearable-0a1b", user: "0a1b", password: "s3cret", topicPrefix: "wearable/0a1b" };
+    // Mutual TLS: the device certificate and a signer for CertificateVerify (no password).
+    const CLIENT_CERT = Uint8Array.of(0x30, 0x82, 0x01, 0x0b).buffer;
+    const signed: ArrayBuffer[] = [];
+    const ACCOUNT: MqttAccount = {
+      clientId: "wearable-0a1b",
+      topicPrefix: "wearable/0a1b",
+      client: {
+        certificate: CLIENT_CERT,
+        sign: (digest) => {
+          signed.push(digest);
+          return new Uint8Array(64).buffer;
+        },
+      },
+    };
     const CA = Uint8Array.of(0x30, 0x82, 0x01, 0x0a).buffer;
 
     function mqttLink(o: { tls?: boolean; account?: MqttAccount | null } = {}) {
@@ -476,7 +489,12 @@ describe("device adapters (hal/moddable over fakes of the SDK modules)", () => {
       assert.equal(client.connect.port, 8883);
       assert.ok(client.socket instanceof m.sdk.TLSSocket);
       const socket = client.socket as InstanceType<typeof m.sdk.TLSSocket>;
-      assert.deepEqual(socket.options.secure, { serverName: "mqtt.example.org", certificate: CA, verify: true });
+      const secure = socket.options.secure as { serverName: string; certificate: ArrayBuffer; verify: boolean; clientCertificates: ArrayBuffer[]; clientSign: (d: ArrayBuffer) => ArrayBuffer };
+      assert.deepEqual({ ...secure, clientSign: undefined }, { serverName: "mqtt.example.org", certificate: CA, verify: true, clientCertificates: [CLIENT_CERT], clientSign: undefined });
+      // The patched handshake (hal/moddable/tls/handshake.js) calls clientSign with the handshake digest.
+      const digest = new Uint8Array(32).fill(5).buffer;
+      assert.equal(secure.clientSign(digest).byteLength, 64);
+      assert.equal(signed[signed.length - 1], digest);
       assert.deepEqual(client.resolver.options.servers, ["192.0.2.53"]);
 
       m.sdk.resetFakes(services);
@@ -487,12 +505,13 @@ describe("device adapters (hal/moddable over fakes of the SDK modules)", () => {
 
     it("the CONNECT carries the account, a clean session, a keep-alive and a retained offline will", () => {
       const { broker } = connected();
+      // No user name or password: the broker takes the account from the device certificate.
       assert.deepEqual(broker.last.connect, {
         host: "mqtt.example.org",
         port: 8883,
         id: "wearable-0a1b",
-        user: "0a1b",
-        password: "s3cret",
+        user: undefined,
+        password: undefined,
         clean: true,
         keepAliveS: 60,
         will: { topic: "wearable/0a1b/status", message: "offline", QoS: 1, retain: true },
@@ -682,6 +701,15 @@ describe("device adapters (hal/moddable over fakes of the SDK modules)", () => {
       assert.equal(c.attempts(), 2, "tried to connect while Wi-Fi was down");
       c.net.set(true);
       assert.equal(c.attempts(), 3);
+    });
+
+    it("without a device certificate it does not connect over TLS, and says why", () => {
+      const { link, net, clock, attempts, logs } = mqttLink({ account: { ...ACCOUNT, client: null } });
+      link.start();
+      net.set(true);
+      clock.advance(60_000);
+      assert.equal(attempts(), 0);
+      assert.ok(logs.warnings().some((w) => /no device certificate/.test(w)));
     });
 
     it("without a provisioned account it does not connect, and says why", () => {

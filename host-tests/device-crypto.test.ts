@@ -11,8 +11,9 @@
  *   P-256 ECDH    no Wycheproof file here: cross-checked with node:crypto on random key pairs,
  *                 and invalid peer points (off the curve, wrong length, all zero, the point at
  *                 infinity, coordinates >= p, compressed) must give null
- *   ES256         RFC 6979 A.2.5 exactly, the same signatures as NobleCrypto, node:crypto
- *                 verifies them and they verify node's
+ *   ES256         RFC 6979 A.2.5 (its nonces; s normalised to low-S), the same signatures as
+ *                 NobleCrypto and NodeCrypto, every signature low-S, node:crypto verifies them
+ *                 and they verify node's (normalised); high-S twins (r, n - s) are refused
  *   keys          seeds (and 48 bytes of a seeded source) give NobleCrypto's keys; PSA random otherwise
  *   frames        the FrameSealer with this implementation, opened by the portable FrameOpener
  *
@@ -25,7 +26,8 @@ import { NobleCrypto } from "../hal/portable/noble-crypto.js";
 import { FrameOpener } from "../protocol/frame.js";
 import { NodeCrypto } from "../host/crypto/node-crypto.js";
 import { cryptoAppPrerequisites, startCryptoApp, type RunningCryptoApp } from "../host/device/crypto-apps.js";
-import { bytesHex, countCase, hexBytes, loadWycheproof, newTally, reportTally, type CaseOutcome, type Tally, type WycheproofGroup, type WycheproofTest } from "./support/wycheproof.js";
+import { bytesHex, countCase, hexBytes, loadWycheproof, newTally, reportTally, withLowSRule, WYCHEPROOF_ES256_VALID_HIGH_S, type CaseOutcome, type Tally, type WycheproofGroup, type WycheproofTest } from "./support/wycheproof.js";
+import { isHighS, sTwin } from "./support/ecdsa.js";
 
 type Request = Record<string, unknown> & { op: string };
 type Result = { ok: true; value: unknown } | { ok: false; error: string };
@@ -67,12 +69,14 @@ async function runFile(
   name: string,
   plan: (t: WycheproofTest, g: WycheproofGroup) => Request[] | CaseOutcome,
   judge: (t: WycheproofTest, g: WycheproofGroup, results: Result[]) => CaseOutcome,
+  expect: (t: WycheproofTest) => WycheproofTest = (t) => t,
 ): Promise<Tally> {
   const file = loadWycheproof(name);
   const cases: { t: WycheproofTest; g: WycheproofGroup; planned: Request[] | CaseOutcome; first: number }[] = [];
   const requests: Request[] = [];
   for (const g of file.testGroups) {
-    for (const t of g.tests) {
+    for (const original of g.tests) {
+      const t = expect(original);
       const planned = plan(t, g);
       cases.push({ t, g, planned, first: requests.length });
       if (Array.isArray(planned)) requests.push(...planned);
@@ -170,13 +174,14 @@ describe("device crypto in the SDK simulator (ModdableCrypto over mbedTLS PSA)",
       expectCounts("aes_gcm_test.json", t, 40, 29);
     });
 
-    it("ecdsa_secp256r1_sha256_p1363_test.json (ES256, raw r||s)", async () => {
+    it("ecdsa_secp256r1_sha256_p1363_test.json (ES256, raw r||s; valid high-S cases must be rejected: low-S only)", async () => {
       const t = await runFile(
         "ecdsa_secp256r1_sha256_p1363_test.json",
         (tc, g) => [{ op: "verify", alg: "ES256", publicKey: (g.publicKey as { uncompressed: string }).uncompressed, message: tc.msg, signature: tc.sig }],
         (_tc, _g, [r]) => accepted(r),
+        withLowSRule,
       );
-      expectCounts("ecdsa_secp256r1_sha256_p1363_test.json", t, 173, 89);
+      expectCounts("ecdsa_secp256r1_sha256_p1363_test.json", t, 173 - WYCHEPROOF_ES256_VALID_HIGH_S, 89 + WYCHEPROOF_ES256_VALID_HIGH_S);
     });
 
     it("hkdf_sha256_test.json", async () => {
@@ -261,15 +266,52 @@ describe("device crypto in the SDK simulator (ModdableCrypto over mbedTLS PSA)",
   });
 
   describe("ES256", () => {
-    it("signs RFC 6979 A.2.5 (P-256, SHA-256) exactly", async () => {
+    it("signs RFC 6979 A.2.5 (P-256, SHA-256) with its nonces, s normalised to low-S, as NobleCrypto and NodeCrypto do", async () => {
       const privateKey = "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721";
-      const sample = await one({ op: "sign", alg: "ES256", privateKey, message: Buffer.from("sample").toString("hex") });
-      assert.equal(sample, "efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8");
-      const test = await one({ op: "sign", alg: "ES256", privateKey, message: Buffer.from("test").toString("hex") });
-      assert.equal(test, "f1abb023518351cd71d881567b1ea663ed3efcf6c5132b354f28d3b0b7d38367019f4113742a2b14bd25926b49c649155f267e60d3814b4c0cc84250e46f0083");
+      // A.2.5 "sample": r as listed; the listed s (f7cb1c94...) is above n/2, so it becomes n - s.
+      const expected = {
+        sample: "efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf37160834e36ad29a83bf2bc9385e491d6099c8fdf9d1ed67aa7ea5f51f93782857a9",
+        test: "f1abb023518351cd71d881567b1ea663ed3efcf6c5132b354f28d3b0b7d38367019f4113742a2b14bd25926b49c649155f267e60d3814b4c0cc84250e46f0083",
+      };
+      assert.equal(bytesHex(sTwin(hexBytes(expected.sample))).slice(64), "f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8", "A.2.5's s");
+      const noble = new NobleCrypto(() => {
+        throw new Error("signing draws no randomness");
+      });
+      for (const [message, sig] of Object.entries(expected)) {
+        const m = Buffer.from(message).toString("hex");
+        assert.equal(await one({ op: "sign", alg: "ES256", privateKey, message: m }), sig, `device, "${message}"`);
+        assert.equal(bytesHex(noble.sign("ES256", hexBytes(privateKey), hexBytes(m))), sig, `NobleCrypto, "${message}"`);
+        assert.equal(bytesHex(new NodeCrypto().sign("ES256", hexBytes(privateKey), hexBytes(m))), sig, `NodeCrypto, "${message}"`);
+      }
     });
 
-    it("gives NobleCrypto's signatures; node:crypto verifies them and the device verifies node's", async () => {
+    it("every signature it makes is low-S (s <= n/2), and it refuses every high-S twin (r, n - s)", async () => {
+      const noble = new NobleCrypto((n) => new Uint8Array(randomBytes(n)));
+      const keys = Array.from({ length: 4 }, () => noble.signatureKeyPair("ES256"));
+      const cases = Array.from({ length: 96 }, (_, i) => ({ kp: keys[i % keys.length], message: new Uint8Array(randomBytes(1 + (i % 50))) }));
+      const sigs = (await call(cases.map((c) => ({ op: "sign", alg: "ES256", privateKey: bytesHex(c.kp.privateKey), message: bytesHex(c.message) })))).map((r) => {
+        assert.ok(r.ok);
+        return hexBytes(r.value);
+      });
+      sigs.forEach((sig, i) => {
+        assert.ok(!isHighS(sig), `signature ${i} is high-S`);
+        assert.equal(bytesHex(sig), bytesHex(noble.sign("ES256", cases[i].kp.privateKey, cases[i].message)), `signature ${i} differs from NobleCrypto's`);
+      });
+      // With 96 random messages about half of the raw signatures had s > n/2: the twins are high-S.
+      const verdicts = await call(
+        cases.flatMap((c, i) => [
+          { op: "verify", alg: "ES256", publicKey: bytesHex(c.kp.publicKey), message: bytesHex(c.message), signature: bytesHex(sigs[i]) },
+          { op: "verify", alg: "ES256", publicKey: bytesHex(c.kp.publicKey), message: bytesHex(c.message), signature: bytesHex(sTwin(sigs[i])) },
+        ]),
+      );
+      assert.deepEqual(verdicts, cases.flatMap(() => [{ ok: true, value: true }, { ok: true, value: false }]));
+      // node:crypto (plain ECDSA) accepts the twins: they are valid signatures but for the S half.
+      const c = cases[0];
+      const key = createPublicKey({ key: p256Jwk(null, bytesHex(c.kp.publicKey)), format: "jwk" });
+      assert.ok(nodeVerify("sha256", c.message, { key, dsaEncoding: "ieee-p1363" }, sTwin(sigs[0])));
+    });
+
+    it("gives NobleCrypto's signatures; node:crypto verifies them and the device verifies node's (normalised to low-S)", async () => {
       const noble = new NobleCrypto((n) => new Uint8Array(randomBytes(n)));
       const cases = Array.from({ length: 10 }, (_, i) => {
         const kp = noble.signatureKeyPair("ES256");
@@ -283,7 +325,9 @@ describe("device crypto in the SDK simulator (ModdableCrypto over mbedTLS PSA)",
         assert.equal(sig, bytesHex(noble.sign("ES256", c.kp.privateKey, c.message)), "not NobleCrypto's RFC 6979 signature");
         const key = createPublicKey({ key: p256Jwk(null, bytesHex(c.kp.publicKey)), format: "jwk" });
         assert.ok(nodeVerify("sha256", c.message, { key, dsaEncoding: "ieee-p1363" }, Buffer.from(sig, "hex")), "node:crypto refuses the device's signature");
-        const nodeSig = nodeSign("sha256", c.message, { key: createPrivateKey({ key: p256Jwk(bytesHex(c.kp.privateKey), bytesHex(c.kp.publicKey)), format: "jwk" }), dsaEncoding: "ieee-p1363" });
+        // OpenSSL's nonces are random and its s either half: normalised to low-S, as we accept only those.
+        const nodeRaw = new Uint8Array(nodeSign("sha256", c.message, { key: createPrivateKey({ key: p256Jwk(bytesHex(c.kp.privateKey), bytesHex(c.kp.publicKey)), format: "jwk" }), dsaEncoding: "ieee-p1363" }));
+        const nodeSig = Buffer.from(isHighS(nodeRaw) ? sTwin(nodeRaw) : nodeRaw);
         const tampered = Buffer.from(nodeSig);
         tampered[10] ^= 0x40;
         checks.push(

@@ -12,6 +12,8 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { findSdk, repoRoot } from "../host/device/moddable-build.js";
 import { mosquittoAvailable } from "../host/mqtt/broker.js";
+import { simKeys } from "../host/sim/sim-keys.js";
+import { toHex } from "../protocol/cbor.js";
 
 interface Summary {
   type: "summary";
@@ -39,6 +41,7 @@ interface Summary {
     headroom: { slots: number; chunks: number; stack: number };
   };
   faults: string[];
+  provisioning: { identityPublicKey: string | null; brokerAccounts: string[] };
 }
 
 function simModdable(args: string[]): Promise<{ code: number; summary: Summary; stderr: string }> {
@@ -114,6 +117,10 @@ describe("device composition in the SDK simulator (mcsim, the board's fixed heap
     assert.equal(s.update, "installed and confirmed");
     assert.deepEqual(s.firmwareVersions, ["1.0.0", "2.0.0"]);
     assert.equal(s.boots, 2);
+    // The device generated its identity key (PSA), proved it to the station, and connected with
+    // the certificate the factory CA issued for it: the broker named it by the certificate's CN.
+    assert.match(s.provisioning.identityPublicKey ?? "", /^04[0-9a-f]{128}$/);
+    assert.deepEqual(s.provisioning.brokerAccounts, [toHex(simKeys(1).deviceId), "gateway"].sort());
     // Heart rate reaches standard BLE clients once a second, not twice.
     assert.ok(s.standardNotifications.perSecond >= 0.8 && s.standardNotifications.perSecond <= 1.05, `${s.standardNotifications.perSecond} heart-rate notifications a second`);
     assertMemory(s);

@@ -14,7 +14,10 @@ import { bytesToHex } from "../entry/utf8.js";
 import { Gateway, type GatewayEvent } from "../host/gateway/gateway.js";
 import { GatewayService, MemoryReadingStore } from "../host/gateway/service.js";
 import { DEFAULT_HR_TRACE, DEFAULT_START } from "../host/sim/run-sim.js";
-import { seededBytes, simKeys, simProvisioningBundle } from "../host/sim/sim-keys.js";
+import { seededBytes, simFactoryCa, simFactoryKey, simKeys, simStation } from "../host/sim/sim-keys.js";
+import { StationSession, type Provisioned } from "../host/provision/station.js";
+import { isProvisioningResponse } from "../protocol/provisioning.js";
+import { IDENTITY_DOMAIN, IDENTITY_KEYS } from "../firmware/security/credentials.js";
 
 describe("factory reset and re-provisioning", () => {
   it("delivers the old identity's queue before it wipes, across a reboot; the new identity is a new generation", function () {
@@ -22,7 +25,7 @@ describe("factory reset and re-provisioning", () => {
     const seed = 21;
     const keys = simKeys(seed);
     const deviceHex = bytesToHex(keys.deviceId);
-    const factory = new NobleCrypto(seededBytes(seed, "reset-factory")).signatureKeyPair("ES256");
+    const ca = simFactoryCa(seed);
     const config: SimSessionConfig = {
       seed,
       startWallTimeMs: Date.parse(DEFAULT_START),
@@ -32,7 +35,7 @@ describe("factory reset and re-provisioning", () => {
       firmwareVersion: "1.0.0",
       mtu: 247,
       provisioning: keys.provisioning,
-      factoryKey: { alg: "ES256", publicKey: bytesToHex(factory.publicKey) },
+      factoryKey: simFactoryKey(ca),
       transport: "ble",
     };
     const store = new MemoryReadingStore();
@@ -44,9 +47,21 @@ describe("factory reset and re-provisioning", () => {
     let listening = true;
     const replies: Uint8Array[] = [];
     const reassembler = new FragmentReassembler();
+    // The factory station, once the device is back in provisioning mode: its answers come over BLE.
+    let station: StationSession | null = null;
+    let provisioned: Provisioned | null = null;
     const session = new SimSession(config, {
       notify(payload) {
         const r = reassembler.push(payload);
+        if (r.kind === "message" && isProvisioningResponse(r.message) && station) {
+          const a = station.receive(r.message);
+          if (a.provisioned) {
+            provisioned = a.provisioned;
+            gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: a.provisioned.identityPublicKey, signatureAlg: a.provisioned.signatureAlg });
+          }
+          if (a.send) replies.push(a.send);
+          return;
+        }
         if (r.kind !== "message" || !listening) return;
         const d = service.receive(deviceHex, r.message);
         if (d.event?.kind === "result") results.push(d.event);
@@ -105,14 +120,24 @@ describe("factory reset and re-provisioning", () => {
     assert.equal(store.count(), taken(), "every reading of the first identity is stored");
     assert.deepEqual(results.map((r) => [r.op, r.status]), [["factory-reset", "ok"]]);
 
-    // Re-provisioned under the same id with a new identity key: a new generation at the gateway.
-    const identity = new NobleCrypto(seededBytes(seed, "reset-second-identity")).signatureKeyPair("ES256");
-    const bundle = simProvisioningBundle(keys, { alg: "ES256", privateKey: factory.privateKey }, identity.privateKey, new NobleCrypto(seededBytes(seed, "reset-bundle")));
+    // The wipe erased the identity key and the device generated a new one, on the device.
+    const newKey = session.board.store.get(IDENTITY_DOMAIN, IDENTITY_KEYS.publicKey);
+    assert.ok(newKey instanceof ArrayBuffer, "a new identity key was generated");
+    assert.notEqual(bytesToHex(new Uint8Array(newKey)), bytesToHex(keys.identityPublicKey), "the new identity key is not the old one");
+    // Re-provisioned under the same id by the factory station over BLE: it asks for the key, checks
+    // the proof, certifies the key and sends a bundle with no private key; a new generation at the gateway.
+    station = new StationSession(simStation(keys, ca), { deviceId: () => keys.deviceId, expectDeviceId: keys.deviceId });
     const firstLife = store.count();
-    gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: identity.publicKey, signatureAlg: "ES256" });
-    session.centralSend(bundle);
+    session.centralSend(station.start());
     advance(30);
     assert.equal(session.firmware.getStatus().state, "running");
+    const p = provisioned as Provisioned | null;
+    assert.ok(p, "the station provisioned the device");
+    assert.deepEqual(p.deviceId, keys.deviceId, "the device kept its id (it reported it to the station)");
+    assert.ok(p.reportedDeviceId);
+    assert.equal(bytesToHex(p.identityPublicKey), bytesToHex(new Uint8Array(newKey)), "the station certified the key the device generated");
+    const signKey = bytesToHex(new Uint8Array(session.board.store.get(IDENTITY_DOMAIN, IDENTITY_KEYS.signingKey) as ArrayBuffer));
+    assert.ok(!bytesToHex(p.bundle).includes(signKey), "the bundle carries no private key");
     const ordered = store.ordered(deviceHex);
     const second = ordered.filter((r) => r.generation === 1);
     assert.ok(second.length >= 20, `${second.length} readings of the second life stored`);

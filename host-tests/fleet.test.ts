@@ -6,7 +6,8 @@ import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import fc from "fast-check";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
-import { FleetCrypto } from "../host/fleet/fleet-crypto.js";
+import { FleetCrypto, es256SignRfc6979 } from "../host/fleet/fleet-crypto.js";
+import { isHighS, sTwin } from "./support/ecdsa.js";
 import { createInProcessTransport, runFleet, type FleetOptions } from "../host/fleet/fleet.js";
 import { seededBytes } from "../host/sim/sim-keys.js";
 import { MqttFleetTransport } from "../host/fleet/mqtt-transport.js";
@@ -111,6 +112,30 @@ describe("fleet", () => {
         }),
         { numRuns: 40 },
       );
+    });
+    it("ES256 signatures are the portable bytes (RFC 6979, low-S), and high-S twins are refused", () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ minLength: 48, maxLength: 48 }), fc.uint8Array({ maxLength: 200 }), (seed, msg) => {
+          const kp = noble.signatureKeyPair("ES256", seed);
+          const sig = fast.sign("ES256", kp.privateKey, msg);
+          assert.deepEqual(sig, noble.sign("ES256", kp.privateKey, msg));
+          assert.equal(isHighS(sig), false);
+          assert.equal(fast.verify("ES256", kp.publicKey, msg, sTwin(sig)), false);
+          assert.equal(noble.verify("ES256", kp.publicKey, msg, sTwin(sig)), false);
+        }),
+        { numRuns: 60 },
+      );
+      // RFC 6979 A.2.5 (P-256, SHA-256): r as listed; "sample"'s listed s is above n/2, so n - s.
+      const d = new Uint8Array(Buffer.from("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721", "hex"));
+      assert.equal(
+        Buffer.from(es256SignRfc6979(d, new TextEncoder().encode("sample"))).toString("hex"),
+        "efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf37160834e36ad29a83bf2bc9385e491d6099c8fdf9d1ed67aa7ea5f51f93782857a9",
+      );
+      assert.equal(
+        Buffer.from(es256SignRfc6979(d, new TextEncoder().encode("test"))).toString("hex"),
+        "f1abb023518351cd71d881567b1ea663ed3efcf6c5132b354f28d3b0b7d38367019f4113742a2b14bd25926b49c649155f267e60d3814b4c0cc84250e46f0083",
+      );
+      assert.throws(() => es256SignRfc6979(new Uint8Array(32), new Uint8Array(0)), /1\.\.n-1/);
     });
     it("P-256 agreement and AES-128-GCM agree with the portable results", () => {
       const a = noble.agreementKeyPair("P-256");

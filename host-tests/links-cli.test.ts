@@ -37,7 +37,7 @@ describe("soak, gateway and export commands", function () {
       assert.equal(r.code, 1);
       assert.match(r.err, /does not exist; run the gateway first/);
       writeFileSync(join(dir, "ca.crt"), "x");
-      const g = wearable("gateway", "--broker", "127.0.0.1:1", "--ca", join(dir, "ca.crt"), "--keys", join(dir, "keys.json"), "--password", "p");
+      const g = wearable("gateway", "--broker", "127.0.0.1:1", "--ca", join(dir, "ca.crt"), "--keys", join(dir, "keys.json"), "--cert", join(dir, "gw.crt"), "--key", join(dir, "gw.key"));
       assert.equal(g.code, 1);
       assert.match(g.err, /keys\.json does not exist|better-sqlite3/);
     } finally {

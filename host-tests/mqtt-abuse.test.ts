@@ -26,6 +26,8 @@ import { MqttGateway, gatewayBackoffMs, type MqttGatewayEvent } from "../host/mq
 import { DEFAULT_START } from "../host/sim/run-sim.js";
 import { seededBytes, simKeys, type SimKeys } from "../host/sim/sim-keys.js";
 import { sqliteAvailable } from "../host/gateway/store-sqlite.js";
+import { FactoryCa } from "../host/provision/pki.js";
+import { NodeCrypto } from "../host/crypto/node-crypto.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const keysA = simKeys(23, 0);
@@ -139,9 +141,15 @@ describe("MQTT limits: the packet splitter of the host client", () => {
 describe("MQTT abuse: one device account cannot stop ingestion (real mosquitto)", function () {
   this.timeout(120_000);
   let broker: RunningBroker;
-  const gatewayAccount = { username: "gateway", password: "gateway-abuse-password" };
-  const accountA = { username: idA, password: "device-a-abuse-password" };
-  const accountB = { username: idB, password: "device-b-abuse-password" };
+  // Accounts are client certificates from the factory CA (mutual TLS): the CN is the account.
+  const ca = new FactoryCa(new NodeCrypto().signatureKeyPair("ES256"));
+  const identity = (cn: string) => {
+    const id = ca.issueClientIdentity(cn);
+    return { username: cn, certPem: id.certificatePem, keyPem: id.keyPem };
+  };
+  const { username: _gatewayUser, ...gatewayAccount } = identity("gateway");
+  const accountA = identity(idA);
+  const accountB = identity(idB);
   const open: { close(): void }[] = [];
 
   before(function () {
@@ -153,7 +161,7 @@ describe("MQTT abuse: one device account cannot stop ingestion (real mosquitto)"
   });
   before(async function () {
     if (!mosquittoAvailable()) return;
-    broker = await startBroker({ devices: [accountA, accountB], gateway: gatewayAccount });
+    broker = await startBroker({ clientCaPem: ca.certificatePem });
   });
   afterEach(() => {
     for (const c of open.splice(0)) c.close();
@@ -167,8 +175,8 @@ describe("MQTT abuse: one device account cannot stop ingestion (real mosquitto)"
     open.push(c);
     return c;
   };
-  const device = async (account: { username: string; password: string }, onClose?: (reason: string) => void) =>
-    track(await HostMqttClient.connect({ ...connection(), clientId: account.username, ...account, onClose }));
+  const device = async (account: { username: string; certPem: string; keyPem: string }, onClose?: (reason: string) => void) =>
+    track(await HostMqttClient.connect({ ...connection(), clientId: account.username, certPem: account.certPem, keyPem: account.keyPem, onClose }));
   const sendFrame = async (client: HostMqttClient, d: GenuineDevice) => {
     for (const p of d.next()) await client.publish(`wearable/${idA}/frames`, p, 1);
   };
@@ -391,6 +399,11 @@ describe("MQTT abuse: one device account cannot stop ingestion (real mosquitto)"
       }
       dir = mkdtempSync(join(tmpdir(), "wearable-abuse-"));
       writeFileSync(join(dir, "ca.crt"), broker.caPem);
+      writeFileSync(join(dir, "gateway.crt"), gatewayAccount.certPem);
+      writeFileSync(join(dir, "gateway.key"), gatewayAccount.keyPem);
+      const stranger = new FactoryCa(new NodeCrypto().signatureKeyPair("ES256")).issueClientIdentity("gateway");
+      writeFileSync(join(dir, "stranger.crt"), stranger.certificatePem);
+      writeFileSync(join(dir, "stranger.key"), stranger.keyPem);
       writeFileSync(
         join(dir, "keys.json"),
         JSON.stringify({
@@ -407,23 +420,31 @@ describe("MQTT abuse: one device account cannot stop ingestion (real mosquitto)"
     });
 
     const args = (...extra: string[]) => ["--import", "tsx", "host/cli/wearable.ts", "gateway", "--broker", `127.0.0.1:${broker.port}`, "--ca", join(dir, "ca.crt"), "--keys", join(dir, "keys.json"), "--db", join(dir, "g.sqlite"), ...extra];
+    const certArgs = () => ["--cert", join(dir, "gateway.crt"), "--key", join(dir, "gateway.key")];
     const run = (...extra: string[]) => {
       const r = spawnSync(process.execPath, args(...extra), { cwd: repoRoot, encoding: "utf8", timeout: 60_000, env: { ...process.env, WEARABLE_GATEWAY_PASSWORD: "" } });
       return { code: r.status, err: r.stderr, lines: r.stderr.trim().split("\n") };
     };
 
-    it("with a wrong password: exits 1 with one line saying the broker refused the account and what to check", () => {
-      const r = run("--password", "wrong");
+    it("with a client certificate the broker does not trust: exits 1 with one line saying TLS failed and what to check", () => {
+      const r = run("--cert", join(dir, "stranger.crt"), "--key", join(dir, "stranger.key"));
       assert.equal(r.code, 1, r.err);
       assert.equal(r.lines.length, 1, r.err);
-      assert.match(r.lines[0], /^gateway: the broker at 127\.0\.0\.1:\d+ refused the gateway's account "gateway" \(CONNACK 5: not authorised\): check --user and --password/);
+      assert.match(r.lines[0], /^gateway: TLS to the broker at 127\.0\.0\.1:\d+ failed \(.+\): .*--cert is a certificate from the factory CA the broker trusts/);
+    });
+
+    it("without a client certificate: a usage error, one line (the broker takes no passwords)", () => {
+      const r = run();
+      assert.equal(r.code, 2, r.err);
+      assert.equal(r.lines.length, 1, r.err);
+      assert.match(r.lines[0], /give --cert and --key/);
     });
 
     it("with a CA that did not sign the broker's certificate: exits 1 with one line about TLS", () => {
       const other = join(dir, "other-ca");
       mkdirSync(other, { recursive: true });
       makeTestCa(other);
-      const r = spawnSync(process.execPath, args("--password", gatewayAccount.password).map((a) => (a === join(dir, "ca.crt") ? join(other, "ca.crt") : a)), { cwd: repoRoot, encoding: "utf8", timeout: 60_000 });
+      const r = spawnSync(process.execPath, args(...certArgs()).map((a) => (a === join(dir, "ca.crt") ? join(other, "ca.crt") : a)), { cwd: repoRoot, encoding: "utf8", timeout: 60_000 });
       const lines = r.stderr.trim().split("\n");
       assert.equal(r.status, 1, r.stderr);
       assert.equal(lines.length, 1, r.stderr);
@@ -437,7 +458,7 @@ describe("MQTT abuse: one device account cannot stop ingestion (real mosquitto)"
           s.close(() => r(p));
         });
       });
-      const r = spawnSync(process.execPath, args("--password", "x", "--max-attempts", "2").map((a) => (a === `127.0.0.1:${broker.port}` ? `127.0.0.1:${port}` : a)), { cwd: repoRoot, encoding: "utf8", timeout: 60_000 });
+      const r = spawnSync(process.execPath, args(...certArgs(), "--max-attempts", "2").map((a) => (a === `127.0.0.1:${broker.port}` ? `127.0.0.1:${port}` : a)), { cwd: repoRoot, encoding: "utf8", timeout: 60_000 });
       const lines = r.stderr.trim().split("\n");
       assert.equal(r.status, 1, r.stderr);
       assert.match(lines[lines.length - 1], new RegExp(`^gateway: cannot reach the broker at 127\\.0\\.0\\.1:${port} \\(2 attempts in \\d+ s\\) \\(ECONNREFUSED\\): start the broker or check --broker$`));
@@ -449,7 +470,7 @@ describe("MQTT abuse: one device account cannot stop ingestion (real mosquitto)"
       const b = await device(accountB);
       await b.publish(`wearable/${idB}/status`, new TextEncoder().encode(forged), 1, true);
       await b.publish(`wearable/${idB}/frames`, framingGarbage(64), 1, true);
-      const child = spawn(process.execPath, args("--password", gatewayAccount.password, "--seconds", "8", "--json"), { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, args(...certArgs(), "--seconds", "8", "--json"), { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
       let stderr = "";
       let stdout = "";
       child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));

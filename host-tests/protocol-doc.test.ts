@@ -10,8 +10,8 @@ import { fileURLToPath } from "node:url";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
 import type { Crypto } from "../hal/contracts/crypto.js";
 import { concatBytes, toHex } from "../protocol/cbor.js";
-import { decodeEncrypt0, decodeSign1, encStructure, encodePartialIv, partialIvNonce, sigStructure } from "../protocol/cose.js";
-import { FrameOpener, FrameSealer, epochKdfInfo, frameExternalAad, frameKid } from "../protocol/frame.js";
+import { decodeEncrypt0, decodeSign1, encStructure, encodePartialIv, es256IsLowS, partialIvNonce, sigStructure } from "../protocol/cose.js";
+import { FrameOpener, FrameSealer, epochKdfInfo, epochKdfSalt, frameExternalAad, frameKid } from "../protocol/frame.js";
 import { encodeRecord } from "../protocol/record.js";
 import type { RecordV1 } from "../protocol/record.js";
 
@@ -91,7 +91,7 @@ describe("docs/protocol.md worked example", () => {
     assert.ok(z);
     assert.equal(toHex(z), v.get("shared-secret"));
     assert.equal(toHex(crypto.agree("P-256", b("ephemeral-private-key"), b("gateway-public-key"))!), v.get("shared-secret"));
-    assert.equal(toHex(concatBytes(deviceId, new Uint8Array([0, 0, 0, 1]))), v.get("hkdf-salt"));
+    assert.equal(toHex(epochKdfSalt({ deviceId, identityPublicKey: b("device-identity-public-key"), gatewayKeyId: b("gateway-key-id"), epoch: 1 })), v.get("hkdf-salt"));
     const info = epochKdfInfo({ aeadAlg: "A128GCM", agreementAlg: "P-256", signatureAlg: "ES256", ephemeralPublicKey: b("ephemeral-public-key"), gatewayKeyId: b("gateway-key-id") });
     assert.equal(toHex(info), v.get("hkdf-info"));
     const okm = crypto.hkdfSha256(z, b("hkdf-salt"), info, 28);
@@ -106,13 +106,19 @@ describe("docs/protocol.md worked example", () => {
     const frame = decodeEncrypt0(b("frame"));
     assert.ok(frame.ok);
     assert.equal(toHex(encStructure(frame.value.protectedBytes, ext)), v.get("enc-structure"));
-    const inner = crypto.aeadOpen("A128GCM", b("content-key"), b("nonce"), b("enc-structure"), frame.value.ciphertext);
-    assert.ok(inner);
+    const plaintext = crypto.aeadOpen("A128GCM", b("content-key"), b("nonce"), b("enc-structure"), frame.value.ciphertext);
+    assert.ok(plaintext);
+    // The plaintext is the inner COSE_Sign1 and zero bytes up to 256, the 2-reading size class (6.1).
+    assert.equal(plaintext.length, 256);
+    const inner = plaintext.subarray(0, b("inner-sign1").length);
     assert.equal(toHex(inner), v.get("inner-sign1"));
+    assert.ok(plaintext.subarray(inner.length).every((x) => x === 0));
     const sig = decodeSign1(inner);
     assert.ok(sig.ok);
     assert.equal(toHex(sigStructure(sig.value.protectedBytes, ext, sig.value.payload)), v.get("sig-structure"));
     assert.ok(crypto.verify("ES256", b("device-identity-public-key"), b("sig-structure"), sig.value.signature));
+    // Both signatures of the example are low-S (section 1).
+    assert.ok(es256IsLowS(sig.value.signature) && es256IsLowS(ann.value.signature));
   });
 
   it("sealing the example again reproduces the announcement and the frame", () => {

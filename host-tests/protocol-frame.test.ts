@@ -23,6 +23,8 @@ import {
 import type { EpochKeys, FrameOpenerOptions, OpenResult } from "../protocol/frame.js";
 import { encodeRecord } from "../protocol/record.js";
 import type { Reading, RecordV1 } from "../protocol/record.js";
+import { CONTENT_TYPE_ANNOUNCEMENT, CONTENT_TYPE_RECORD } from "../protocol/content-types.js";
+import { padBlocks, padPlaintext } from "../protocol/padding.js";
 
 function seeded(label: string): (n: number) => Uint8Array {
   let counter = 0;
@@ -80,9 +82,15 @@ interface Setup {
     piv?: Uint8Array;
     key?: Uint8Array;
     extraUnprotected?: [number, CborValue][];
+    /** Inner protected headers besides alg (default: content type 65006, a record). */
+    innerProtected?: [number, CborValue][];
+    /** The plaintext from the inner COSE_Sign1 (default: zero-padded to the 5-reading class, 320 bytes). */
+    pad?: (inner: Uint8Array) => Uint8Array;
+    /** The inner COSE_Sign1's external AAD (default: the frame's). */
+    innerAad?: Uint8Array;
   }): Uint8Array;
   /** An announcement built by hand. */
-  craftAnnouncement(o: { epoch: number; device?: Uint8Array; kid?: Uint8Array; ephemeral?: Uint8Array; type?: number }): Uint8Array;
+  craftAnnouncement(o: { epoch: number; device?: Uint8Array; kid?: Uint8Array; ephemeral?: Uint8Array; type?: number; protectedHeaders?: [number, CborValue][] }): Uint8Array;
 }
 
 function setup(sigAlg: SignatureAlgorithm = "ES256", ka: KeyAgreementAlgorithm = "P-256", aead: AeadAlgorithm = "A128GCM", label = "frame-test"): Setup {
@@ -110,6 +118,7 @@ function setup(sigAlg: SignatureAlgorithm = "ES256", ka: KeyAgreementAlgorithm =
     return deriveEpochKeys(base, {
       sharedSecret: shared,
       deviceId,
+      identityPublicKey: identity.publicKey,
       epoch,
       aeadAlg: aead,
       agreementAlg: ka,
@@ -146,7 +155,8 @@ function setup(sigAlg: SignatureAlgorithm = "ES256", ka: KeyAgreementAlgorithm =
         alg: o.signAlg ?? sigAlg,
         privateKey: o.signWith ?? identity.privateKey,
         payload: o.recordBytes ?? encodeRecord(record(o.frameSeq)),
-        externalAad: ext,
+        externalAad: o.innerAad ?? ext,
+        protectedHeaders: new Map<number, CborValue>(o.innerProtected ?? [[3, CONTENT_TYPE_RECORD]]),
         unprotectedHeaders: new Map([[4, o.innerKid ?? deviceId]]),
       });
       const piv = o.piv ?? encodePartialIv(o.frameSeq);
@@ -155,7 +165,8 @@ function setup(sigAlg: SignatureAlgorithm = "ES256", ka: KeyAgreementAlgorithm =
         alg: aead,
         key: o.key ?? keys.contentKey,
         nonce: partialIvNonce(keys.baseIv, piv),
-        plaintext: inner,
+        // Default: the size class of a 5-reading frame, 320 bytes (docs/protocol.md 6.1).
+        plaintext: o.pad ? o.pad(inner) : padPlaintext(inner, Math.max(padBlocks(inner.length), 320)),
         externalAad: ext,
         unprotectedHeaders: new Map<number, CborValue>([[4, frameKid(deviceId, o.epoch)], [6, piv], ...(o.extraUnprotected ?? [])]),
       });
@@ -172,7 +183,14 @@ function setup(sigAlg: SignatureAlgorithm = "ES256", ka: KeyAgreementAlgorithm =
           [7, aeadAlgId(aead)],
         ]),
       );
-      return createSign1({ crypto: base, alg: sigAlg, privateKey: identity.privateKey, payload, unprotectedHeaders: new Map([[4, o.kid ?? deviceId]]) });
+      return createSign1({
+        crypto: base,
+        alg: sigAlg,
+        privateKey: identity.privateKey,
+        payload,
+        protectedHeaders: new Map<number, CborValue>(o.protectedHeaders ?? [[3, CONTENT_TYPE_ANNOUNCEMENT]]),
+        unprotectedHeaders: new Map([[4, o.kid ?? deviceId]]),
+      });
     },
   };
   return s;

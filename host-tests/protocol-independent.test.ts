@@ -3,7 +3,9 @@
  * says, a generic CBOR decoder written here (no deterministic-encoding checks, nothing from
  * protocol/), and node:crypto (ECDH, HKDF, AES-GCM, ECDSA). It decodes a simulator recording
  * (`npm start -- --record DIR`: messages.cborseq + keys.json) and checks every announcement, frame
- * and command result, and that it finds the readings the gateway printed.
+ * and command result, and that it finds the readings the gateway printed. The recording holds each
+ * epoch's shared secret Z, not the gateway's private key: the verifier checks Z against ECDH with
+ * the seed's gateway key (which it derives itself) before deriving the epoch keys from it.
  */
 import assert from "node:assert/strict";
 import { createDecipheriv, createECDH, createPublicKey, hkdfSync, verify } from "node:crypto";
@@ -82,17 +84,28 @@ describe("a recording verified from docs/protocol.md alone", function () {
       seconds: 25, speed: "max", seed: 11, json: true, engine: "node", record: dir, framePeriodS: 5, heartRate: DEFAULT_HR_TRACE,
       startIso: DEFAULT_START, firmwareVersion: "1.0.0", centralMessages: [{ atS: 8, bytes: cmd }], out: (l) => printed.push(l), err: () => {},
     });
-    const keys = JSON.parse(readFileSync(join(dir, "keys.json"), "utf8")) as Record<string, string>;
+    const keys = JSON.parse(readFileSync(join(dir, "keys.json"), "utf8")) as Record<string, string> & { epochs: { ephemeralPublicKey: string; sharedSecret: string; epoch: number }[] };
+    assert.equal(keys.gatewayPrivateKey, undefined, "a recording holds no gateway private key");
     const devicePub = p256Key(Buffer.from(keys.deviceIdentityPublicKey, "hex"));
-    const gwPriv = Buffer.from(keys.gatewayPrivateKey, "hex");
+    const gwPriv = Buffer.from(k.gatewayPrivateKey);
     const seq = readFileSync(join(dir, "messages.cborseq"));
     const epochs = new Map<number, { key: Buffer; iv: Buffer }>();
     const seen = { announcements: 0, frames: 0, results: 0, readings: [] as number[] };
+    const sizes = new Set<number>();
+    // Section 1: ES256 signatures are r || s with s <= n/2 (low-S); the twin (r, n - s) is invalid.
+    const n = BigInt("0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+    const lowS = (sig: Buffer) => sig.length === 64 && BigInt("0x" + sig.subarray(32).toString("hex")) <= n >> BigInt(1);
     const verifySign1 = (m: V[], aad: Buffer) => {
       const [prot, , payload, sig] = m as [Buffer, Map<V, V>, Buffer, Buffer];
       const tbs = enc(["Signature1", prot, aad, payload]);
-      return verify("sha256", tbs, { key: devicePub, dsaEncoding: "ieee-p1363" }, sig);
+      return lowS(sig) && verify("sha256", tbs, { key: devicePub, dsaEncoding: "ieee-p1363" }, sig);
     };
+    const twin = (m: V[]): V[] => {
+      const sig = m[3] as Buffer;
+      const s = n - BigInt("0x" + sig.subarray(32).toString("hex"));
+      return [m[0], m[1], m[2], Buffer.concat([sig.subarray(0, 32), Buffer.from(s.toString(16).padStart(64, "0"), "hex")])];
+    };
+    let twinsRefused = 0;
     for (let pos = 0; pos < seq.length; ) {
       const { v, end } = decode(seq, pos);
       pos = end;
@@ -100,20 +113,33 @@ describe("a recording verified from docs/protocol.md alone", function () {
       if (t.tag === 18) {
         const prot = decode(t.value[0] as Buffer).v as Map<V, V>;
         assert.ok(verifySign1(t.value, Buffer.alloc(0)), "COSE_Sign1 verifies (external AAD empty)");
+        assert.ok(!verifySign1(twin(t.value), Buffer.alloc(0)), "its high-S twin does not");
+        assert.ok(verify("sha256", enc(["Signature1", t.value[0] as Buffer, Buffer.alloc(0), t.value[2] as Buffer]), { key: devicePub, dsaEncoding: "ieee-p1363" }, twin(t.value)[3] as Buffer), "plain ECDSA would take the twin");
+        twinsRefused++;
         const payload = decode(t.value[2] as Buffer).v as Map<V, V>;
-        if (prot.get(3) === 65002) {
-          seen.results++;
-          assert.equal(payload.get(3), "ok");
-          assert.equal(payload.get(4), "rotate-keys");
-          continue;
-        }
+        // Section 18: the only signed message in clear is the announcement (content type 65005);
+        // results travel inside data frames.
+        assert.equal(prot.get(3), 65005, "a tag-18 item at the top level is an announcement");
         seen.announcements++;
         const E = payload.get(3) as number;
         const Pe = payload.get(4) as Buffer;
+        const recorded = keys.epochs.find((x) => x.ephemeralPublicKey === Pe.toString("hex"));
+        assert.ok(recorded, `keys.json has the shared secret of epoch ${E}`);
+        assert.equal(recorded.epoch, E);
+        const Z = Buffer.from(recorded.sharedSecret, "hex");
         const ecdh = createECDH("prime256v1");
         ecdh.setPrivateKey(gwPriv);
-        const Z = ecdh.computeSecret(Pe);
-        const salt = Buffer.concat([Buffer.from(keys.deviceId, "hex"), Buffer.from([E >>> 24, (E >> 16) & 255, (E >> 8) & 255, E & 255])]);
+        assert.ok(ecdh.computeSecret(Pe).equals(Z), "the recorded Z is ECDH(gateway key, P_e)");
+        // Section 5: salt = 0x01 || LV("wearable epoch") || LV(device id) || LV(identity public key) || LV(gateway key id) || BE32(E).
+        const lv = (x: Buffer) => Buffer.concat([Buffer.from([x.length >> 8, x.length & 255]), x]);
+        const salt = Buffer.concat([
+          Buffer.from([1]),
+          lv(Buffer.from("wearable epoch", "ascii")),
+          lv(Buffer.from(keys.deviceId, "hex")),
+          lv(Buffer.from(keys.deviceIdentityPublicKey, "hex")),
+          lv(payload.get(5) as Buffer),
+          Buffer.from([E >>> 24, (E >> 16) & 255, (E >> 8) & 255, E & 255]),
+        ]);
         const info = enc(["wearable frame v1", 1, 1, -7, Pe, payload.get(5) as Buffer]);
         const okm = Buffer.from(hkdfSync("sha256", Z, salt, info, 28));
         epochs.set(E, { key: okm.subarray(0, 16), iv: okm.subarray(16) });
@@ -132,8 +158,25 @@ describe("a recording verified from docs/protocol.md alone", function () {
         d.setAAD(enc(["Encrypt0", prot, aad]));
         d.setAuthTag(ct.subarray(ct.length - 16));
         const plain = Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]);
-        const inner = (decode(plain).v as { tag: number; value: V[] });
+        // Section 6.1: the COSE_Sign1, then zero bytes; the length a multiple of 64.
+        const first = decode(plain);
+        assert.equal(plain.length % 64, 0, "the plaintext is a multiple of 64 bytes");
+        assert.ok(plain.subarray(first.end).every((x) => x === 0), "only zero bytes after the COSE_Sign1");
+        sizes.add(plain.length);
+        const inner = first.v as { tag: number; value: V[] };
         assert.equal(inner.tag, 18);
+        const contentType = (decode(inner.value[0] as Buffer).v as Map<V, V>).get(3);
+        if (contentType === 65002) {
+          // Section 13.1: a command result, signed over an empty external AAD.
+          assert.ok(verifySign1(inner.value, Buffer.alloc(0)), "the result verifies (external AAD empty)");
+          const result = decode(inner.value[2] as Buffer).v as Map<V, V>;
+          assert.ok((result.get(1) as Buffer).equals(kid.subarray(0, 8)), "the result names the frame's device");
+          assert.equal(result.get(3), "ok");
+          assert.equal(result.get(4), "rotate-keys");
+          seen.results++;
+          continue;
+        }
+        assert.equal(contentType, 65006, "otherwise a record");
         assert.ok(verifySign1(inner.value, aad), "inner COSE_Sign1 verifies with the external AAD");
         const rec = decode(inner.value[2] as Buffer).v as Map<V, V>;
         assert.equal(rec.get(0), 1);
@@ -142,7 +185,9 @@ describe("a recording verified from docs/protocol.md alone", function () {
       }
     }
     assert.ok(seen.announcements >= 2, "boot epoch and the rotated one");
+    assert.ok(twinsRefused >= 2);
     assert.equal(seen.results, 1);
+    assert.deepEqual([...sizes].sort((a, b) => a - b), [320, 512], "records of 5 readings in 320 bytes, the result in 512 (6.1)");
     assert.ok(seen.frames >= 3);
     const gatewaySeqs = printed.map((l) => JSON.parse(l) as { type: string; seq: number }).filter((x) => x.type === "reading").map((x) => x.seq);
     assert.deepEqual(seen.readings, gatewaySeqs, "the same readings as the gateway");

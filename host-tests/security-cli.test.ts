@@ -5,6 +5,10 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../host/xs/build.js";
+import { NodeCrypto } from "../host/crypto/node-crypto.js";
+import { SimPreferenceStore } from "../hal/sim/preference-store.js";
+import { fromHex, toHex } from "../protocol/cbor.js";
+import { answerProvisioningRequest, applyProvisioningBundle, ensureIdentityKey, storeFactoryKey } from "../firmware/security/provisioning.js";
 
 function wearable(...args: string[]) {
   const r = spawnSync(process.execPath, ["--import", "tsx", join(repoRoot, "host/cli/wearable.ts"), ...args], { cwd: repoRoot, encoding: "utf8", timeout: 120_000 });
@@ -17,7 +21,7 @@ describe("wearable provision and command", function () {
   const registry = join(dir, "registry.json");
   const keys = join(dir, "keys");
 
-  it("provision writes test keys, the registry and a bundle; a second device gets another id", () => {
+  it("provision writes test keys, the factory CA and the registry, and reserves ids; a second device gets another id", () => {
     const a = wearable("provision", "--registry", registry, "--keys", keys);
     assert.equal(a.code, 0, a.stderr);
     const first = JSON.parse(a.stdout) as { deviceId: string; bundle: string };
@@ -29,6 +33,50 @@ describe("wearable provision and command", function () {
     const reg = JSON.parse(readFileSync(registry, "utf8")) as { devices: { deviceId: string; signatureAlg: string; identityPublicKey: string }[] };
     assert.deepEqual(reg.devices.map((d) => d.signatureAlg), ["ES256", "EdDSA"]);
     assert.ok(!JSON.stringify(reg).includes("privateKey"), "the registry holds no private key");
+    assert.ok(existsSync(join(keys, "factory-ca.crt")) && existsSync(join(keys, "gateway-mqtt.crt")), "the factory CA and the gateway's client certificate");
+    assert.deepEqual(reg.devices.map((d) => d.identityPublicKey), [null, null], "no key before the devices prove theirs");
+  });
+
+  it("provision request and issue: a device's own key in, a certificate and a bundle with no secret out", () => {
+    const reg0 = JSON.parse(readFileSync(registry, "utf8")) as { factory: { publicKey: string }; devices: { deviceId: string }[] };
+    // The device: its key is generated on it, its answer signed by it (the firmware's own functions).
+    const crypto = new NodeCrypto();
+    const store = new SimPreferenceStore();
+    storeFactoryKey(store, { alg: "ES256", publicKey: fromHex(reg0.factory.publicKey)! });
+    const key = ensureIdentityKey(store, crypto).key;
+    const requestFile = join(dir, "request.bin");
+    const q = wearable("provision", "request", "--registry", registry, "--keys", keys, "--out", requestFile);
+    assert.equal(q.code, 0, q.stderr);
+    const answer = answerProvisioningRequest(store, crypto, new Uint8Array(readFileSync(requestFile)), "1.0.0");
+    assert.ok(answer.ok);
+    const responseFile = join(dir, "response.bin");
+    writeFileSync(responseFile, answer.response);
+    const bundleFile = join(dir, "bundle.cbor");
+    const bad = new Uint8Array(answer.response);
+    bad[bad.length - 1] ^= 1;
+    writeFileSync(join(dir, "bad.bin"), bad);
+    const refused = wearable("provision", "issue", "--registry", registry, "--keys", keys, "--response", join(dir, "bad.bin"), "--out", bundleFile);
+    assert.equal(refused.code, 1, "a response whose proof does not verify is refused");
+    assert.match(refused.stderr, /bad-proof/);
+    const i = wearable("provision", "issue", "--registry", registry, "--keys", keys, "--response", responseFile, "--out", bundleFile);
+    assert.equal(i.code, 0, i.stderr);
+    const issued = JSON.parse(i.stdout) as { deviceId: string; identityPublicKey: string };
+    assert.equal(issued.deviceId, reg0.devices[0].deviceId, "the first reserved id");
+    assert.equal(issued.identityPublicKey, toHex(key.publicKey));
+    const bundle = new Uint8Array(readFileSync(bundleFile));
+    assert.ok(!toHex(bundle).includes(toHex(key.privateKey)), "no private key in the bundle");
+    const applied = applyProvisioningBundle(store, crypto, bundle);
+    assert.ok(applied.ok, applied.ok ? "" : applied.detail);
+    const reg = JSON.parse(readFileSync(registry, "utf8")) as { devices: { deviceId: string; state: string; certificate: string }[] };
+    const entry = reg.devices.find((d) => d.deviceId === issued.deviceId)!;
+    assert.equal(entry.state, "provisioned");
+    const v = spawnSync("openssl", ["verify", "-CAfile", join(keys, "factory-ca.crt"), "-purpose", "sslclient"], { input: entry.certificate, encoding: "utf8" });
+    assert.equal(v.status, 0, `openssl verify: ${v.stdout}${v.stderr}`);
+    // A challenge is used once: the same response again is refused.
+    assert.equal(wearable("provision", "issue", "--registry", registry, "--keys", keys, "--response", responseFile, "--out", bundleFile).code, 1);
+    const log = readFileSync(join(dir, "station.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: string });
+    assert.deepEqual([...new Set(log.map((l) => l.step))].sort(), ["bundle", "certificate", "failed", "proof", "request"]);
+    assert.ok(!readFileSync(join(dir, "station.log"), "utf8").includes(toHex(key.privateKey)));
   });
 
   it("command --out writes a signed command that sim --command delivers to a provisioned device", () => {

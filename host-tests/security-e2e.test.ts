@@ -16,7 +16,9 @@ import { NodeCrypto } from "../host/crypto/node-crypto.js";
 import type { GatewayEvent } from "../host/gateway/gateway.js";
 import { DEFAULT_HR_TRACE, DEFAULT_START, runSim } from "../host/sim/run-sim.js";
 import { simKeys } from "../host/sim/sim-keys.js";
-import { loadSimDevice, provision } from "../host/provision/provision-cli.js";
+import { loadRegistry, loadSimDevice, provision } from "../host/provision/provision-cli.js";
+import { encodeProvisioningRequest } from "../protocol/provisioning.js";
+import { X509Certificate } from "node:crypto";
 
 const crypto = new NodeCrypto();
 const start = Date.parse(DEFAULT_START);
@@ -88,8 +90,9 @@ describe("security end to end (firmware on XS)", function () {
       const kinds = chain.entries.map((e) => e.kind);
       // Rejections of one kind within the hour: the first as an entry, the others in one summary
       // written when the log is read (the wrong device, the expired command and the garbage).
-      assert.deepEqual(kinds, ["key-rotation", "command-rejected", "auth-failure", "command", "command-replay", "command", "key-rotation", "command", "command-rejected"]);
-      const s = chain.entries[8].summary;
+      // First the device's own identity key, generated at first boot, and its provisioning.
+      assert.deepEqual(kinds, ["identity-key-generated", "provisioned", "key-rotation", "command-rejected", "auth-failure", "command", "command-replay", "command", "key-rotation", "command", "command-rejected"]);
+      const s = chain.entries[10].summary;
       assert.deepEqual([s?.count, s?.total], [3, 4]);
       assert.ok(s !== undefined && s.firstMs >= start + 5000 && s.firstMs < start + 6000, "first of them: the wrong device at 5 s");
     }
@@ -116,12 +119,12 @@ describe("security end to end (firmware on XS)", function () {
       { atS: 7, bytes: command(seed, "maintainer", { op: "read-security-log", from: 0, count: 16 }, 4) },
     ];
     const { results, summary } = await run(seed, 20, msgs);
-    // The device answers 7 of the flood (the rest are dropped unanswered, below); the answers to
-    // one kind of garbage in the same millisecond are the same signed bytes, which the gateway
-    // reports once (a copy of a result is never a second answer).
+    // The device answers 7 of the flood (the rest are dropped unanswered, below). Each answer is a
+    // data frame of its own (its own frame number), so the gateway reports every one, even two
+    // answers with the same signed bytes (the same garbage in the same millisecond).
     assert.deepEqual(
       results.map((r) => r.status),
-      ["bad-signature", "wrong-device", "malformed", "ok", "ok"],
+      ["bad-signature", "wrong-device", "malformed", "wrong-device", "malformed", "wrong-device", "malformed", "wrong-device", "ok", "ok"],
     );
     const log = results[results.length - 1];
     const entries = (log.body.entries as string[]).map((h) => fromHex(h)!);
@@ -157,10 +160,11 @@ describe("security end to end (firmware on XS)", function () {
     assert.ok(readings.some((r) => r.epoch === 3));
   });
 
-  it("a provisioned device takes its bundle over the link once; a factory reset returns it to provisioning mode", async () => {
+  it("the station provisions the device's own key over the link once; a factory reset returns it to provisioning mode", async () => {
     const dir = mkdtempSync(join(tmpdir(), "wearable-prov-"));
     const p = provision({ registry: join(dir, "registry.json"), keys: join(dir, "keys"), sig: "ES256", aead: "A128GCM" });
     const dev = loadSimDevice(join(dir, "registry.json"), p.deviceId);
+    assert.equal(dev.registeredKey, null, "no key is registered before the device proves one");
     const maint = JSON.parse((await import("node:fs")).readFileSync(join(dir, "keys", "maintainer.test-key.json"), "utf8")) as { privateKey: string };
     const reset = signCommand(crypto, "ES256", fromHex(maint.privateKey)!, {
       role: "maintainer",
@@ -169,16 +173,27 @@ describe("security end to end (firmware on XS)", function () {
       expiresMs: start + 600_000,
       args: { op: "factory-reset" },
     });
-    const bundle = fromHex(dev.bundleHex)!;
+    // A provisioning request while provisioned is taken for a command, and refused as malformed.
+    const request = encodeProvisioningRequest(crypto.randomBytes(32));
     const { results, summary, events } = await run(7, 20, [
-      { atS: 6, bytes: bundle }, // a second bundle while provisioned: ignored as a command (malformed)
+      { atS: 6, bytes: request },
       { atS: 8, bytes: reset },
     ], { device: dev });
     assert.deepEqual(results.map((r) => [r.status, r.op]), [["malformed", ""], ["ok", "factory-reset"]]);
     assert.ok(events.some((e) => e.kind === "readings" && e.device === p.deviceId), "readings verified under the provisioned identity");
     assert.equal(summary.firmware?.state, "unprovisioned");
-    // provisioned, key-rotation (boot), command-rejected (the second bundle), command, factory-reset:
-    // acknowledgements arriving in provisioning mode are not taken for bundles.
-    assert.equal(summary.firmware?.securityEvents, 5);
+    // identity-key-generated, provisioned, key-rotation (boot), command-rejected (the request),
+    // command, factory-reset, identity-key-generated (the new key after the wipe): acknowledgements
+    // arriving in provisioning mode are not taken for bundles.
+    assert.equal(summary.firmware?.securityEvents, 7);
+    // The registry holds the certified key the device generated, and its certificate from the factory CA.
+    const reg = loadRegistry(join(dir, "registry.json"));
+    const entry = reg.devices.find((d) => d.deviceId === p.deviceId)!;
+    assert.equal(entry.state, "provisioned");
+    assert.match(entry.identityPublicKey ?? "", /^04[0-9a-f]{128}$/);
+    const cert = new X509Certificate(entry.certificate!);
+    assert.ok(cert.verify(new X509Certificate(reg.factory.certificate).publicKey), "the device certificate is the factory CA's");
+    assert.match(cert.subject, new RegExp(`CN=${p.deviceId}`));
+    assert.ok(!JSON.stringify(reg).includes("privateKey"), "no private key in the registry");
   });
 });

@@ -19,12 +19,14 @@ import { seededBytes } from "../host/sim/sim-keys.js";
 import {
   applyProvisioningBundle,
   createProvisioningBundle,
+  ensureIdentityKey,
   factoryReset,
   inProvisioningMode,
   parseProvisioningBundle,
   storeFactoryKey,
 } from "../firmware/security/provisioning.js";
 import { loadRoleKey } from "../firmware/security/trust.js";
+import { unpadPlaintext } from "../protocol/padding.js";
 
 const noble = new NobleCrypto(seededBytes(9, "gateway-reasons"));
 const node = new NodeCrypto();
@@ -97,6 +99,7 @@ describe("gateway rejection reasons", () => {
     const keys = deriveEpochKeys(noble, {
       sharedSecret: noble.agree("P-256", gw.privateKey, eph)!,
       deviceId,
+      identityPublicKey: newKey.publicKey,
       epoch: 1,
       aeadAlg: "A128GCM",
       agreementAlg: "P-256",
@@ -110,7 +113,10 @@ describe("gateway rejection reasons", () => {
     const open = (aad: Uint8Array) => openEncrypt0(noble, f.value, keys.contentKey, nonce, aad, "A128GCM");
     const right = open(frameExternalAad(deviceId, 1, 0, 1));
     assert.ok(right.ok, "the true AAD opens");
-    const inner = decodeSign1(right.value);
+    // The plaintext is the record's COSE_Sign1 and its padding (docs/protocol.md 6.1).
+    const unpadded = unpadPlaintext(right.value);
+    assert.ok(unpadded.ok);
+    const inner = decodeSign1(unpadded.inner);
     assert.ok(inner.ok);
     const variants: [string, Uint8Array][] = [
       ["device", frameExternalAad(new Uint8Array([9, 8, 7, 6, 5, 4, 3, 3]), 1, 0, 1)],
@@ -144,15 +150,26 @@ describe("gateway rejection reasons", () => {
 describe("provisioning bundles", () => {
   const factory = node.signatureKeyPair("ES256");
   const clinician = node.signatureKeyPair("ES256");
-  const identity = noble.signatureKeyPair("ES256");
-  const bundle = createProvisioningBundle(node, { alg: "ES256", privateKey: factory.privateKey }, {
-    credentials: { deviceId, signingKey: identity.privateKey, signatureAlg: "ES256", gatewayPublicKey: gw.publicKey, gatewayKeyId: new Uint8Array([1, 2]), agreementAlg: "P-256", aeadAlg: "A128GCM" },
-    roles: { clinician: { alg: "ES256", publicKey: clinician.publicKey } },
-  });
+  // The device's identity key is born on the device: the bundle names its public key only.
+  const store0 = new SimPreferenceStore();
+  const identity = ensureIdentityKey(store0, noble).key;
+  const bundleFor = (identityPublicKey: Uint8Array) =>
+    createProvisioningBundle(node, { alg: "ES256", privateKey: factory.privateKey }, {
+      deviceId,
+      signatureAlg: "ES256",
+      identityPublicKey,
+      certificate: new Uint8Array([0x30, 0x43, 0x04, 0x41, ...identityPublicKey]),
+      gatewayPublicKey: gw.publicKey,
+      gatewayKeyId: new Uint8Array([1, 2]),
+      agreementAlg: "P-256",
+      aeadAlg: "A128GCM",
+      roles: { clinician: { alg: "ES256", publicKey: clinician.publicKey } },
+    });
+  const bundle = bundleFor(identity.publicKey);
   const factoryKey = { alg: "ES256" as const, publicKey: factory.publicKey };
 
-  it("is accepted once, refused after, and accepted again after a factory reset", () => {
-    const store = new SimPreferenceStore();
+  it("is accepted once, refused after; after a factory reset only a bundle for the new key is", () => {
+    const store = store0;
     assert.equal((applyProvisioningBundle(store, noble, bundle) as { error: string }).error, "no-factory-key");
     storeFactoryKey(store, factoryKey);
     assert.ok(inProvisioningMode(store));
@@ -163,7 +180,9 @@ describe("provisioning bundles", () => {
     factoryReset(store);
     assert.ok(inProvisioningMode(store));
     assert.equal(loadRoleKey(store, "clinician"), null);
-    assert.equal(applyProvisioningBundle(store, noble, bundle).ok, true);
+    const next = ensureIdentityKey(store, noble).key;
+    assert.equal((applyProvisioningBundle(store, noble, bundle) as { error: string }).error, "wrong-key");
+    assert.equal(applyProvisioningBundle(store, noble, bundleFor(next.publicKey)).ok, true);
   });
 
   it("a bundle signed by another key is refused", () => {

@@ -86,5 +86,6 @@ describe("simulator end to end", () => {
     const keys = JSON.parse(readFileSync(join(dir, "keys.json"), "utf8")) as Record<string, string>;
     assert.match(keys.deviceIdentityPublicKey, /^04[0-9a-f]{128}$/);
     assert.match(keys.note, /TEST KEYS/);
+    assert.equal(keys.gatewayPrivateKey, undefined, "no gateway private key in a recording");
   });
 });

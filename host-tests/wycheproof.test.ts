@@ -4,6 +4,11 @@
  * give the exact output, invalid cases must be rejected, acceptable cases may go either way
  * (counted). Cases outside the interface (other key or nonce sizes) are skipped and counted.
  * The device implementation runs the same files in the SDK simulator (device-crypto.test.ts).
+ *
+ * One deliberate deviation: we accept only low-S ES256 signatures (s <= n/2), like Bitcoin's
+ * BIP-62 / libsecp256k1, so the ECDSA file's valid cases with s > n/2 must be rejected (and their
+ * low-S twins (r, n - s) accepted); every other expectation is Wycheproof's
+ * (`withLowSRule` in support/wycheproof.ts).
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -12,6 +17,7 @@ import { join } from "node:path";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
 import type { AeadAlgorithm, Crypto, SignatureAlgorithm } from "../hal/contracts/crypto.js";
 import { NodeCrypto } from "../host/crypto/node-crypto.js";
+import { sTwin } from "./support/ecdsa.js";
 import {
   bytesHex as toHex,
   countCase,
@@ -19,7 +25,9 @@ import {
   loadWycheproof as load,
   newTally,
   reportTally as report,
+  withLowSRule,
   wycheproofDir,
+  WYCHEPROOF_ES256_VALID_HIGH_S,
   type CaseOutcome,
   type Tally,
   type WycheproofGroup,
@@ -56,11 +64,12 @@ let crypto: Crypto = implementations[0][1];
  * Runs one file. `run` says whether the implementation accepted the case (and, for
  * computations, whether the output matched) or that the case is outside the interface.
  */
-function runFile(name: string, run: (t: WycheproofTest, g: WycheproofGroup) => CaseOutcome): Tally {
+function runFile(name: string, run: (t: WycheproofTest, g: WycheproofGroup) => CaseOutcome, expect: (t: WycheproofTest) => WycheproofTest = (t) => t): Tally {
   const file = load(name);
   const tally = newTally();
   for (const g of file.testGroups) {
-    for (const t of g.tests) {
+    for (const original of g.tests) {
+      const t = expect(original);
       let r: CaseOutcome;
       try {
         r = run(t, g);
@@ -136,12 +145,27 @@ describe(`Wycheproof (${implName})`, function () {
     report("chacha20_poly1305_test.json", t);
   });
 
-  it("ecdsa_secp256r1_sha256_p1363_test.json (ES256, raw r||s)", () => {
+  it("ecdsa_secp256r1_sha256_p1363_test.json (ES256, raw r||s; valid high-S cases must be rejected: low-S only)", () => {
     const t = runFile(
       "ecdsa_secp256r1_sha256_p1363_test.json",
       signatureCase("ES256", (g) => hex((g.publicKey as { uncompressed: string }).uncompressed)),
+      withLowSRule,
     );
     report("ecdsa_secp256r1_sha256_p1363_test.json", t);
+    // Every other expectation is Wycheproof's: 103 valid low-S cases accepted, the rest refused.
+    assert.equal(t.passedValid, 173 - WYCHEPROOF_ES256_VALID_HIGH_S);
+    assert.equal(t.passedInvalid, 89 + WYCHEPROOF_ES256_VALID_HIGH_S);
+    // Refused for the S half only: the low-S twin (r, n - s) of each of them verifies.
+    let twins = 0;
+    for (const g of load("ecdsa_secp256r1_sha256_p1363_test.json").testGroups) {
+      const key = hex((g.publicKey as { uncompressed: string }).uncompressed);
+      for (const c of g.tests) {
+        if (c.result !== "valid" || withLowSRule(c) === c) continue;
+        twins++;
+        assert.ok(crypto.verify("ES256", key, hex(c.msg), sTwin(hex(c.sig))), `tcId ${c.tcId}: the low-S twin verifies`);
+      }
+    }
+    assert.equal(twins, WYCHEPROOF_ES256_VALID_HIGH_S);
   });
 
   it("ed25519_test.json", () => {

@@ -311,6 +311,15 @@ export class CborWriter {
     return this;
   }
 
+  /** Appends `n` zero bytes (padding after an item; protocol/padding.ts). */
+  zeros(n: number): this {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`cannot append ${n} zero bytes`);
+    this.ensure(n);
+    this.buf.fill(0, this.pos, this.pos + n);
+    this.pos += n;
+    return this;
+  }
+
   arrayHeader(count: number): this {
     return this.head(4, count);
   }

@@ -7,7 +7,9 @@
  *   empty, payload {1: device id, 2: command id, 3: expiry (device wall time, ms), 4: op, 5: args}.
  * - Result: COSE_Sign1 by the device identity key, protected {1: alg, 3: 65002 (content type
  *   "result")}, unprotected {4: device id}, payload {1: device id, 2: command id, 3: status,
- *   4: op, 5: role, 6: device time (ms), 7: body}.
+ *   4: op, 5: role, 6: device time (ms), 7: body}. It never travels in clear: the device seals it
+ *   into a data frame under the open epoch's key (protocol/frame.ts `FrameSealer.sealSigned`), and
+ *   the gateway's FrameOpener decrypts it and calls `parseResultPayload`.
  *
  * docs/protocol.md (section "Commands") is the normative description. Decoding never throws.
  */
@@ -25,10 +27,10 @@ import {
 } from "./cose.js";
 import type { CoseSign1, HeaderMap } from "./cose.js";
 
-/** COSE content types (CoAP Content-Format numbers from the experimental range 65000-65535). */
-export const CONTENT_TYPE_COMMAND = 65001;
-export const CONTENT_TYPE_RESULT = 65002;
-export const CONTENT_TYPE_PROVISIONING = 65003;
+import { CONTENT_TYPE_COMMAND, CONTENT_TYPE_RESULT } from "./content-types.js";
+
+/** COSE content types: the registry is protocol/content-types.ts. */
+export { CONTENT_TYPE_COMMAND, CONTENT_TYPE_PROVISIONING, CONTENT_TYPE_RESULT } from "./content-types.js";
 
 export const MAX_COMMAND_BYTES = 1024;
 export const MAX_RESULT_BYTES = 4000;
@@ -364,7 +366,15 @@ export function openResult(
   const device = lookupDevice(kid);
   if (device === null) return { ok: false, reason: "unknown-device", detail: "device not registered" };
   if (!verifySign1(crypto, msg, device.identityPublicKey, new Uint8Array(0), device.signatureAlg).ok) return { ok: false, reason: "bad-signature", detail: "result signature does not verify" };
-  const pl = decodeCbor(msg.payload, { maxDepth: 5 });
+  return parseResultPayload(msg.payload, kid);
+}
+
+/**
+ * The result in a verified result's payload: the 7-entry map of docs/protocol.md 13.1 whose
+ * device is `kid`. Never throws.
+ */
+export function parseResultPayload(payload: Uint8Array, kid: Uint8Array): ResultOpen {
+  const pl = decodeCbor(payload, { maxDepth: 5 });
   if (!pl.ok) return { ok: false, reason: "malformed", detail: describeCborError(pl.error) };
   const m = pl.value;
   if (!(m instanceof Map) || m.size !== 7 || !onlyIntKeys(m, [1, 2, 3, 4, 5, 6, 7])) return { ok: false, reason: "malformed", detail: "result payload is not the 7-entry map" };

@@ -278,9 +278,31 @@ export function decodeSign1(bytes: Uint8Array, options: CoseDecodeOptions = {}):
   };
 }
 
+/** floor(n / 2) for the P-256 group order n, big-endian. */
+const P256_HALF_ORDER = [
+  0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+  0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+
+/**
+ * True when `signature` is a 64-byte ES256 signature r || s with s <= n/2 ("low-S"). Of the two
+ * signatures (r, s) and (r, n - s) that ECDSA accepts for one message, only the low-S one is
+ * valid in this protocol (docs/protocol.md section 1): signers normalise, verifiers reject the
+ * other, so a signed message has exactly one encoding. Compares the big-endian bytes of s.
+ */
+export function es256IsLowS(signature: Uint8Array): boolean {
+  if (signature.length !== 64) return false;
+  for (let i = 0; i < 32; i++) {
+    const b = signature[32 + i];
+    if (b !== P256_HALF_ORDER[i]) return b < P256_HALF_ORDER[i];
+  }
+  return true;
+}
+
 /**
  * Verifies a decoded COSE_Sign1. `expectedAlg`, when given, must match the message's `alg`
- * (a verifier should pin the algorithm a key is registered for).
+ * (a verifier should pin the algorithm a key is registered for). ES256 signatures must be low-S
+ * (`es256IsLowS`), whatever the Crypto implementation accepts.
  */
 export function verifySign1(
   crypto: Crypto,
@@ -292,6 +314,7 @@ export function verifySign1(
   const alg = signatureAlgFromId(message.alg);
   if (alg === null) return err("unsupported-alg", `signature algorithm ${String(message.alg)} not supported`);
   if (expectedAlg !== undefined && alg !== expectedAlg) return err("unsupported-alg", `algorithm ${alg}, expected ${expectedAlg}`);
+  if (alg === "ES256" && message.signature.length === 64 && !es256IsLowS(message.signature)) return err("bad-signature", "ES256 signature is not low-S (s > n/2)");
   const tbs = sigStructure(protectedForStructure(message), externalAad, message.payload);
   if (!crypto.verify(alg, publicKey, tbs, message.signature)) return err("bad-signature", "signature does not verify");
   return { ok: true, value: message.payload };

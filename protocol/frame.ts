@@ -5,7 +5,11 @@
  *   device's ephemeral key-agreement public key for epoch E. The device and the gateway derive
  *   the epoch's content key and base IV from ECDH(ephemeral, gateway static key) with HKDF.
  * - Data frame: COSE_Encrypt0 (epoch content key, Partial IV = frame sequence number) whose
- *   plaintext is a COSE_Sign1 (device identity key) over a schema-1 record (sign, then encrypt).
+ *   plaintext is a COSE_Sign1 (device identity key) over a schema-1 record (sign, then encrypt),
+ *   or over a command result or an update status report (`sealSigned`): everything the device
+ *   says after its announcement travels encrypted. The inner COSE_Sign1's content type
+ *   (protocol/content-types.ts) says which; the plaintext is padded to a size class
+ *   (protocol/padding.ts) so that sizes do not tell what a frame holds.
  *
  * `FrameSealer` is the device side; `FrameOpener` the receiving side (portable, so a verifier
  * can run anywhere). docs/protocol.md is the normative, byte-exact description.
@@ -43,6 +47,13 @@ import {
 import type { CoseEncrypt0, CoseSign1, HeaderMap } from "./cose.js";
 import { MAX_FRAME_SEQ, RECORD_SCHEMA, decodeRecord, writeRecord } from "./record.js";
 import type { RecordV1 } from "./record.js";
+import { HEADER_CONTENT_TYPE } from "./cose.js";
+import { CONTENT_TYPE_ANNOUNCEMENT, CONTENT_TYPE_RECORD, CONTENT_TYPE_RESULT, CONTENT_TYPE_UPDATE_STATUS } from "./content-types.js";
+import { MESSAGE_PADDED_LENGTH, messagePaddedLength, recordPaddedLength, unpadPlaintext } from "./padding.js";
+import { parseResultPayload } from "./command.js";
+import type { CommandResult } from "./command.js";
+import { parseUpdateStatusPayload } from "./update-manifest.js";
+import type { UpdateStatus } from "./update-manifest.js";
 
 export const DEVICE_ID_LENGTH = 8;
 export const MAX_EPOCH = 0xffffffff;
@@ -53,6 +64,9 @@ export const STREAM_READINGS = 0;
 /** Announcement `type` value for "epoch open". */
 export const ANNOUNCEMENT_EPOCH_OPEN = 1;
 export const KDF_LABEL = "wearable frame v1";
+/** Version byte and label that open the HKDF salt (the epoch's key-derivation context). */
+export const KDF_CONTEXT_VERSION = 1;
+export const KDF_CONTEXT_LABEL = "wearable epoch";
 export const MAX_FRAME_BYTES = 4096;
 export const MAX_ANNOUNCEMENT_BYTES = 512;
 export const DEFAULT_REPLAY_WINDOW = 64;
@@ -106,6 +120,8 @@ export function frameKid(deviceId: Uint8Array, epoch: number): Uint8Array {
 export interface EpochKeyInputs {
   sharedSecret: Uint8Array;
   deviceId: Uint8Array;
+  /** The device's identity public key (P-256 uncompressed, 65 bytes; Ed25519 raw, 32 bytes): the gateway's registered one. */
+  identityPublicKey: Uint8Array;
   epoch: number;
   aeadAlg: AeadAlgorithm;
   agreementAlg: KeyAgreementAlgorithm;
@@ -127,8 +143,36 @@ export interface EpochKeys {
 /** Length of the epoch's link authentication key. */
 export const LINK_KEY_LENGTH = 32;
 
+/**
+ * The HKDF salt, the epoch's key-derivation context (docs/protocol.md section 5): version byte
+ * 0x01, then the label "wearable epoch", the device id, the device's identity public key and the
+ * gateway key id, each as BE16(length) || bytes, then BE32(epoch). The keys of one ECDH secret
+ * are thus bound to the device, its identity key and the gateway key it announced.
+ */
+export function epochKdfSalt(i: Pick<EpochKeyInputs, "deviceId" | "identityPublicKey" | "gatewayKeyId" | "epoch">): Uint8Array {
+  const label = new Uint8Array(KDF_CONTEXT_LABEL.length);
+  for (let k = 0; k < label.length; k++) label[k] = KDF_CONTEXT_LABEL.charCodeAt(k);
+  const fields = [label, i.deviceId, i.identityPublicKey, i.gatewayKeyId];
+  let length = 1 + 4;
+  for (const f of fields) {
+    if (f.length > 0xffff) throw new RangeError("key-derivation context field longer than 65535 bytes");
+    length += 2 + f.length;
+  }
+  const out = new Uint8Array(length);
+  out[0] = KDF_CONTEXT_VERSION;
+  let at = 1;
+  for (const f of fields) {
+    out[at] = f.length >>> 8;
+    out[at + 1] = f.length & 0xff;
+    out.set(f, at + 2);
+    at += 2 + f.length;
+  }
+  out.set(u32be(i.epoch), at);
+  return out;
+}
+
 /** The HKDF info: CBOR ["wearable frame v1", aead alg, agreement curve, signature alg, ephemeral key, gateway key id]. */
-export function epochKdfInfo(i: Omit<EpochKeyInputs, "sharedSecret" | "deviceId" | "epoch">): Uint8Array {
+export function epochKdfInfo(i: Omit<EpochKeyInputs, "sharedSecret" | "deviceId" | "identityPublicKey" | "epoch">): Uint8Array {
   return new CborWriter(128)
     .arrayHeader(6)
     .text(KDF_LABEL)
@@ -141,14 +185,14 @@ export function epochKdfInfo(i: Omit<EpochKeyInputs, "sharedSecret" | "deviceId"
 }
 
 /**
- * HKDF-SHA256(ikm = shared secret, salt = deviceId || epoch BE32, info) -> content key || base IV
- * || link key. HKDF's output does not depend on its length, so the content key and IV are the
+ * HKDF-SHA256(ikm = shared secret, salt = `epochKdfSalt`, info = `epochKdfInfo`) -> content key
+ * || base IV || link key. HKDF's output does not depend on its length, so the content key and IV are the
  * same bytes as without the link key.
  */
 export function deriveEpochKeys(crypto: Crypto, i: EpochKeyInputs): EpochKeys {
   const keyLength = aeadKeyLength(i.aeadAlg);
   const ivEnd = keyLength + BASE_IV_LENGTH;
-  const okm = crypto.hkdfSha256(i.sharedSecret, concatBytes(i.deviceId, u32be(i.epoch)), epochKdfInfo(i), ivEnd + LINK_KEY_LENGTH);
+  const okm = crypto.hkdfSha256(i.sharedSecret, epochKdfSalt(i), epochKdfInfo(i), ivEnd + LINK_KEY_LENGTH);
   const keys = { contentKey: okm.slice(0, keyLength), baseIv: okm.slice(keyLength, ivEnd), linkKey: okm.slice(ivEnd, ivEnd + LINK_KEY_LENGTH) };
   okm.fill(0);
   return keys;
@@ -161,6 +205,11 @@ export interface FrameSealerOptions {
   crypto: Crypto;
   deviceId: Uint8Array;
   identityPrivateKey: Uint8Array;
+  /**
+   * The identity public key of `identityPrivateKey` (part of the epoch keys' derivation context).
+   * Absent: derived from the private key once, when the sealer is made.
+   */
+  identityPublicKey?: Uint8Array;
   signatureAlg: SignatureAlgorithm;
   gatewayPublicKey: Uint8Array;
   gatewayKeyId: Uint8Array;
@@ -177,9 +226,15 @@ interface SealingEpoch {
 }
 
 /**
- * Seals records into frames. Nonce safety: each epoch has a fresh content key, and within an
- * epoch the frame sequence number (the Partial IV) must strictly increase, which `seal` enforces.
- * The caller persists epochs and frame sequence numbers across restarts.
+ * Seals records (`seal`) and the device's signed command results and update status reports
+ * (`sealSigned`) into data frames. Nonce safety: each epoch has a fresh content key, and every
+ * frame sealed under it, whatever it carries, takes its Partial IV from one sequence, the frame
+ * sequence number, which must strictly increase across `seal` and `sealSigned` alike (both check
+ * and advance the same `lastFrameSeq`). So no two frames sealed under one key share a Partial
+ * IV, and since nonce = base IV XOR Partial IV is injective in the Partial IV, no two share a
+ * nonce: a result or a report can never reuse a record's nonce, nor the reverse. The caller takes
+ * the numbers from one persistent counter (firmware/app.ts: `counters/frameSeq`) and persists
+ * epochs and frame sequence numbers across restarts.
  */
 export class FrameSealer {
   private readonly o: Required<FrameSealerOptions>;
@@ -201,8 +256,9 @@ export class FrameSealer {
     if (!validAgreementPublicKey(o.agreementAlg, o.gatewayPublicKey)) throw new RangeError(`gateway public key is not a ${o.agreementAlg} public key`);
     if (o.signatureAlg !== "ES256" && o.signatureAlg !== "EdDSA") throw new RangeError("unsupported signature algorithm");
     if (o.aeadAlg !== "A128GCM" && o.aeadAlg !== "ChaCha20/Poly1305") throw new RangeError("unsupported AEAD algorithm");
-    this.o = { ...o, deviceId: o.deviceId.slice(), gatewayKeyId: o.gatewayKeyId.slice() };
-    this.signProtected = encodeProtected(new Map([[HEADER_ALG, signatureAlgId(o.signatureAlg)]]));
+    const identityPublicKey = o.identityPublicKey ?? o.crypto.signatureKeyPair(o.signatureAlg, o.identityPrivateKey).publicKey;
+    this.o = { ...o, deviceId: o.deviceId.slice(), gatewayKeyId: o.gatewayKeyId.slice(), identityPublicKey: identityPublicKey.slice() };
+    this.signProtected = encodeProtected(new Map([[HEADER_ALG, signatureAlgId(o.signatureAlg)], [HEADER_CONTENT_TYPE, CONTENT_TYPE_RECORD]]));
     this.aeadProtected = encodeProtected(new Map([[HEADER_ALG, aeadAlgId(o.aeadAlg)]]));
     this.innerUnprotected = new CborWriter(16).mapHeader(1).int(HEADER_KID).bytes(this.o.deviceId).toBytes();
   }
@@ -240,6 +296,7 @@ export class FrameSealer {
     const keys = deriveEpochKeys(o.crypto, {
       sharedSecret: shared,
       deviceId: o.deviceId,
+      identityPublicKey: o.identityPublicKey,
       epoch,
       aeadAlg: o.aeadAlg,
       agreementAlg: o.agreementAlg,
@@ -283,18 +340,23 @@ export class FrameSealer {
       alg: o.signatureAlg,
       privateKey: o.identityPrivateKey,
       payload,
+      protectedHeaders: new Map([[HEADER_CONTENT_TYPE, CONTENT_TYPE_ANNOUNCEMENT]]),
       unprotectedHeaders: new Map([[HEADER_KID, o.deviceId]]),
     });
     return this.announcement;
   }
 
-  /** Signs and encrypts a record; `record.frameSeq` becomes the Partial IV and must increase. */
-  seal(record: RecordV1): Uint8Array {
+  /**
+   * Signs and encrypts a record; `record.frameSeq` becomes the Partial IV and must increase. The
+   * plaintext is padded (protocol/padding.ts) to at least the size of the largest record of
+   * `padReadings` readings (default: the record's own count): the device passes its readings per
+   * frame, so that a frame sent early (an alert) or holding nulls is as long as any other.
+   */
+  seal(record: RecordV1, padReadings: number = record.readings.length): Uint8Array {
     const e = this.current;
     if (e === null) throw new RangeError("no epoch is open");
     const seq = record.frameSeq;
-    if (!Number.isInteger(seq) || seq < 0 || seq > MAX_FRAME_SEQ) throw new RangeError(`frameSeq ${seq} outside 0..2^40-1`);
-    if (seq <= this.lastFrameSeq) throw new RangeError(`frameSeq ${seq} is not after ${this.lastFrameSeq}`);
+    this.checkFrameSeq(seq);
     const o = this.o;
     // Two long-lived writers: the record stays in one while the other builds, in turn, the
     // Sig_structure, the inner COSE_Sign1 and the frame; the views are consumed before reuse.
@@ -305,9 +367,42 @@ export class FrameSealer {
     w.arrayHeader(4).text("Signature1").bytes(this.signProtected).bytes(e.externalAad).bytes(payload);
     const signature = o.crypto.sign(o.signatureAlg, o.identityPrivateKey, w.view());
 
-    // Inner COSE_Sign1 (tag 18)
+    // Inner COSE_Sign1 (tag 18), then zero bytes up to the size class
     w.reset().tag(TAG_SIGN1).arrayHeader(4).bytes(this.signProtected).raw(this.innerUnprotected).bytes(payload).bytes(signature);
+    w.zeros(recordPaddedLength(w.length, padReadings) - w.length);
+    return this.encrypt(e, seq, w);
+  }
 
+  /**
+   * Encrypts a message the device signed itself, a command result (content type 65002) or an
+   * update status report (65007), as a data frame numbered `frameSeq` (taken from the same
+   * sequence as the records' frames, and so checked against them). Its plaintext is padded to
+   * `paddedLength` (default MESSAGE_PADDED_LENGTH, 512 bytes; more when the message is longer).
+   * Throws RangeError for anything else (a programming error).
+   */
+  sealSigned(frameSeq: number, signed: Uint8Array, paddedLength: number = MESSAGE_PADDED_LENGTH): Uint8Array {
+    const e = this.current;
+    if (e === null) throw new RangeError("no epoch is open");
+    this.checkFrameSeq(frameSeq);
+    const d = decodeSign1(signed, { maxLength: MAX_FRAME_BYTES });
+    if (!d.ok) throw new RangeError(`not a COSE_Sign1: ${d.error.message}`);
+    const ct = d.value.protectedHeaders.get(HEADER_CONTENT_TYPE);
+    if (ct !== CONTENT_TYPE_RESULT && ct !== CONTENT_TYPE_UPDATE_STATUS) throw new RangeError(`content type ${String(ct)} is not sealed with sealSigned`);
+    const kid = d.value.unprotectedHeaders.get(HEADER_KID);
+    if (!(kid instanceof Uint8Array) || !bytesEqual(kid, this.o.deviceId)) throw new RangeError("the message does not name this device");
+    const w = this.workWriter.reset().raw(signed);
+    w.zeros(messagePaddedLength(signed.length, paddedLength) - signed.length);
+    return this.encrypt(e, frameSeq, w);
+  }
+
+  private checkFrameSeq(seq: number): void {
+    if (!Number.isInteger(seq) || seq < 0 || seq > MAX_FRAME_SEQ) throw new RangeError(`frameSeq ${seq} outside 0..2^40-1`);
+    if (seq <= this.lastFrameSeq) throw new RangeError(`frameSeq ${seq} is not after ${this.lastFrameSeq}`);
+  }
+
+  /** Encrypts the padded plaintext in `w` as frame `seq` of epoch `e`; returns the COSE_Encrypt0. */
+  private encrypt(e: SealingEpoch, seq: number, w: CborWriter): Uint8Array {
+    const o = this.o;
     const piv = encodePartialIv(seq);
     const ciphertext = o.crypto.aeadSeal(o.aeadAlg, e.keys.contentKey, partialIvNonce(e.keys.baseIv, piv), e.encAad, w.view());
     this.lastFrameSeq = seq;
@@ -368,6 +463,26 @@ export type OpenResult =
       /** Frame sequence numbers skipped between the previous highest and this frame (0 if none or late). */
       gapBefore: number;
       /** True when the frame is older than the highest accepted one (accepted once, within the window). */
+      late: boolean;
+    }
+  | {
+      /** A data frame carrying a command result (content type 65002), verified with the device key. */
+      kind: "result";
+      deviceId: Uint8Array;
+      epoch: number;
+      frameSeq: number;
+      result: CommandResult;
+      gapBefore: number;
+      late: boolean;
+    }
+  | {
+      /** A data frame carrying an update status report (content type 65007), verified with the device key. */
+      kind: "update-status";
+      deviceId: Uint8Array;
+      epoch: number;
+      frameSeq: number;
+      status: UpdateStatus;
+      gapBefore: number;
       late: boolean;
     }
   | { kind: "rejected"; reason: RejectReason; detail: string };
@@ -575,8 +690,13 @@ export class FrameOpener {
     const d = decodeSign1(bytes);
     if (!d.ok) return rejected("malformed", `announcement: ${d.error.message}`);
     const msg: CoseSign1 = d.value;
-    if (!onlyKeys(msg.protectedHeaders, [HEADER_ALG]) || !onlyKeys(msg.unprotectedHeaders, [HEADER_KID]) || !msg.protectedHeaders.has(HEADER_ALG)) {
-      return rejected("malformed", "announcement headers must be protected {alg} and unprotected {kid}");
+    if (
+      !onlyKeys(msg.protectedHeaders, [HEADER_ALG, HEADER_CONTENT_TYPE]) ||
+      msg.protectedHeaders.size !== 2 ||
+      msg.protectedHeaders.get(HEADER_CONTENT_TYPE) !== CONTENT_TYPE_ANNOUNCEMENT ||
+      !onlyKeys(msg.unprotectedHeaders, [HEADER_KID])
+    ) {
+      return rejected("malformed", `announcement headers must be protected {alg, content type ${CONTENT_TYPE_ANNOUNCEMENT}} and unprotected {kid}`);
     }
     const kid = msg.unprotectedHeaders.get(HEADER_KID);
     if (!(kid instanceof Uint8Array) || kid.length !== DEVICE_ID_LENGTH) return rejected("malformed", "announcement kid is not an 8-byte device id");
@@ -634,6 +754,7 @@ export class FrameOpener {
     const keys = deriveEpochKeys(o.crypto, {
       sharedSecret: shared,
       deviceId: kid,
+      identityPublicKey: device.identityPublicKey,
       epoch,
       aeadAlg: aead,
       agreementAlg: ka,
@@ -694,19 +815,41 @@ export class FrameOpener {
     const opened = openEncrypt0(o.crypto, msg, ep.keys.contentKey, partialIvNonce(ep.keys.baseIv, piv), ep.externalAad, ep.aeadAlg);
     if (!opened.ok) return rejected("decrypt-failed", `frame ${seq} of device ${id}: ${opened.error.message}`);
 
-    const inner = decodeSign1(opened.value);
+    const unpadded = unpadPlaintext(opened.value);
+    if (!unpadded.ok) return rejected("malformed", `frame ${seq} of device ${id}: padding: ${unpadded.message}`);
+    const inner = decodeSign1(unpadded.inner);
     if (!inner.ok) return rejected("malformed", `inner COSE_Sign1: ${inner.error.message}`);
     const sig = inner.value;
-    if (!onlyKeys(sig.protectedHeaders, [HEADER_ALG]) || !sig.protectedHeaders.has(HEADER_ALG) || !onlyKeys(sig.unprotectedHeaders, [HEADER_KID])) {
-      return rejected("malformed", "inner headers must be protected {alg} and unprotected {kid}");
+    const ct = sig.protectedHeaders.get(HEADER_CONTENT_TYPE);
+    if (
+      !onlyKeys(sig.protectedHeaders, [HEADER_ALG, HEADER_CONTENT_TYPE]) ||
+      sig.protectedHeaders.size !== 2 ||
+      (ct !== CONTENT_TYPE_RECORD && ct !== CONTENT_TYPE_RESULT && ct !== CONTENT_TYPE_UPDATE_STATUS) ||
+      !onlyKeys(sig.unprotectedHeaders, [HEADER_KID])
+    ) {
+      return rejected("malformed", "inner headers must be protected {alg, content type: record, result or status report} and unprotected {kid}");
     }
     const innerKid = sig.unprotectedHeaders.get(HEADER_KID);
     if (!(innerKid instanceof Uint8Array) || !bytesEqual(innerKid, deviceId)) return rejected("inconsistent", "inner kid differs from the frame's device");
     const alg = signatureAlgFromId(sig.alg);
     if (alg !== device.signatureAlg) return rejected("bad-signature", `device ${id} signs with ${device.signatureAlg}, not ${String(sig.alg)}`);
-    const v = verifySign1(o.crypto, sig, device.identityPublicKey, ep.externalAad, device.signatureAlg);
+    // A record is signed over the frame's external AAD; a result or a status report over an empty
+    // one (it stands on its own once decrypted; its freshness is the issuer's check, 13.1).
+    const v = verifySign1(o.crypto, sig, device.identityPublicKey, ct === CONTENT_TYPE_RECORD ? ep.externalAad : new Uint8Array(0), device.signatureAlg);
     if (!v.ok) return rejected("bad-signature", `frame ${seq} of device ${id}: ${v.error.message}`);
 
+    if (ct === CONTENT_TYPE_RESULT) {
+      const res = parseResultPayload(sig.payload, deviceId);
+      if (!res.ok) return rejected("malformed", `command result in frame ${seq}: ${res.detail}`);
+      const { gapBefore, late } = this.commitWindow(state, seq);
+      return { kind: "result", deviceId, epoch, frameSeq: seq, result: res.result, gapBefore, late };
+    }
+    if (ct === CONTENT_TYPE_UPDATE_STATUS) {
+      const st = parseUpdateStatusPayload(sig.payload, deviceId);
+      if (!st.ok) return rejected("malformed", `update status in frame ${seq}: ${st.error.message}`);
+      const { gapBefore, late } = this.commitWindow(state, seq);
+      return { kind: "update-status", deviceId, epoch, frameSeq: seq, status: st.status, gapBefore, late };
+    }
     const r = decodeRecord(sig.payload);
     if (!r.ok) {
       if (r.error.code === "unsupported-schema") return rejected("unsupported-schema", r.error.message);

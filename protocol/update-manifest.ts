@@ -15,12 +15,18 @@
  * The signature is checked before anything in the payload is looked at. Decoding never throws:
  * every failure is a typed `ManifestError`.
  *
+ * The manifest's protected header carries content type 65008 (protocol/content-types.ts) next to
+ * `alg` and `kid`; a manifest without it is "malformed".
+ *
  * An update status report is a COSE_Sign1 signed with the device's identity key whose protected
- * header carries content type "application/wearable-update-status"; see `encodeUpdateStatus`.
+ * header carries content type 65007 and whose unprotected header names the device (kid); see
+ * `encodeUpdateStatus`. It never travels in clear: the device seals it into a data frame under the
+ * open epoch's key (protocol/frame.ts `FrameSealer.sealSigned`), like a command result.
  */
 import type { Crypto, SignatureAlgorithm } from "../hal/contracts/crypto.js";
 import { CborWriter, bytesEqual, decodeCbor, describeCborError, utf8Encode, type CborValue } from "./cbor.js";
-import { HEADER_CONTENT_TYPE, HEADER_KID, createSign1, decodeSign1, headerValue, signatureAlgFromId, verifySign1 } from "./cose.js";
+import { HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, createSign1, decodeSign1, signatureAlgFromId, verifySign1 } from "./cose.js";
+import { CONTENT_TYPE_MANIFEST, CONTENT_TYPE_UPDATE_STATUS } from "./content-types.js";
 
 export const MANIFEST_FORMAT = 1;
 export const MANIFEST_KEY_FORMAT = 1;
@@ -116,7 +122,10 @@ export function signManifest(o: SignManifestOptions): Uint8Array {
     alg: o.alg,
     privateKey: o.privateKey,
     payload,
-    protectedHeaders: new Map<number, CborValue>([[HEADER_KID, releaseKeyId(o.crypto, o.publicKey)]]),
+    protectedHeaders: new Map<number, CborValue>([
+      [HEADER_CONTENT_TYPE, CONTENT_TYPE_MANIFEST],
+      [HEADER_KID, releaseKeyId(o.crypto, o.publicKey)],
+    ]),
   });
 }
 
@@ -186,6 +195,7 @@ export function verifyManifest(crypto: Crypto, bytes: Uint8Array, trusted: Trust
   const msg = m.value;
   const alg = signatureAlgFromId(msg.alg);
   if (alg === null) return fail("unsupported-alg", `signature algorithm ${String(msg.alg)} not supported`);
+  if (msg.protectedHeaders.get(HEADER_CONTENT_TYPE) !== CONTENT_TYPE_MANIFEST) return fail("malformed", `content type ${String(msg.protectedHeaders.get(HEADER_CONTENT_TYPE))} is not an update manifest (${CONTENT_TYPE_MANIFEST})`);
   const kid = msg.protectedHeaders.get(HEADER_KID);
   if (!(kid instanceof Uint8Array)) return fail("unknown-key", "manifest names no release key (kid missing from the protected header)");
   const expectedKid = releaseKeyId(crypto, trusted.publicKey);
@@ -211,7 +221,8 @@ export function inspectManifest(bytes: Uint8Array): ManifestResult {
 // ---------------------------------------------------------------------------------------------
 // Update status reports (device -> gateway)
 
-export const UPDATE_STATUS_CONTENT_TYPE = "application/wearable-update-status";
+/** The status report's content type (protocol/content-types.ts). */
+export const UPDATE_STATUS_CONTENT_TYPE = CONTENT_TYPE_UPDATE_STATUS;
 export const STATUS_KEY_DEVICE = 1;
 export const STATUS_KEY_OUTCOME = 2;
 export const STATUS_KEY_REASON = 3;
@@ -262,7 +273,10 @@ export function encodeUpdateStatusPayload(s: UpdateStatus): Uint8Array {
   return w.toBytes();
 }
 
-/** A signed status report (COSE_Sign1 with the device identity key). */
+/**
+ * A signed status report: COSE_Sign1 with the device identity key, protected {1: alg, 3: 65007},
+ * unprotected {4: device id}, external AAD empty. The device seals it into a data frame.
+ */
 export function encodeUpdateStatus(crypto: Crypto, alg: SignatureAlgorithm, privateKey: Uint8Array, s: UpdateStatus): Uint8Array {
   return createSign1({
     crypto,
@@ -270,6 +284,7 @@ export function encodeUpdateStatus(crypto: Crypto, alg: SignatureAlgorithm, priv
     privateKey,
     payload: encodeUpdateStatusPayload(s),
     protectedHeaders: new Map<number, CborValue>([[HEADER_CONTENT_TYPE, UPDATE_STATUS_CONTENT_TYPE]]),
+    unprotectedHeaders: new Map<number, CborValue>([[HEADER_KID, s.deviceId]]),
   });
 }
 
@@ -289,8 +304,28 @@ export function verifyUpdateStatus(
   if (!(bytes instanceof Uint8Array) || bytes.length > MAX_STATUS_BYTES) return bad("not-status", "not a status report");
   const m = decodeSign1(bytes, { maxLength: MAX_STATUS_BYTES });
   if (!m.ok) return bad("not-status", m.error.message);
-  if (headerValue(m.value.protectedHeaders, new Map(), HEADER_CONTENT_TYPE) !== UPDATE_STATUS_CONTENT_TYPE) return bad("not-status", "content type is not an update status");
-  const d = decodeCbor(m.value.payload, { maxDepth: 2 });
+  const p = m.value.protectedHeaders;
+  if (p.get(HEADER_CONTENT_TYPE) !== UPDATE_STATUS_CONTENT_TYPE) return bad("not-status", "content type is not an update status");
+  const kid = m.value.unprotectedHeaders.get(HEADER_KID);
+  if (p.size !== 2 || !p.has(HEADER_ALG) || m.value.unprotectedHeaders.size !== 1 || !(kid instanceof Uint8Array)) {
+    return bad("malformed", "status headers must be protected {alg, content type} and unprotected {kid}");
+  }
+  const parsed = parseUpdateStatusPayload(m.value.payload, kid);
+  if (!parsed.ok) return parsed;
+  const key = lookupDevice(kid);
+  if (!key) return bad("unknown-device", "status from a device that is not registered");
+  const ok = verifySign1(crypto, m.value, key.publicKey, new Uint8Array(0), key.alg);
+  if (!ok.ok) return bad("bad-signature", "status signature does not verify with the device's identity key");
+  return parsed;
+}
+
+/**
+ * The status in a status report's payload (the 8-entry map of docs/update.md) whose device is
+ * `kid`. Never throws.
+ */
+export function parseUpdateStatusPayload(payload: Uint8Array, kid: Uint8Array): UpdateStatusResult {
+  const bad = (code: UpdateStatusErrorCode, message: string): UpdateStatusResult => ({ ok: false, error: { code, message } });
+  const d = decodeCbor(payload, { maxDepth: 2 });
   if (!d.ok || !(d.value instanceof Map)) return bad("malformed", "payload is not a CBOR map");
   const v = d.value;
   const deviceId = v.get(STATUS_KEY_DEVICE);
@@ -315,9 +350,6 @@ export function verifyUpdateStatus(
   ) {
     return bad("malformed", "status fields are missing or of the wrong type");
   }
-  const key = lookupDevice(deviceId);
-  if (!key) return bad("unknown-device", "status from a device that is not registered");
-  const ok = verifySign1(crypto, m.value, key.publicKey, new Uint8Array(0), key.alg);
-  if (!ok.ok) return bad("bad-signature", "status signature does not verify with the device's identity key");
+  if (!bytesEqual(deviceId, kid)) return bad("malformed", "status device differs from its kid");
   return { ok: true, status: { deviceId: deviceId.slice(), outcome: outcome as UpdateOutcome, reason, version, sequence, offset, detail, running } };
 }

@@ -16,9 +16,11 @@ declare module "psa-crypto" {
    * 48 to 1024 bytes map to seed mod (n - 1) + 1. Other sizes throw a RangeError.
    */
   export function p256KeyPairFromSeed(seed: ByteBuffer, privateKey: Uint8Array, publicKey: Uint8Array): boolean;
-  /** Deterministic ECDSA (RFC 6979), P-256, SHA-256 of `message`; raw r||s into `signature` (64 bytes). False when the private key is not in 1..n-1. */
+  /** Deterministic ECDSA (RFC 6979), P-256, SHA-256 of `message`; raw r||s into `signature` (64 bytes), s normalised to s <= n/2 (low-S). False when the private key is not in 1..n-1. */
   export function es256Sign(privateKey: ByteBuffer, message: ByteBuffer, signature: Uint8Array): boolean;
-  /** ECDSA P-256 / SHA-256 verification of a raw r||s signature; false for any malformed input. */
+  /** Deterministic ECDSA (RFC 6979), P-256, over a 32-byte SHA-256 digest computed elsewhere (the TLS handshake hash); raw r||s into `signature`. False when the private key is not in 1..n-1. */
+  export function es256SignDigest(privateKey: ByteBuffer, digest: ByteBuffer, signature: Uint8Array): boolean;
+  /** ECDSA P-256 / SHA-256 verification of a raw r||s signature; false for any malformed input and for a high-S signature (s > n/2). */
   export function es256Verify(publicKey: ByteBuffer, message: ByteBuffer, signature: ByteBuffer): boolean;
   /** ECDH: the x coordinate into `secret` (32 bytes); false (secret zeroed) for an invalid peer point or private key. */
   export function p256Agree(privateKey: ByteBuffer, peerPublicKey: ByteBuffer, secret: Uint8Array): boolean;

@@ -1,6 +1,6 @@
 import type { FrameLink } from "../../hal/contracts/link.js";
 import type { Log } from "../../hal/contracts/log.js";
-import type { SocketOpener, TcpSocket } from "../../hal/contracts/socket.js";
+import type { SocketOpener, TcpSocket, TlsClientIdentity } from "../../hal/contracts/socket.js";
 import type { Clock, Timers } from "../../hal/contracts/timer.js";
 import { MqttReader, encodeConnect, encodePingreq, encodePuback, encodePublish, encodeSubscribe, type MqttPacket } from "../../protocol/mqtt.js";
 
@@ -25,6 +25,12 @@ export interface MqttLinkOptions {
   port: number;
   /** TLS server name; null for plain TCP (loopback tests only). */
   tlsServerName: string | null;
+  /**
+   * Mutual TLS: the device certificate and identity key from the device's store, read at each
+   * connection; null while the device has none (not provisioned: it does not connect, and looks
+   * again a second later). Absent: server-authenticated TLS only.
+   */
+  tlsClient?: () => TlsClientIdentity | null;
   clientId: string;
   username?: string;
   password?: string;
@@ -77,6 +83,7 @@ export class MqttFrameLink implements FrameLink {
   private attempt = 0;
   private lastHeardMs = 0;
   private lastSentMs = 0;
+  private waitingForIdentity = false;
 
   constructor(options: MqttLinkOptions) {
     this.o = options;
@@ -130,11 +137,23 @@ export class MqttFrameLink implements FrameLink {
   private connect(): void {
     const o = this.o;
     this.reader = new MqttReader();
+    const client = o.tlsClient ? o.tlsClient() : undefined;
+    if (client === null) {
+      // No device certificate yet: the broker would refuse the handshake. Look again in a second.
+      if (!this.waitingForIdentity) o.log.log("warn", "MQTT: no device certificate yet (the device is not provisioned); not connecting");
+      this.waitingForIdentity = true;
+      this.reconnectTimer = o.timers.set(() => {
+        this.reconnectTimer = null;
+        if (!this.stopped) this.connect();
+      }, 1000);
+      return;
+    }
+    this.waitingForIdentity = false;
     try {
       this.socket = o.socket({
         host: o.host,
         port: o.port,
-        secure: o.tlsServerName ? { serverName: o.tlsServerName } : null,
+        secure: o.tlsServerName ? { serverName: o.tlsServerName, ...(client ? { client } : {}) } : null,
         onConnect: () => {
           this.lastHeardMs = this.lastSentMs = o.clock.ticks();
           this.send(

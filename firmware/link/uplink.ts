@@ -65,6 +65,10 @@ export class Uplink {
   private messageNumber = 0;
   private lastProgressMs = 0;
   private wasConnected = false;
+  /** A message sent outside the queue and its envelope (a provisioning response), until it is out. */
+  private direct: Uint8Array | null = null;
+  private directFragments: Uint8Array[] = [];
+  private directIndex = 0;
 
   constructor(
     private readonly link: FrameLink,
@@ -155,9 +159,32 @@ export class Uplink {
     this.pump();
   }
 
+  /**
+   * Sends one link message as it is, outside the durable queue and without an envelope (the
+   * provisioning response, before the device has an epoch to authenticate envelopes with). It
+   * goes before anything queued; a newer one replaces one not yet out; a lost connection sends
+   * it again from its start on the next one. It is never acknowledged.
+   */
+  sendDirect(message: Uint8Array): void {
+    this.direct = message.slice();
+    this.directFragments = [];
+    this.directIndex = 0;
+    this.pump();
+  }
+
   /** Sends as many fragments as the link takes now; call again when the link has room. */
   pump(): void {
     if (!this.link.connected) return;
+    if (this.direct !== null && this.currentQseq < 0) {
+      if (this.directFragments.length === 0) this.directFragments = fragmentMessage(this.direct, this.link.maxPayload, this.messageNumber++);
+      while (this.directIndex < this.directFragments.length) {
+        if (!this.link.connected || !this.link.notify(this.directFragments[this.directIndex])) return;
+        this.directIndex++;
+      }
+      this.direct = null;
+      this.directFragments = [];
+      this.directIndex = 0;
+    }
     const auth = this.authority;
     const epoch = auth ? auth.epoch : null;
     if (auth === null || epoch === null) return;
@@ -209,6 +236,9 @@ export class Uplink {
   }
 
   private restart(): void {
+    // A direct message cut by a lost connection goes again, whole, under a new message number.
+    this.directFragments = [];
+    this.directIndex = 0;
     this.announcePending = true;
     this.lastSent = -1;
     this.currentQseq = -1;

@@ -1,6 +1,6 @@
 import type { Crypto, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
 import type { PreferenceStore } from "../../hal/contracts/store.js";
-import { bytesEqual, toHex } from "../../protocol/cbor.js";
+import { bytesEqual, toHex, utf8Encode } from "../../protocol/cbor.js";
 import type { CborKey, CborValue } from "../../protocol/cbor.js";
 import {
   COMMAND_POLICY,
@@ -13,6 +13,22 @@ import { DEFAULT_COMMAND_RATE_LIMIT, TokenBucket } from "./rate-limit.js";
 import type { CommandRateLimit } from "./rate-limit.js";
 import type { SecurityEvents } from "./security-log.js";
 import { loadRoleKey } from "./trust.js";
+
+/**
+ * Longest rejection detail in a result, in UTF-8 bytes: with it every result but
+ * `read-security-log`'s fits in its padded size (protocol/padding.ts MESSAGE_PADDED_LENGTH).
+ */
+export const MAX_DETAIL_BYTES = 120;
+
+/** `s` cut to at most `max` bytes of UTF-8, at a character boundary. */
+function clipUtf8(s: string, max: number): string {
+  if (s.length <= max / 3) return s;
+  let out = s.length > max ? s.slice(0, max) : s;
+  while (utf8Encode(out).length > max) out = out.slice(0, out.length - 1);
+  // A lone high surrogate left at the end would not encode to valid UTF-8.
+  const last = out.charCodeAt(out.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? out.slice(0, -1) : out;
+}
 
 /** Preference domain of the highest accepted command id per role (keys: role names). */
 export const COMMAND_COUNTER_DOMAIN = "cmdSeq";
@@ -88,6 +104,11 @@ export class CommandHandler {
   rejected = 0;
   /** Commands dropped by the rate limit: not answered, not verified, nothing written. */
   dropped = 0;
+  /**
+   * The op of the last command answered ("" when unknown): the firmware pads every
+   * `read-security-log` result to the same size class, whatever its status (protocol/padding.ts).
+   */
+  lastAnsweredOp = "";
   private dropsPending = 0;
   private lastDropReason = "";
   private lastDropLog = -Infinity;
@@ -126,6 +147,7 @@ export class CommandHandler {
       return null;
     }
     this.logDrops(t, false);
+    this.lastAnsweredOp = outcome.result.op;
     const signed = signResult(o.crypto, o.signatureAlg, o.signingKey, outcome.result);
     if (outcome.after !== null) {
       try {
@@ -178,7 +200,7 @@ export class CommandHandler {
       op,
       role,
       deviceTimeMs: nowMs,
-      body: new Map<CborKey, CborValue>([["detail", detail.length > 120 ? detail.slice(0, 120) : detail]]),
+      body: new Map<CborKey, CborValue>([["detail", clipUtf8(detail, MAX_DETAIL_BYTES)]]),
     };
   }
 

@@ -5,8 +5,13 @@ import type { PreferenceStore } from "../../hal/contracts/store.js";
 export const IDENTITY_DOMAIN = "identity";
 export const IDENTITY_KEYS = {
   deviceId: "deviceId",
+  /** The identity private key: generated on the device (provisioning.ts ensureIdentityKey), never exported. */
   signingKey: "signKey",
   signatureAlg: "signAlg",
+  /** Its public key (P-256 uncompressed, 65 bytes; Ed25519 raw, 32), written with it. */
+  publicKey: "signPub",
+  /** The device certificate (X.509 DER) the factory CA issued for that key: the TLS client certificate. */
+  certificate: "cert",
   gatewayKey: "gwKey",
   gatewayKeyId: "gwKeyId",
   agreementAlg: "agreeAlg",
@@ -21,6 +26,10 @@ export interface DeviceCredentials {
   gatewayKeyId: Uint8Array;
   agreementAlg: KeyAgreementAlgorithm;
   aeadAlg: AeadAlgorithm;
+  /** The identity public key (absent on a board whose store predates it). */
+  identityPublicKey?: Uint8Array;
+  /** The device certificate (X.509 DER), when provisioning installed one. */
+  certificate?: Uint8Array;
 }
 
 export type CredentialsResult = { ok: true; credentials: DeviceCredentials } | { ok: false; missing: string };
@@ -51,20 +60,41 @@ export function loadCredentials(store: PreferenceStore): CredentialsResult {
   if (agreementAlg !== "P-256" && agreementAlg !== "X25519") return { ok: false, missing: "key agreement algorithm" };
   const aeadAlg = text(store, IDENTITY_KEYS.aeadAlg) ?? "A128GCM";
   if (aeadAlg !== "A128GCM" && aeadAlg !== "ChaCha20/Poly1305") return { ok: false, missing: "AEAD algorithm" };
-  return { ok: true, credentials: { deviceId, signingKey, signatureAlg, gatewayPublicKey, gatewayKeyId, agreementAlg, aeadAlg } };
+  const credentials: DeviceCredentials = { deviceId, signingKey, signatureAlg, gatewayPublicKey, gatewayKeyId, agreementAlg, aeadAlg };
+  const identityPublicKey = bytes(store, IDENTITY_KEYS.publicKey);
+  if (identityPublicKey) credentials.identityPublicKey = identityPublicKey;
+  const certificate = bytes(store, IDENTITY_KEYS.certificate);
+  if (certificate) credentials.certificate = certificate;
+  return { ok: true, credentials };
 }
 
 function toBuffer(b: Uint8Array): ArrayBuffer {
   return b.slice().buffer as ArrayBuffer;
 }
 
-/** Writes credentials into the store (used by provisioning). */
+/**
+ * Writes a whole identity into the store at once: a test's or a bench's ready-made board (the
+ * simulator's `SimProvisioning`). A real device never gets its private key this way: it generates
+ * it (provisioning.ts ensureIdentityKey) and provisioning writes only the public parts
+ * (storeProvisionedIdentity).
+ */
 export function storeCredentials(store: PreferenceStore, c: DeviceCredentials): void {
-  store.set(IDENTITY_DOMAIN, IDENTITY_KEYS.deviceId, toBuffer(c.deviceId));
   store.set(IDENTITY_DOMAIN, IDENTITY_KEYS.signingKey, toBuffer(c.signingKey));
   store.set(IDENTITY_DOMAIN, IDENTITY_KEYS.signatureAlg, c.signatureAlg);
+  if (c.identityPublicKey) store.set(IDENTITY_DOMAIN, IDENTITY_KEYS.publicKey, toBuffer(c.identityPublicKey));
+  storeProvisionedIdentity(store, c);
+}
+
+/**
+ * Writes what a provisioning bundle gives the device, next to the identity key it already holds:
+ * the device id last, so that an identity torn by a power cut reads as none (loadCredentials
+ * checks the device id first) and the device stays in provisioning mode.
+ */
+export function storeProvisionedIdentity(store: PreferenceStore, c: Omit<DeviceCredentials, "signingKey" | "signatureAlg">): void {
   store.set(IDENTITY_DOMAIN, IDENTITY_KEYS.gatewayKey, toBuffer(c.gatewayPublicKey));
   store.set(IDENTITY_DOMAIN, IDENTITY_KEYS.gatewayKeyId, toBuffer(c.gatewayKeyId));
   store.set(IDENTITY_DOMAIN, IDENTITY_KEYS.agreementAlg, c.agreementAlg);
   store.set(IDENTITY_DOMAIN, IDENTITY_KEYS.aeadAlg, c.aeadAlg);
+  if (c.certificate) store.set(IDENTITY_DOMAIN, IDENTITY_KEYS.certificate, toBuffer(c.certificate));
+  store.set(IDENTITY_DOMAIN, IDENTITY_KEYS.deviceId, toBuffer(c.deviceId));
 }

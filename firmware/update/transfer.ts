@@ -11,7 +11,8 @@
  *   [6]                            abandon the update
  * Device -> central, notifications joined by link framing (protocol/link-framing.ts):
  *   [16, offset: uint, state: tstr, reason: tstr]   acknowledgement (unsigned; flow control only)
- *   COSE_Sign1 (tag 18)                             signed update status report (outcomes)
+ * The outcomes (signed status reports) do not travel here: the device seals them under the open
+ * epoch's key and queues them to the gateway with its frames (docs/update.md, "Reports").
  */
 import type { FrameLink } from "../../hal/contracts/link.js";
 import { CborWriter, decodeCbor } from "../../protocol/cbor.js";
@@ -101,7 +102,7 @@ export interface UpdateFetcher {
 
 /**
  * The device side of the update characteristic: decodes writes, drives the agent, answers with
- * acknowledgements and forwards signed reports.
+ * acknowledgements.
  */
 export class UpdateTransferHandler {
   private messageNumber = 0;
@@ -120,7 +121,7 @@ export class UpdateTransferHandler {
     };
   }
 
-  /** Sends one message (an ack or a signed report) to the central, or keeps it until it connects. */
+  /** Sends one message (an acknowledgement) to the central, or keeps it until it connects. */
   send(message: Uint8Array): void {
     if (this.pending.length >= UpdateTransferHandler.PENDING_CAPACITY) this.pending.shift();
     this.pending.push(message);

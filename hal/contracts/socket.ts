@@ -6,11 +6,29 @@
  *
  * Callbacks arrive on the event loop (never inside `write` or `close`).
  */
+/**
+ * The client side of mutual TLS: the device certificate (X.509 DER, issued by the factory CA at
+ * provisioning) and the identity key it certifies (P-256 scalar, 32 bytes). The key goes only to
+ * the TLS stack that signs the handshake's CertificateVerify: the SDK's TLS on the device (the
+ * signature is made natively, hal/moddable/tls-client-auth.ts); in the simulator the host plays
+ * the board's TLS stack (host/mqtt/socket-bridge.ts).
+ */
+export interface TlsClientIdentity {
+  certificate: Uint8Array;
+  privateKey: Uint8Array;
+}
+
+export interface TlsOptions {
+  serverName: string;
+  /** Present: authenticate with this certificate (the broker requires it). */
+  client?: TlsClientIdentity;
+}
+
 export interface SocketOptions {
   host: string;
   port: number;
-  /** TLS with this server name; omitted or null for plain TCP. */
-  secure?: { serverName: string } | null;
+  /** TLS with this server name (and a client certificate); omitted or null for plain TCP. */
+  secure?: TlsOptions | null;
   onConnect(): void;
   onReadable(data: Uint8Array): void;
   /** The connection failed or closed; the socket is dead afterwards. */

@@ -4,7 +4,8 @@
  * (hal/moddable/native/psa-crypto.c, module "psa-crypto"), and the SDK's native digest for
  * streaming SHA-256. No JavaScript elliptic-curve code and no precomputed tables in the XS heap.
  *
- *   ES256 (ECDSA P-256)      deterministic nonces (RFC 6979), raw r||s signatures
+ *   ES256 (ECDSA P-256)      deterministic nonces (RFC 6979), raw r||s signatures, low-S only
+ *                            (signing normalises s to s <= n/2, verifying rejects s > n/2)
  *   P-256 key agreement      ECDH, x coordinate; mbedTLS validates the peer point
  *   AES-128-GCM              12-byte nonces, 16-byte tags
  *   SHA-256, HMAC, HKDF      PSA; streaming SHA-256 with the SDK's `crypt` Digest

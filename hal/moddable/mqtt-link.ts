@@ -11,8 +11,10 @@
  * acks). A failed or lost broker connection is retried with exponential backoff (1 s doubling to
  * 60 s, with jitter); nothing else waits for it.
  *
- * TLS: the server certificate must chain to the CA certificate built into the image and name the
- * broker (subjectAltName); there is no unverified fallback.
+ * TLS: the server certificate must chain to the CA certificate built into the image (or the one
+ * provisioning installed) and name the broker (subjectAltName); there is no unverified fallback.
+ * The device authenticates with its device certificate and identity key (mutual TLS): the broker
+ * takes its account from the certificate's CN, there is no password.
  */
 import TCP from "embedded:io/socket/tcp";
 import UDP from "embedded:io/socket/udp";
@@ -23,6 +25,7 @@ import type { MQTTControl, MQTTReadableInfo } from "embedded:network/mqtt/client
 import type { FrameLink } from "../contracts/link.js";
 import type { Log } from "../contracts/log.js";
 import type { Timers } from "../contracts/timer.js";
+import type { TlsClientAuth } from "./tls-client-auth.js";
 
 export interface MqttTls {
   /** Name the broker's certificate must carry (DNS name or IPv4 address). */
@@ -42,10 +45,12 @@ export interface NetworkUp {
 /** Who the device is on the broker (from its provisioned identity; null before provisioning). */
 export interface MqttAccount {
   clientId: string;
-  user: string;
-  password: string;
   /** Topic prefix, e.g. `wearable/<device id>`. */
   topicPrefix: string;
+  /** The device certificate and its signer: mutual TLS (the broker's account is the certificate's CN). */
+  client: TlsClientAuth | null;
+  /** The broker's CA certificate (DER) from provisioning; absent: the image's. */
+  trustAnchor?: ArrayBuffer;
 }
 
 export interface MqttLinkOptions {
@@ -154,16 +159,30 @@ export class MqttFrameLink implements FrameLink {
     }
     this.prefix = account.topicPrefix;
     const self = this;
+    if (o.tls && !account.client) {
+      o.log.log("warn", "MQTT: no device certificate (provision the device); not connecting");
+      return;
+    }
+    const client = account.client;
     const socket: { io: unknown } & Record<string, unknown> = o.tls
-      ? { io: TLSSocket, TCP: { io: TCP }, secure: { serverName: o.tls.serverName, certificate: o.tls.certificate, verify: true } }
+      ? {
+          io: TLSSocket,
+          TCP: { io: TCP },
+          secure: {
+            serverName: o.tls.serverName,
+            certificate: account.trustAnchor ?? o.tls.certificate,
+            verify: true,
+            // Mutual TLS: the SDK sends these certificates when the broker asks, and the patched
+            // handshake (hal/moddable/tls/handshake.js) signs CertificateVerify with clientSign.
+            ...(client ? { clientCertificates: [client.certificate], clientSign: (digest: ArrayBuffer) => client.sign(digest) } : {}),
+          },
+        }
       : { io: TCP };
     try {
       this.client = new MQTTClient({
         host: o.broker,
         port: o.port,
         id: account.clientId,
-        ...(account.user ? { user: account.user } : {}),
-        ...(account.password ? { password: ascii(account.password) } : {}),
         clean: true,
         // The SDK's client reads `keepalive` (ms); a broker that hears nothing for 1.5 times
         // that closes the session and publishes the will.

@@ -6,6 +6,10 @@
  * instances below are built with that source for scalar and nonce-inversion blinding, keys are
  * generated from seeds drawn from it, and ECDSA uses RFC 6979 deterministic nonces with
  * `extraEntropy: false`, so noble never falls back to a global `crypto` object.
+ *
+ * ES256 signatures are canonical: signing normalises s to the lower half (s <= n/2, noble's
+ * `lowS`), and verification rejects a signature whose s is above n/2 (its "twin" (r, n - s) of a
+ * valid low-S signature), as Bitcoin's BIP-62 and libsecp256k1 do. docs/protocol.md section 1.
  * (Importing noble's preset curves probes the global once at load time to decide whether the
  * presets can blind; the presets' secret-key operations are not used here.)
  */
@@ -65,7 +69,7 @@ export class NobleCrypto implements Crypto {
     };
     const randomBytes = this.random as (length?: number) => Uint8Array<ArrayBuffer>;
     const p256Point = weierstrass(p256.Point.CURVE(), { randomBytes });
-    this.es256 = ecdsa(p256Point, sha256, { randomBytes, lowS: false });
+    this.es256 = ecdsa(p256Point, sha256, { randomBytes, lowS: true });
     const edPoint = edwards(ed25519.Point.CURVE(), { randomBytes });
     this.ed = eddsa(edPoint, sha512, {
       randomBytes,
@@ -150,7 +154,7 @@ export class NobleCrypto implements Crypto {
 
   sign(alg: SignatureAlgorithm, privateKey: Uint8Array, message: Uint8Array): Uint8Array {
     if (alg === "ES256") {
-      return this.es256.sign(message, privateKey, { prehash: true, lowS: false, extraEntropy: false, format: "compact" });
+      return this.es256.sign(message, privateKey, { prehash: true, lowS: true, extraEntropy: false, format: "compact" });
     }
     if (alg === "EdDSA") return this.ed.sign(message, privateKey);
     throw new RangeError(`unsupported signature algorithm ${String(alg)}`);
@@ -160,7 +164,7 @@ export class NobleCrypto implements Crypto {
     try {
       if (alg === "ES256") {
         if (signature.length !== 64 || publicKey.length !== 65) return false;
-        return this.es256.verify(signature, message, publicKey, { prehash: true, lowS: false, format: "compact" });
+        return this.es256.verify(signature, message, publicKey, { prehash: true, lowS: true, format: "compact" });
       }
       if (alg === "EdDSA") {
         if (signature.length !== 64 || publicKey.length !== 32) return false;

@@ -1,4 +1,4 @@
-import type { SocketOpener, SocketOptions, TcpSocket } from "../contracts/socket.js";
+import type { SocketOpener, SocketOptions, TcpSocket, TlsOptions } from "../contracts/socket.js";
 import type { Timers } from "../contracts/timer.js";
 
 /**
@@ -6,7 +6,7 @@ import type { Timers } from "../contracts/timer.js";
  * the XS bridge, or directly on Node) opens a real TCP/TLS connection for each `open`.
  */
 export interface NetworkHost {
-  open(id: number, host: string, port: number, secure: { serverName: string } | null): void;
+  open(id: number, host: string, port: number, secure: TlsOptions | null): void;
   write(id: number, data: Uint8Array): void;
   close(id: number): void;
 }

@@ -19,6 +19,7 @@ import {
   FACTORY_RESET_DOMAINS,
   applyProvisioningBundle,
   createProvisioningBundle,
+  ensureIdentityKey,
   factoryReset,
   inProvisioningMode,
   storeFactoryKey,
@@ -446,19 +447,22 @@ suite("commands: freshness across a factory reset", () => {
     const store = new CountingStore();
     const factoryKeys = crypto.signatureKeyPair("ES256");
     storeFactoryKey(store, { alg: "ES256", publicKey: factoryKeys.publicKey });
-    const bundle = createProvisioningBundle(crypto, { alg: "ES256", privateKey: factoryKeys.privateKey }, {
-      credentials: {
+    const gatewayPublicKey = crypto.agreementKeyPair("P-256").publicKey;
+    // A bundle for the identity key the device generated (the station certified it; a stand-in
+    // certificate here: a DER SEQUENCE holding the key, all the device checks of it).
+    const bundleFor = (identityPublicKey: Uint8Array) =>
+      createProvisioningBundle(crypto, { alg: "ES256", privateKey: factoryKeys.privateKey }, {
         deviceId: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
-        signingKey: device.privateKey,
         signatureAlg: "ES256",
-        gatewayPublicKey: crypto.agreementKeyPair("P-256").publicKey,
+        identityPublicKey,
+        certificate: new Uint8Array([0x30, 0x43, 0x04, 0x41, ...identityPublicKey]),
+        gatewayPublicKey,
         gatewayKeyId: new Uint8Array([9]),
         agreementAlg: "P-256",
         aeadAlg: "A128GCM",
-      },
-      roles: { clinician: { alg: "ES256", publicKey: roles.clinician.publicKey }, maintainer: { alg: "ES256", publicKey: roles.maintainer.publicKey } },
-    });
-    assert(applyProvisioningBundle(store, crypto, bundle).ok, "provisioned");
+        roles: { clinician: { alg: "ES256", publicKey: roles.clinician.publicKey }, maintainer: { alg: "ES256", publicKey: roles.maintainer.publicKey } },
+      });
+    assert(applyProvisioningBundle(store, crypto, bundleFor(ensureIdentityKey(store, crypto).key.publicKey)).ok, "provisioned");
     const f = fixture({ store, installRoles: false });
     const captured = cmd(f, "clinician", { op: "lab-mode-start" }, { commandId: 5, expiresMs: NOW + 3_600_000 });
     assertEqual(result(f, f.handler.handle(captured)).status, "ok");
@@ -467,7 +471,9 @@ suite("commands: freshness across a factory reset", () => {
     factoryReset(store);
     assert(inProvisioningMode(store), "back in provisioning mode");
     assertEqual(store.get(COMMAND_COUNTER_DOMAIN, "clinician"), 5, "the clinician's last id survives the reset");
-    assert(applyProvisioningBundle(store, crypto, bundle).ok, "re-provisioned with the same role keys");
+    const second = ensureIdentityKey(store, crypto);
+    assert(second.created, "the reset erased the identity key; a new one is generated");
+    assert(applyProvisioningBundle(store, crypto, bundleFor(second.key.publicKey)).ok, "re-provisioned with the same role keys");
     const g = fixture({ store, installRoles: false }); // the firmware starts a new handler after provisioning
     g.clock.wall = NOW + 60_000; // the capture has not expired yet
     assertEqual(result(g, g.handler.handle(captured)).status, "replay");

@@ -5,6 +5,7 @@
 import { assert, assertEqual, assertThrows, seededRandom, suite, test } from "./harness.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { fromHex, toHex, utf8Encode } from "../../protocol/cbor.js";
+import { createSign1, decodeSign1, es256IsLowS, verifySign1 } from "../../protocol/cose.js";
 
 function hex(s: string): Uint8Array {
   const b = fromHex(s.replace(/\s+/g, ""));
@@ -22,6 +23,21 @@ function seededSource(seed: number): (n: number) => Uint8Array {
 }
 
 const crypto = new NobleCrypto(seededSource(0xc0ffee));
+
+/** P-256 group order n, big-endian. */
+const P256_N = hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+
+/** The other ECDSA signature of the same message: r || (n - s), byte-wise big-endian subtraction. */
+function sTwin(sig: Uint8Array): Uint8Array {
+  const out = sig.slice();
+  let borrow = 0;
+  for (let i = 31; i >= 0; i--) {
+    const d = P256_N[i] - sig[32 + i] - borrow;
+    borrow = d < 0 ? 1 : 0;
+    out[32 + i] = d + 256 * borrow;
+  }
+  return out;
+}
 
 suite("crypto (NobleCrypto)", () => {
   suite("hashes and KDF", () => {
@@ -102,7 +118,7 @@ suite("crypto (NobleCrypto)", () => {
   });
 
   suite("signatures", () => {
-    test("ES256 deterministic signature (RFC 6979 A.2.5, \"sample\")", () => {
+    test("ES256 deterministic signature (RFC 6979 A.2.5, \"sample\"; its s normalised to low-S)", () => {
       const kp = crypto.signatureKeyPair("ES256", hex("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"));
       assertEqual(
         toHex(kp.publicKey),
@@ -111,14 +127,51 @@ suite("crypto (NobleCrypto)", () => {
           "7903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299",
       );
       const sig = crypto.sign("ES256", kp.privateKey, utf8Encode("sample"));
+      // r and the RFC's k; the RFC lists s = f7cb1c94...cda8 > n/2, so the signature carries n - s.
       assertEqual(
         toHex(sig),
         "efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716" +
-          "f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8",
+          "0834e36ad29a83bf2bc9385e491d6099c8fdf9d1ed67aa7ea5f51f93782857a9",
+      );
+      assertEqual(toHex(sTwin(sig).subarray(32)), "f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8");
+      assert(!crypto.verify("ES256", kp.publicKey, utf8Encode("sample"), sTwin(sig)), "the RFC's own high-S signature is refused");
+      const test2 = crypto.sign("ES256", kp.privateKey, utf8Encode("test"));
+      assertEqual(
+        toHex(test2),
+        "f1abb023518351cd71d881567b1ea663ed3efcf6c5132b354f28d3b0b7d38367" +
+          "019f4113742a2b14bd25926b49c649155f267e60d3814b4c0cc84250e46f0083",
+        "A.2.5 \"test\" (already low-S)",
       );
       assert(crypto.verify("ES256", kp.publicKey, utf8Encode("sample"), sig), "verifies");
       assert(!crypto.verify("ES256", kp.publicKey, utf8Encode("samplf"), sig), "other message");
       assert(!crypto.verify("ES256", kp.publicKey, utf8Encode("sample"), sig.subarray(0, 63)), "short signature");
+    });
+
+    test("ES256: every signature is low-S (s <= n/2) and its high-S twin (r, n - s) is refused, also by verifySign1", () => {
+      const keys = [crypto.signatureKeyPair("ES256"), crypto.signatureKeyPair("ES256"), crypto.signatureKeyPair("ES256")];
+      for (let i = 0; i < 36; i++) {
+        const kp = keys[i % keys.length];
+        const msg = utf8Encode(`message ${i} ${"x".repeat(i)}`);
+        const sig = crypto.sign("ES256", kp.privateKey, msg);
+        assert(es256IsLowS(sig), `signature ${i} is high-S`);
+        assert(crypto.verify("ES256", kp.publicKey, msg, sig), `signature ${i} verifies`);
+        const twin = sTwin(sig);
+        assert(!es256IsLowS(twin), "the twin is high-S");
+        assert(!crypto.verify("ES256", kp.publicKey, msg, twin), `twin of signature ${i} refused`);
+      }
+      // Through COSE: a COSE_Sign1 whose signature is replaced by its twin is "bad-signature".
+      const kp = keys[0];
+      const signed = createSign1({ crypto, alg: "ES256", privateKey: kp.privateKey, payload: utf8Encode("payload") });
+      const d = decodeSign1(signed);
+      assert(d.ok, "decodes");
+      if (!d.ok) return;
+      assert(verifySign1(crypto, d.value, kp.publicKey, new Uint8Array(0), "ES256").ok, "the original verifies");
+      const twin = verifySign1(crypto, { ...d.value, signature: sTwin(d.value.signature) }, kp.publicKey, new Uint8Array(0), "ES256");
+      assert(!twin.ok && twin.error.code === "bad-signature", "the twin is refused");
+      // verifySign1 refuses it even when a Crypto implementation would accept high-S signatures.
+      const lax = Object.assign(Object.create(crypto) as NobleCrypto, { verify: () => true });
+      const laxTwin = verifySign1(lax, { ...d.value, signature: sTwin(d.value.signature) }, kp.publicKey, new Uint8Array(0), "ES256");
+      assert(!laxTwin.ok && laxTwin.error.code === "bad-signature", "verifySign1 checks low-S itself");
     });
 
     test("Ed25519 (RFC 8032 test 1)", () => {

@@ -9,7 +9,8 @@ import type { CborValue } from "../../protocol/cbor.js";
 import { CborWriter, decodeCbor, encodeCbor, fromHex, tagged, toHex, utf8Decode, utf8Encode } from "../../protocol/cbor.js";
 import { decodeRecord, encodeRecord } from "../../protocol/record.js";
 import type { Reading, RecordV1 } from "../../protocol/record.js";
-import { FrameOpener, FrameSealer } from "../../protocol/frame.js";
+import { FrameOpener, FrameSealer, deriveEpochKeys, epochKdfSalt } from "../../protocol/frame.js";
+import { decodeEncrypt0, decodeSign1, openEncrypt0, partialIvNonce } from "../../protocol/cose.js";
 import type { FrameOpenerOptions, OpenResult } from "../../protocol/frame.js";
 import type { Crypto, KeyPair } from "../../hal/contracts/crypto.js";
 
@@ -395,6 +396,51 @@ suite("protocol", () => {
         assertEqual(r.epoch, 1);
         assertEqual(r.record, quantized(f.records[1]));
       }
+    });
+
+    test("epoch keys are bound to the device: a frame sealed for device A does not open under device B's context (same ECDH secret)", () => {
+      const f = getFixture();
+      const gatewayKeyId = hex("a1a2a3a4a5a6a7a8");
+      const salt = epochKdfSalt({ deviceId: f.deviceId, identityPublicKey: f.identity.publicKey, gatewayKeyId, epoch: 1 });
+      assertEqual(
+        toHex(salt),
+        "01" + "000e" + toHex(utf8Encode("wearable epoch")) + "0008" + "0102030405060708" + "0041" + toHex(f.identity.publicKey) + "0008" + "a1a2a3a4a5a6a7a8" + "00000001",
+        "the salt layout of docs/protocol.md section 5",
+      );
+      const ann = decodeSign1(f.announce1);
+      assert(ann.ok, "announcement decodes");
+      if (!ann.ok) return;
+      const payload = decodeCbor(ann.value.payload);
+      assert(payload.ok && payload.value instanceof Map, "announcement payload");
+      if (!payload.ok || !(payload.value instanceof Map)) return;
+      const ephemeral = payload.value.get(4) as Uint8Array;
+      const shared = f.crypto.agree("P-256", f.gateway.privateKey, ephemeral);
+      assert(shared !== null, "ECDH");
+      if (shared === null) return;
+      const frame = decodeEncrypt0(f.frames[1]);
+      assert(frame.ok, "frame decodes");
+      if (!frame.ok) return;
+      const aad = new CborWriter(32).arrayHeader(4).bytes(f.deviceId).int(0).int(1).int(1).toBytes();
+      const opens = (context: { deviceId: Uint8Array; identityPublicKey: Uint8Array; gatewayKeyId: Uint8Array }): boolean => {
+        const keys = deriveEpochKeys(f.crypto, {
+          sharedSecret: shared,
+          ...context,
+          epoch: 1,
+          aeadAlg: "A128GCM",
+          agreementAlg: "P-256",
+          signatureAlg: "ES256",
+          ephemeralPublicKey: ephemeral,
+        });
+        const nonce = partialIvNonce(keys.baseIv, frame.value.unprotectedHeaders.get(6) as Uint8Array);
+        return openEncrypt0(f.crypto, frame.value, keys.contentKey, nonce, aad, "A128GCM").ok;
+      };
+      const a = { deviceId: f.deviceId, identityPublicKey: f.identity.publicKey, gatewayKeyId };
+      assert(opens(a), "device A's context opens its frame");
+      assert(!opens({ ...a, deviceId: hex("0102030405060709") }), "another device id");
+      assert(!opens({ ...a, identityPublicKey: f.gateway.publicKey }), "another identity key (any other P-256 point)");
+      assert(!opens({ ...a, gatewayKeyId: hex("a1a2a3a4a5a6a7a9") }), "another gateway key id");
+      const b = { deviceId: hex("0807060504030201"), identityPublicKey: f.gateway.publicKey, gatewayKeyId };
+      assert(!opens(b), "device B's whole context");
     });
 
     test("replay rejected, out-of-order within the window accepted once, gap reported", () => {

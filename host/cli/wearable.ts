@@ -10,6 +10,7 @@ import { SOAK_SUMMARY, SOAK_USAGE, soakCommand, soakFlags } from "../soak/cli.js
 import { GATEWAY_SUMMARY, GATEWAY_USAGE, gatewayCommand, gatewayFlags } from "../mqtt/gateway-cli.js";
 import { EXPORT_SUMMARY, EXPORT_USAGE, exportCommand, exportFlags } from "../export/export-cli.js";
 import { prepareSimMqtt, simDeviceIdHex } from "../mqtt/sim-transport.js";
+import { simFactoryCa } from "../sim/sim-keys.js";
 import { DashboardServer, shippedScenarioNames } from "../dashboard/server.js";
 import { fleetCommand } from "../fleet/command.js";
 import { replayCommand } from "../replay/replay.js";
@@ -29,19 +30,21 @@ const simFlags = {
   seconds: { type: "number", help: "stop after N simulated seconds (0 runs until Ctrl-C)", default: 0, min: 0, valueName: "N" },
   speed: { type: "string", help: "simulated seconds per wall second, or max", default: "1", valueName: "X|max" },
   seed: { type: "number", help: "seed for the virtual board and the keys", default: 1, integer: true, min: 0, max: 2 ** 31 - 1 },
+  "run-nonce": { type: "string", help: "per-run entropy of the device's random source, 32 hex digits (default: fresh; a recording's keys.json has the run's, to repeat it)", valueName: "HEX" },
   transport: { type: "string", help: "link to the gateway: BLE, MQTT over TLS (Wi-Fi), or both (BLE first, MQTT as fallback)", default: "ble", choices: ["ble", "mqtt", "both"] },
   broker: { type: "string", help: "MQTT broker 127.0.0.1:PORT (default with mqtt/both: start a local mosquitto)", valueName: "HOST:PORT" },
   ca: { type: "string", help: "CA certificate (PEM) of --broker", valueName: "FILE" },
   json: { type: "boolean", help: "JSON Lines on stdout (one object per reading)" },
   engine: { type: "string", help: "where the firmware runs", default: "xs", choices: ["xs", "node"] },
-  record: { type: "string", help: "write every message as sent on the wire, and the keys a verifier needs, to DIR", valueName: "DIR" },
+  record: { type: "string", help: "write every message as sent on the wire, and the keys a verifier needs (no private key), to DIR (files 0600)", valueName: "DIR" },
+  "gateway-keys-out": { type: "string", help: "write the device's public key and the gateway's PRIVATE key to FILE (0600), for `wearable gateway --keys FILE`", valueName: "FILE" },
   "frame-period": { type: "number", help: "seconds of readings per frame", default: 5, integer: true, min: 1, max: 60, valueName: "S" },
   "hr-trace": { type: "string", help: "simulated heart rate, SECONDS:BPM,... (linear between points)", valueName: "TRACE" },
   scenario: { type: "string", help: "a shipped wearer scenario (rest, sleep, walk, run, irregular, tachycardia, fever, off-body); replaces --hr-trace", valueName: "NAME" },
   fault: { type: "string", help: "inject faults: KIND[:ppg|thermometer|accelerometer]@SECONDS[+DURATION],... (nack, bus-stuck, saturated, fifo-overflow, off-body, temp-drift)", valueName: "LIST" },
   thermometer: { type: "string", help: "skin thermometer on the virtual board", default: "max30205", choices: ["max30205", "tmp117"] },
   "lab-mode": { type: "boolean", help: "start the device in lab mode: raw PPG streamed in (encrypted) frames" },
-  "ppg-out": { type: "string", help: "write the raw PPG received in lab mode to FILE (lab CSV, docs/lab.md); implies --lab-mode", valueName: "FILE" },
+  "ppg-out": { type: "string", help: "write the raw PPG received in lab mode to FILE (0600; lab CSV, docs/lab.md); implies --lab-mode", valueName: "FILE" },
   start: { type: "string", help: "simulated wall-clock start time (ISO 8601)", default: DEFAULT_START, valueName: "TIME" },
   "dashboard-port": { type: "number", help: "port of the live dashboard on 127.0.0.1 (0: a free one)", default: 0, integer: true, min: 0, max: 65535, valueName: "P" },
   "no-dashboard": { type: "boolean", help: "do not serve the live dashboard" },
@@ -90,13 +93,20 @@ const commands: Record<string, Command> = {
       if (typeof scenario === "string") throw new UsageError(`sim: --scenario: ${scenario}`);
       const faults = flags.fault === undefined ? undefined : parseFaults(flags.fault);
       if (typeof faults === "string") throw new UsageError(`sim: --fault: ${faults} (example: --fault nack@20+10,temp-drift@30)`);
+      if (flags["run-nonce"] !== undefined && !/^[0-9a-f]{32}$/.test(flags["run-nonce"])) throw new UsageError(`sim: --run-nonce needs 32 lowercase hex digits, not "${flags["run-nonce"]}"`);
       if (Number.isNaN(Date.parse(flags.start!))) throw new UsageError(`sim: --start needs an ISO 8601 time such as ${DEFAULT_START}, not "${flags.start}"`);
       if ((flags.registry === undefined) !== (flags.device === undefined)) throw new UsageError("sim: --registry and --device go together");
       const device = flags.device === undefined ? undefined : loadSimDevice(flags.registry!, flags.device);
       const mqtt =
         flags.transport === "ble"
           ? null
-          : await prepareSimMqtt(simDeviceIdHex(flags.seed!, device), { transport: flags.transport as "mqtt" | "both", broker: flags.broker, ca: flags.ca }, (line) => process.stderr.write(line + "\n"));
+          : await prepareSimMqtt(
+              simDeviceIdHex(flags.seed!, device),
+              // The run's factory CA: the broker trusts the client certificates it issues (the device's at provisioning, the gateway's).
+              device ? device.ca : simFactoryCa(flags.seed!),
+              { transport: flags.transport as "mqtt" | "both", broker: flags.broker, ca: flags.ca, gatewayCert: device?.gatewayClient.certFile, gatewayKey: device?.gatewayClient.keyFile },
+              (line) => process.stderr.write(line + "\n"),
+            );
       const command = flags.command === undefined ? undefined : parseCommandAt(flags.command);
       if (typeof command === "string") throw new UsageError(`sim: --command: ${command}`);
       const update = simUpdatePlan(flags.update, flags["update-via"]);
@@ -110,9 +120,11 @@ const commands: Record<string, Command> = {
         seconds: flags.seconds!,
         speed,
         seed: flags.seed!,
+        runNonce: flags["run-nonce"],
         json: flags.json,
         engine: flags.engine as "xs" | "node",
         record: flags.record,
+        gatewayKeysOut: flags["gateway-keys-out"],
         framePeriodS: flags["frame-period"]!,
         heartRate,
         scenario,

@@ -3,7 +3,8 @@
  * (a short simulator run; prints the device's signed result, verified by the gateway) or writes
  * the signed command to a file (for `wearable sim --command FILE@SECONDS` or a real central).
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { writeSecretFile } from "../fs/private-files.js";
 import { join } from "node:path";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
 import { fromHex } from "../../protocol/cbor.js";
@@ -27,7 +28,7 @@ export const commandFlags = {
   seed: { type: "number", help: "seed of the simulated wearable (and of its test keys)", default: 1, integer: true, min: 0, max: 2 ** 31 - 1 },
   at: { type: "number", help: "simulated second at which the central writes the command", default: 3, min: 0, max: 86400, valueName: "S" },
   engine: { type: "string", help: "where the simulated firmware runs", default: "xs", choices: ["xs", "node"] },
-  out: { type: "string", help: "write the signed command to FILE instead of sending it (needs --device and --expires)", valueName: "FILE" },
+  out: { type: "string", help: "write the signed command to FILE (mode 0600) instead of sending it (needs --device and --expires)", valueName: "FILE" },
   device: { type: "string", help: "target device id, 16 hex digits (default: the simulated device)", valueName: "HEX" },
   expires: { type: "string", help: "absolute expiry (ISO 8601) for --out", valueName: "TIME" },
 } satisfies FlagSpecs;
@@ -123,7 +124,8 @@ export async function runCommandCli(argv: string[], usage: string, summary: stri
   if (flags.out !== undefined) {
     if (flags.expires === undefined || Number.isNaN(Date.parse(flags.expires))) throw new UsageError("command: --out needs --expires TIME (ISO 8601, device time)");
     const c: Command = { role, deviceId, commandId: flags.id!, expiresMs: Date.parse(flags.expires), args };
-    writeFileSync(flags.out, signCommand(crypto, key.alg, key.privateKey, c));
+    // A signed command is a bearer credential until it expires: mode 0600.
+    writeSecretFile(flags.out, signCommand(crypto, key.alg, key.privateKey, c));
     process.stderr.write(`command: ${role} ${op} #${c.commandId} for device ${flags.device ?? Buffer.from(deviceId).toString("hex")} written to ${flags.out}\n`);
     return 0;
   }
@@ -161,7 +163,7 @@ export async function runCommandCli(argv: string[], usage: string, summary: stri
     process.stderr.write(`command: no result answers ${role} ${op} #${c.commandId} (none came, or only stale, duplicate or unrelated ones)\n`);
     return 1;
   }
-  const out: Record<string, unknown> = { type: "result", signature: "verified with the device identity key", answers: `${role} ${op} #${c.commandId}`, ...r };
+  const out: Record<string, unknown> = { type: "result", sealed: "decrypted with the epoch key", signature: "verified with the device identity key", answers: `${role} ${op} #${c.commandId}`, ...r };
   delete out.kind;
   if (op === "read-security-log" && r.status === "ok") {
     const entries = ((r.body.entries as string[]) ?? []).map((h) => fromHex(h)!);

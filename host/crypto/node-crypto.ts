@@ -4,8 +4,10 @@
  * (65 bytes), ES256 signatures raw r||s (IEEE P1363), Ed25519/X25519 keys raw (32 bytes).
  *
  * Differences from hal/portable/noble-crypto.ts: randomness comes from the OS (the constructor
- * may take a source for tests), and ES256 signing uses OpenSSL's random nonces, not RFC 6979, so
- * signatures differ from run to run (verification is the same).
+ * may take a source for tests). ES256 signing is not OpenSSL's (its nonces are random): it is
+ * the portable implementation's (@noble/curves), RFC 6979 deterministic nonces and low-S, so the
+ * host's signatures are the device's bytes for the same key and message. ES256 verification
+ * rejects high-S signatures (s > n/2) before OpenSSL checks the rest.
  */
 import {
   createCipheriv,
@@ -24,6 +26,8 @@ import {
   type KeyObject,
 } from "node:crypto";
 import type { AeadAlgorithm, Crypto, KeyAgreementAlgorithm, KeyPair, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
+import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
+import { es256IsLowS } from "../../protocol/cose.js";
 
 const TAG_LENGTH = 16;
 const NONCE_LENGTH = 12;
@@ -56,14 +60,6 @@ function p256PublicFromPrivate(d: Uint8Array): Uint8Array {
   return u8(ecdh.getPublicKey(null, "uncompressed"));
 }
 
-function p256PrivateKeyObject(d: Uint8Array): KeyObject {
-  const pub = p256PublicFromPrivate(d);
-  return createPrivateKey({
-    key: { kty: "EC", crv: "P-256", d: b64u(d), x: b64u(pub.subarray(1, 33)), y: b64u(pub.subarray(33, 65)) },
-    format: "jwk",
-  });
-}
-
 function p256PublicKeyObject(q: Uint8Array): KeyObject {
   return createPublicKey({ key: { kty: "EC", crv: "P-256", x: b64u(q.subarray(1, 33)), y: b64u(q.subarray(33, 65)) }, format: "jwk" });
 }
@@ -75,6 +71,9 @@ function validP256Scalar(d: Uint8Array): boolean {
 }
 
 export class NodeCrypto implements Crypto {
+  /** ES256 signing (RFC 6979, low-S); created on first use. */
+  private es256Signer: NobleCrypto | null = null;
+
   constructor(private readonly random: (n: number) => Uint8Array = (n) => u8(osRandomBytes(n))) {}
 
   randomBytes(length: number): Uint8Array {
@@ -164,7 +163,11 @@ export class NodeCrypto implements Crypto {
   }
 
   sign(alg: SignatureAlgorithm, privateKey: Uint8Array, message: Uint8Array): Uint8Array {
-    if (alg === "ES256") return u8(nodeSign("sha256", message, { key: p256PrivateKeyObject(privateKey), dsaEncoding: "ieee-p1363" }));
+    if (alg === "ES256") {
+      if (!validP256Scalar(privateKey)) throw new RangeError("ES256 private key must be 32 bytes in 1..n-1");
+      this.es256Signer ??= new NobleCrypto(this.random);
+      return this.es256Signer.sign("ES256", privateKey, message);
+    }
     if (alg === "EdDSA") {
       const k = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, privateKey]), format: "der", type: "pkcs8" });
       return u8(nodeSign(null, message, k));
@@ -176,7 +179,7 @@ export class NodeCrypto implements Crypto {
     try {
       if (signature.length !== 64) return false;
       if (alg === "ES256") {
-        if (publicKey.length !== 65 || publicKey[0] !== 0x04) return false;
+        if (publicKey.length !== 65 || publicKey[0] !== 0x04 || !es256IsLowS(signature)) return false;
         return nodeVerify("sha256", message, { key: p256PublicKeyObject(publicKey), dsaEncoding: "ieee-p1363" }, signature);
       }
       if (alg === "EdDSA") {

@@ -21,6 +21,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { ensurePrivateDir, writeSecretFile } from "../fs/private-files.js";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { formatHelp, parseFlags, UsageError } from "../cli/args.js";
@@ -79,7 +80,8 @@ export function prepareEsp32Build(options: Esp32BuildOptions = {}): Esp32Build {
   const wrapperDir = join(outDir, "manifest");
   rmSync(wrapperDir, { recursive: true, force: true });
   if (Object.keys(config).length || options.mqttCa) {
-    mkdirSync(wrapperDir, { recursive: true });
+    // The wrapper manifest may carry the Wi-Fi password: its folder is 0700, the manifest 0600.
+    ensurePrivateDir(wrapperDir);
     const wrapper: Record<string, unknown> = { include: [manifest], config };
     if (options.mqttCa) {
       const der = join(wrapperDir, MQTT_CA_RESOURCE);
@@ -88,7 +90,7 @@ export function prepareEsp32Build(options: Esp32BuildOptions = {}): Esp32Build {
       wrapper.resources = { "*": [der.replace(/\.der$/, "")] };
     }
     manifest = join(wrapperDir, "manifest.json");
-    writeFileSync(manifest, JSON.stringify(wrapper, null, 2));
+    writeSecretFile(manifest, JSON.stringify(wrapper, null, 2));
   }
   const args = [manifest, "-p", `esp32:${board}`, "-o", outDir, `firmwareVersion=${version}`];
   if (options.debug) args.push("-d");

@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { ensurePrivateDir, openPrivateFile, writeSecretFile } from "../fs/private-files.js";
 import { join } from "node:path";
 import type { FlashPartition } from "../../hal/contracts/flash.js";
 import { ENTRY_BYTES, decodeEntry, installFactoryImage, readBootImage, runBootloader, slotOfSeq, type BootDecision, type BootPartitions, type OtaImageState } from "../../hal/sim/boot-slots.js";
@@ -98,9 +99,11 @@ export function readPreferences(dir: string): Record<string, Record<string, unkn
 /** Erased flash, the factory image in ota_0, and NVS as the factory leaves it. */
 export function manufacture(dir: string, factoryImage: string, preferences: Record<string, Record<string, LinPreferenceValue>>): void {
   rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  // The board's flash and NVS hold what the device keeps secret (the identity key it generates,
+  // queued readings): the folder is 0700 and its files 0600.
+  ensurePrivateDir(dir);
   for (const [name, size] of Object.entries(LIN_PARTITIONS)) {
-    const fd = openSync(partitionFile(dir, name), "w");
+    const fd = openPrivateFile(partitionFile(dir, name), "w");
     try {
       const chunk = new Uint8Array(1 << 20).fill(0xff);
       for (let off = 0; off < size; off += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, size - off), off);
@@ -110,7 +113,7 @@ export function manufacture(dir: string, factoryImage: string, preferences: Reco
   }
   const image = new Uint8Array(readFileSync(factoryImage));
   installFactoryImage(bootPartitions(dir), image, (d) => new Uint8Array(createHash("sha256").update(d).digest()));
-  writeFileSync(join(dir, "modpreferences.json"), preferenceJson(preferences));
+  writeSecretFile(join(dir, "modpreferences.json"), preferenceJson(preferences));
 }
 
 export interface LinBoot {

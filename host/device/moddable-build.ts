@@ -10,7 +10,7 @@
  */
 import { build, type Plugin } from "esbuild";
 import { spawn } from "node:child_process";
-import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { delimiter, dirname, join, posix, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -84,7 +84,23 @@ export async function compileForModdable(options: { outdir?: string; extraEntrie
     logLevel: "error",
     legalComments: "none",
   });
+  copySdkHandshake(options.outdir ?? jsDir);
   return sources.map((s) => relative(repoRoot, s).replace(/\.ts$/, ""));
+}
+
+/**
+ * The SDK's TLS handshake module, copied unchanged to `<out>/sdk/ssl/handshake.js`: the manifest
+ * excludes the SDK's own file from "ssl/*" and maps "ssl/handshake" to hal/moddable/tls/
+ * handshake.js, which wraps this copy ("ssl/handshake-sdk") to add ECDSA client authentication
+ * (mutual TLS with the device certificate). A copy, because mcconfig builds a source file under
+ * one module name only. Nothing to do without the SDK (no device build then).
+ */
+export function copySdkHandshake(outdir: string): void {
+  const moddable = process.env.MODDABLE;
+  const source = moddable ? join(moddable, "modules", "crypt", "ssl", "ssl_handshake.js") : "";
+  if (!source || !existsSync(source)) return;
+  mkdirSync(join(outdir, "sdk", "ssl"), { recursive: true });
+  copyFileSync(source, join(outdir, "sdk", "ssl", "handshake.js"));
 }
 
 /** Relative imports of a compiled module, as module names (the manifest's keys). */

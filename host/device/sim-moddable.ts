@@ -6,11 +6,15 @@
  * desktop lacks (host/device/lin-bench.ts, lin-board.ts): the sensor chips' register models
  * behind the SMBus stand-in, a BLE central, flash files and the bootloader's slot choice.
  *
- * What happens: the bench manufactures the board (factory image in ota_0, factory key and MQTT
- * account in NVS), boots it, connects as a BLE central and provisions it with a bundle signed by
- * the factory key (the seed's TEST keys). The device then sends its frames over the stored
- * transport: with `mqtt` (the default) over the SDK's TLS socket and MQTT client to a mosquitto
- * this script starts on loopback, whose server certificate chains to the CA built into the image.
+ * What happens: the bench manufactures the board (factory image in ota_0, the factory CA's key
+ * and the transport in NVS), boots it, connects as a BLE central and plays the factory station:
+ * the device generated its identity key at first boot (natively, PSA's RNG); the station asks for
+ * it, checks the device's signature over its challenge, has the factory CA (the seed's TEST key)
+ * issue the device certificate, and sends a bundle with no private key in it. The device then
+ * sends its frames over the stored transport: with `mqtt` (the default) over the SDK's TLS socket
+ * and MQTT client to a mosquitto this script starts on loopback, with mutual TLS: the server
+ * certificate chains to the CA built into the image, and the device presents its certificate,
+ * signing the handshake with its identity key (hal/moddable/tls/handshake.js).
  * The gateway (host/gateway) verifies, stores and acknowledges them, so the device's queue
  * drains. `--rotate-at S` sends a signed rotate-keys command at S seconds; `--update-at S` builds
  * a 2.0.0 image, signs a release with the seed's TEST release key, serves it over HTTP and tells
@@ -27,8 +31,8 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { gzipSync } from "node:zlib";
-import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { ensurePrivateDir, writeSecretFile } from "../fs/private-files.js";
 import { join } from "node:path";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { COMMAND_POLICY, signCommand, type Command, type CommandArgs } from "../../protocol/command.js";
@@ -41,7 +45,9 @@ import { MqttGateway } from "../mqtt/gateway-mqtt.js";
 import { serveRelease, type OtaServer } from "../ota/server.js";
 import { ensureTestReleaseKey, makeRelease } from "../release/release.js";
 import { DEFAULT_HR_TRACE, readingLine } from "../sim/run-sim.js";
-import { seededBytes, simKeys, simProvisioningBundle } from "../sim/sim-keys.js";
+import { seededBytes, simFactoryCa, simKeys, simStation } from "../sim/sim-keys.js";
+import { StationSession } from "../provision/station.js";
+import { isProvisioningResponse } from "../../protocol/provisioning.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
 import { safeText } from "../cli/safe-text.js";
 import { LinBench } from "./lin-bench.js";
@@ -83,7 +89,8 @@ const UPDATE_SEQUENCE = 2;
 
 /** The TEST CA the broker's certificate chains to; its certificate is built into the image. */
 function ensureCa(): { certFile: string; keyFile: string; derFile: string } {
-  mkdirSync(caDir, { recursive: true });
+  // The TEST CA's private key lives here (makeTestCa writes it 0600).
+  ensurePrivateDir(caDir, { restrictExisting: true });
   const certFile = join(caDir, "ca.crt");
   const keyFile = join(caDir, "ca.key");
   const derFile = join(caDir, "mqtt-ca.der");
@@ -131,7 +138,8 @@ async function buildImage(sdk: Sdk, c: BuildConfig, quiet: boolean): Promise<str
   }
   const manifest: Record<string, unknown> = { include: [join(repoRoot, "manifest.json")], config };
   if (c.caDer) manifest.resources = { "*": [c.caDer.replace(/\.der$/, "")] };
-  writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));
+  // The config carries the bench broker's Wi-Fi password: mode 0600.
+  writeSecretFile(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));
   const outDir = join(dir, "out");
   mkdirSync(outDir, { recursive: true });
   const gen = await run(sdk.mcconfig, ["-d", "-p", "lin", "-o", outDir, join(dir, "manifest.json")]);
@@ -214,9 +222,13 @@ async function main(argv: string[]): Promise<number> {
   const keys = simKeys(seed);
   const deviceHex = bytesToHex(keys.deviceId);
   const hostCrypto = new NobleCrypto(seededBytes(seed, "sim-moddable-host"));
-  const factory = new NobleCrypto(seededBytes(seed, "factory")).signatureKeyPair("ES256");
+  // The factory CA (the seed's TEST key): its public key goes into NVS at manufacturing; it
+  // certifies the key the device generates, and the gateway's MQTT client certificate.
+  const factoryCa = simFactoryCa(seed);
   const gateway = new Gateway({ crypto: new NobleCrypto(seededBytes(seed, "gateway-runtime")), gatewayPrivateKey: keys.gatewayPrivateKey, agreementAlg: keys.agreementAlg });
-  gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: keys.identityPublicKey, signatureAlg: keys.signatureAlg });
+  // The device is registered once the station has certified the key it proved it holds.
+  let station: StationSession | null = null;
+  let provisionedKey: string | null = null;
   const store = new MemoryReadingStore();
   const service = new GatewayService(gateway, store);
 
@@ -248,6 +260,10 @@ async function main(argv: string[]): Promise<number> {
     } else if (e && e.kind === "result") {
       results.push({ op: String(e.op ?? e.body?.op ?? "?"), status: e.status });
       progress(`gateway: command #${e.commandId} ${safeText(e.status, 32)}`);
+    } else if (e && e.kind === "update-status") {
+      // Sealed with the frames, decrypted and verified by the gateway.
+      updateReports.push(`${e.outcome}${e.reason ? ` (${e.reason})` : ""}`);
+      progress(`gateway: update ${safeText(e.outcome, 40)}${e.reason ? ` (${safeText(e.reason, 80)})` : ""}: ${safeText(e.version || "-", 40)}`);
     } else if (e && e.kind === "epoch") progress(`gateway: device ${e.device} opened epoch ${e.epoch}`);
   };
   // The envelope: 0xAE, epoch (4), queue number (4), ... (docs/protocol.md section 17).
@@ -257,10 +273,21 @@ async function main(argv: string[]): Promise<number> {
   let broker: RunningBroker | null = null;
   let mqttGateway: MqttGateway | null = null;
   const ca = usesMqtt ? ensureCa() : null;
-  const mqttPassword = randomBytes(12).toString("hex");
-  const gatewayPassword = randomBytes(12).toString("hex");
+  const gatewayIdentity = factoryCa.issueClientIdentity("gateway");
   const bench = new LinBench({
     frames(message) {
+      if (isProvisioningResponse(message)) {
+        // The station's steps 2-4: the device's proof in, the bundle (no private key) out.
+        const r = station?.receive(message);
+        if (r?.provisioned) {
+          gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: r.provisioned.identityPublicKey, signatureAlg: r.provisioned.signatureAlg });
+          provisionedKey = bytesToHex(r.provisioned.identityPublicKey);
+          progress(`sim:moddable: the device proved its ${r.provisioned.signatureAlg} identity key (generated on the device); certificate issued, bundle sent`);
+        }
+        if (r?.error) faults.push(`provisioning: ${r.error}`);
+        if (r?.send) bench.write("commands", r.send);
+        return;
+      }
       framesVia.ble++;
       const d = service.receive(deviceHex, message);
       delivered(d, qseqOf(message));
@@ -270,7 +297,7 @@ async function main(argv: string[]): Promise<number> {
     update(message) {
       const ack = decodeTransferAck(message);
       if (ack) progress(`sim:moddable: update characteristic: ${safeText(ack.state, 32)} at ${ack.offset}${ack.reason ? ` (${safeText(ack.reason, 120)})` : ""}`);
-      else updateReports.push("signed status report");
+      else err("sim:moddable: a notification on the update characteristic that is not an acknowledgement");
     },
     standard(name) {
       if (name === "measurement") standard.heartRate++;
@@ -284,9 +311,13 @@ async function main(argv: string[]): Promise<number> {
       connectedAt ??= Date.now();
       if (!provisioned) {
         provisioned = true;
-        const bundle = simProvisioningBundle(keys, { alg: "ES256", privateKey: factory.privateKey }, Buffer.from(keys.provisioning.signingKey, "hex"), hostCrypto);
-        bench.write("commands", bundle);
-        progress("sim:moddable: provisioning the device over BLE (bundle signed by the factory TEST key)");
+        // Step 1: ask the device for its identity key (the bundle follows its answer).
+        station = new StationSession(
+          simStation(keys, factoryCa, { broker: broker && ca ? { host: "127.0.0.1", port: broker.port, trustAnchors: [new Uint8Array(readFileSync(ca.derFile))] } : undefined }),
+          { deviceId: () => keys.deviceId, expectDeviceId: keys.deviceId, expectAlg: "ES256" },
+        );
+        bench.write("commands", station.start());
+        progress("sim:moddable: the factory station asks the device for its identity key over BLE");
       }
     },
   });
@@ -312,7 +343,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const benchPort = await bench.listen();
     if (usesMqtt) {
-      broker = await startBroker({ devices: [{ username: deviceHex, password: mqttPassword }], gateway: { username: "gateway", password: gatewayPassword }, ca: ca! });
+      broker = await startBroker({ clientCaPem: factoryCa.certificatePem, ca: ca! });
     }
     xsbug = await startXsbugListener(sdk.moddable);
     xsbug.onLine = (line) => {
@@ -347,8 +378,8 @@ async function main(argv: string[]): Promise<number> {
         caPem: b.caPem,
         serverName: b.serverName,
         clientId: "gateway-sim-moddable",
-        username: "gateway",
-        password: gatewayPassword,
+        certPem: gatewayIdentity.certificatePem,
+        keyPem: gatewayIdentity.keyPem,
         service,
         onDelivery: (_device, d, message) => {
           framesVia.mqtt++;
@@ -364,8 +395,7 @@ async function main(argv: string[]): Promise<number> {
 
     // Manufacturing: erased flash, the factory image, NVS with the factory key and settings.
     manufacture(boardDir, factoryImage, {
-      factory: { key: factory.publicKey },
-      network: { mqttPass: mqttPassword },
+      factory: { key: factoryCa.key.publicKey },
       settings: { transport, framePeriodS: flags["frame-period"]! },
     });
     if (broker) {
@@ -497,6 +527,9 @@ async function main(argv: string[]): Promise<number> {
     updateHttpRequests: otaCounts,
     boots,
     resets,
+    // Provisioning: the key the device generated and proved (the station certified it), and the
+    // account the broker gave the device's TLS client certificate (its CN) over mutual TLS.
+    provisioning: { identityPublicKey: provisionedKey, brokerAccounts: brokerAccounts(broker?.output() ?? "") },
     standardNotifications: { ...standard, perSecond: connectedAt ? Math.round((standard.heartRate / seconds) * 100) / 100 : 0 },
     memory: {
       samples: m.samples,
@@ -524,6 +557,11 @@ async function main(argv: string[]): Promise<number> {
   return verified > 0 && summary.rejected === 0 && faults.length === 0 && updateOk && !interrupted ? 0 : 1;
 }
 
+
+/** The accounts mosquitto named connecting clients with (`u'<CN>'` of their certificates). */
+function brokerAccounts(log: string): string[] {
+  return [...new Set([...log.matchAll(/New client connected from \S+ as \S+ \(.*u'([^']+)'\)/g)].map((m) => m[1]))].sort();
+}
 
 /** Missing reading sequence numbers between the first and the last verified. */
 function gapsIn(seqs: Set<number>): number {

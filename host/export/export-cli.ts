@@ -2,7 +2,8 @@
  * `npm run wearable -- export --format fhir|csv --device ID [--since T]`: readings from the
  * gateway's SQLite store as an HL7 FHIR R4 Bundle of Observations or as CSV.
  */
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { writeSecretFile } from "../fs/private-files.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
 import { SqliteStore, sqliteAvailable, SQLITE_MISSING } from "../gateway/store-sqlite.js";
 import { readingsCsv } from "./csv.js";
@@ -13,7 +14,7 @@ export const exportFlags = {
   device: { type: "string", help: "device id, 16 hex digits", valueName: "ID" },
   since: { type: "string", help: "only readings at or after this time (ISO 8601)", valueName: "TIME" },
   db: { type: "string", help: "the gateway's SQLite file", default: "gateway.sqlite", valueName: "FILE" },
-  out: { type: "string", help: "write to FILE instead of stdout", valueName: "FILE" },
+  out: { type: "string", help: "write to FILE (mode 0600) instead of stdout", valueName: "FILE" },
 } satisfies FlagSpecs;
 
 export const EXPORT_SUMMARY = "Writes a device's stored readings as HL7 FHIR R4 Observations (heart rate LOINC 8867-4, skin temperature 39106-0) or CSV.";
@@ -40,7 +41,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const readings = store.readings(device, sinceMs);
   store.close();
   const text = flags.format === "csv" ? readingsCsv(readings) : JSON.stringify(fhirBundle(device, readings), null, 2) + "\n";
-  if (flags.out) writeFileSync(flags.out, text);
+  // Readings are health data: the file is its owner's only (mode 0600).
+  if (flags.out) writeSecretFile(flags.out, text);
   else process.stdout.write(text);
   process.stderr.write(`export: ${readings.length} readings of device ${device}${flags.since ? ` since ${new Date(sinceMs).toISOString()}` : ""}\n`);
   return 0;

@@ -163,6 +163,7 @@ class GeneratorDevice implements Device {
       crypto,
       deviceId: keys.deviceId,
       identityPrivateKey: keys.privateKey,
+      identityPublicKey: keys.publicKey,
       signatureAlg: "ES256",
       gatewayPublicKey: gatewayKeys.gatewayPublicKey,
       gatewayKeyId: gatewayKeys.gatewayKeyId,
@@ -235,6 +236,8 @@ class FirmwareDevice implements Device {
     });
     const config: SimSessionConfig = {
       seed: o.seed * 100_003 + index,
+      // Fresh per run: fleets with one seed never share epoch keys (entry/sim-entropy.ts).
+      runNonce: randomBytes(16).toString("hex"),
       startWallTimeMs: Date.parse(DEFAULT_START),
       heartRate: [
         { atS: 0, bpm: 60 + (index % 25) },

@@ -1,11 +1,14 @@
 /**
- * The fleet over MQTT: a local mosquitto (host/mqtt/broker.ts: TLS on 127.0.0.1, one account per
- * device, ACLs), one MQTT connection per simulated device publishing its link messages to
+ * The fleet over MQTT: a local mosquitto (host/mqtt/broker.ts: mutual TLS on 127.0.0.1, accounts
+ * from client certificates, ACLs) and the run's factory CA, which issues every simulated device
+ * and the gateway a client certificate (CN = device id, or "gateway"); one MQTT connection per
+ * simulated device publishing its link messages to
  * `wearable/<device>/frames` and reading `wearable/<device>/acks`, and the gateway's MQTT side
  * (host/mqtt/gateway-mqtt.ts) handing each message to the gateway service and publishing the
  * acknowledgements.
  */
-import { randomBytes } from "node:crypto";
+import { NodeCrypto } from "../crypto/node-crypto.js";
+import { FactoryCa } from "../provision/pki.js";
 import { FragmentReassembler, fragmentMessage } from "../../protocol/link-framing.js";
 import { MQTT_TOPIC_ROOT, MOSQUITTO_INSTALL_HINT, mosquittoAvailable, startBroker, type RunningBroker } from "../mqtt/broker.js";
 import { HostMqttClient } from "../mqtt/client.js";
@@ -30,16 +33,21 @@ export class MqttFleetTransport implements FleetTransport {
   failures = 0;
 
   async start(devices: string[], e: FleetEndpoints): Promise<void> {
-    const accounts = devices.map((d) => ({ username: d, password: randomBytes(12).toString("hex") }));
-    const gatewayAccount = { username: "gateway", password: randomBytes(12).toString("hex") };
-    this.broker = await startBroker({ devices: accounts, gateway: gatewayAccount });
+    // A TEST factory CA for the run: the broker trusts the client certificates it issues.
+    const ca = new FactoryCa(new NodeCrypto().signatureKeyPair("ES256"));
+    const accounts = devices.map((d) => {
+      const id = ca.issueClientIdentity(d);
+      return { username: d, certPem: id.certificatePem, keyPem: id.keyPem };
+    });
+    const gatewayIdentity = ca.issueClientIdentity("gateway");
+    this.broker = await startBroker({ clientCaPem: ca.certificatePem });
     const b = this.broker;
     const common = { host: b.host, port: b.port, caPem: b.caPem, serverName: b.serverName };
     this.gateway = await MqttGateway.start({
       ...common,
       clientId: "fleet-gateway",
-      username: gatewayAccount.username,
-      password: gatewayAccount.password,
+      certPem: gatewayIdentity.certificatePem,
+      keyPem: gatewayIdentity.keyPem,
       service: e.service,
       onDelivery: (device, d) => {
         this.delivered++;
@@ -56,8 +64,8 @@ export class MqttFleetTransport implements FleetTransport {
         const client = await HostMqttClient.connect({
           ...common,
           clientId: a.username,
-          username: a.username,
-          password: a.password,
+          certPem: a.certPem,
+          keyPem: a.keyPem,
           keepAliveS: 60,
           onMessage: (topic, payload) => {
             const r = reassembler.push(payload);

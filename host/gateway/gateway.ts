@@ -7,7 +7,6 @@ import { fromHex, toHex } from "../../protocol/cbor.js";
 import { DEVICE_ID_LENGTH, FrameOpener, REJECT_REASONS } from "../../protocol/frame.js";
 import type { DeviceEpochSecrets, DeviceIdentity, DeviceReplayState, OpenResult, RejectReason } from "../../protocol/frame.js";
 import type { PpgChunk } from "../../protocol/record.js";
-import { isResultMessage, openResult } from "../../protocol/command.js";
 import type { CommandStatus } from "../../protocol/command.js";
 import type { CborValue } from "../../protocol/cbor.js";
 import { NodeCrypto } from "../crypto/node-crypto.js";
@@ -88,6 +87,23 @@ export type GatewayEvent =
       deviceTimeMs: number;
       /** The result body as JSON (byte strings as hex). */
       body: Record<string, unknown>;
+      /** The data frame that carried it (results travel encrypted under the epoch's key). */
+      epoch: number;
+      frameSeq: number;
+    }
+  | {
+      /** An update status report (docs/update.md), decrypted and verified with the device key. */
+      kind: "update-status";
+      device: string;
+      outcome: string;
+      reason: string;
+      version: string;
+      sequence: number;
+      offset: number;
+      detail: string;
+      running: string;
+      epoch: number;
+      frameSeq: number;
     }
   | { kind: "rejected"; reason: RejectReason; detail: string };
 
@@ -114,6 +130,9 @@ export interface GatewayCounters {
   lateFrames: number;
   /** Sum of `gapBefore`: frame sequence numbers skipped when a frame jumped ahead. */
   gapFrames: number;
+  /** Frames that carried a command result or an update status report. */
+  results: number;
+  statusReports: number;
   rejected: Record<RejectReason, number>;
 }
 
@@ -134,8 +153,6 @@ export class Gateway {
   private readonly opener: FrameOpener;
   private readonly counts: GatewayCounters;
   readonly crypto: Crypto;
-  /** Command results already received (device/role/command id), newest last. */
-  private readonly resultsSeen = new Set<string>();
   /** Called when a device is registered again with another identity key (re-provisioned). */
   private readonly resetListeners: ((device: string) => void)[] = [];
 
@@ -152,7 +169,7 @@ export class Gateway {
     });
     const rejected = {} as Record<RejectReason, number>;
     for (const r of REJECT_REASONS) rejected[r] = 0;
-    this.counts = { messages: 0, epochsOpened: 0, epochsRepeated: 0, frames: 0, readings: 0, lateFrames: 0, gapFrames: 0, rejected };
+    this.counts = { messages: 0, epochsOpened: 0, epochsRepeated: 0, frames: 0, readings: 0, lateFrames: 0, gapFrames: 0, results: 0, statusReports: 0, rejected };
   }
 
   registerDevice(d: DeviceRegistration): void {
@@ -203,38 +220,13 @@ export class Gateway {
     return [...this.devices.keys()];
   }
 
-  /** Verifies one message (announcement or frame) and returns what it carried. Never throws. */
+  /**
+   * Verifies one message (announcement or data frame) and returns what it carried: readings, a
+   * command result or an update status report (all three travel in data frames, encrypted under
+   * the epoch's key). Never throws.
+   */
   receive(bytes: Uint8Array): GatewayEvent {
     this.counts.messages++;
-    if (bytes instanceof Uint8Array && bytes[0] === 0xd2 && isResultMessage(bytes)) {
-      const res = openResult(this.crypto, bytes, (id) => this.devices.get(toHex(id)) ?? null);
-      if (!res.ok) {
-        const reason: RejectReason = res.reason === "unknown-device" ? "unknown-device" : res.reason === "bad-signature" ? "bad-signature" : "malformed";
-        this.counts.rejected[reason]++;
-        return { kind: "rejected", reason, detail: `command result: ${res.detail}` };
-      }
-      const x = res.result;
-      // A result is accepted once: a copy (resent by the device's queue, or replayed by someone
-      // who captured it) is a duplicate, never a second answer. Another answer to the same
-      // command id (the device refusing a replayed command) differs in its bytes.
-      const key = `${toHex(x.deviceId)}/${toHex(this.crypto.sha256(bytes).subarray(0, 16))}`;
-      if (this.resultsSeen.has(key)) {
-        this.counts.rejected.replay++;
-        return { kind: "rejected", reason: "replay", detail: `result of ${x.role} command #${x.commandId} already received` };
-      }
-      this.resultsSeen.add(key);
-      if (this.resultsSeen.size > 4096) this.resultsSeen.delete(this.resultsSeen.values().next().value as string);
-      return {
-        kind: "result",
-        device: toHex(x.deviceId),
-        commandId: x.commandId,
-        status: x.status,
-        op: x.op,
-        role: x.role,
-        deviceTimeMs: x.deviceTimeMs,
-        body: cborToJson(x.body) as Record<string, unknown>,
-      };
-    }
     let r: OpenResult;
     try {
       r = this.opener.accept(bytes);
@@ -254,9 +246,32 @@ export class Gateway {
       return { kind: "epoch", device, epoch: r.epoch, repeated: r.repeated };
     }
     this.counts.frames++;
-    this.counts.readings += r.record.readings.length;
     this.counts.gapFrames += r.gapBefore;
     if (r.late) this.counts.lateFrames++;
+    // A result or a report is accepted once: a copy (resent by the device's queue, or replayed by
+    // someone who captured it) is a "replay" of its frame number, never a second answer.
+    if (r.kind === "result") {
+      this.counts.results++;
+      const x = r.result;
+      return {
+        kind: "result",
+        device,
+        commandId: x.commandId,
+        status: x.status,
+        op: x.op,
+        role: x.role,
+        deviceTimeMs: x.deviceTimeMs,
+        body: cborToJson(x.body) as Record<string, unknown>,
+        epoch: r.epoch,
+        frameSeq: r.frameSeq,
+      };
+    }
+    if (r.kind === "update-status") {
+      this.counts.statusReports++;
+      const s = r.status;
+      return { kind: "update-status", device, outcome: s.outcome, reason: s.reason, version: s.version, sequence: s.sequence, offset: s.offset, detail: s.detail, running: s.running, epoch: r.epoch, frameSeq: r.frameSeq };
+    }
+    this.counts.readings += r.record.readings.length;
     const readings: GatewayReading[] = r.record.readings.map((x) => ({
       device,
       seq: x.seq,

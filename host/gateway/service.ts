@@ -281,7 +281,7 @@ export class GatewayService {
       this.counters.rejected++;
       return { kind: "rejected", event, stored: 0 };
     }
-    if (event.kind === "result" && event.device !== source) {
+    if ((event.kind === "result" || event.kind === "update-status") && event.device !== source) {
       this.counters.rejected++;
       return { kind: "rejected", event, stored: 0 };
     }

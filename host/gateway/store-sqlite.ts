@@ -5,7 +5,10 @@
  * beside them so that a restarted gateway neither re-stores old frames nor stalls a device.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
+import { dirname } from "node:path";
+import { touchPrivateFile } from "../fs/private-files.js";
 import type { DeviceEpochSecrets, DeviceReplayState } from "../../protocol/frame.js";
 import type { GatewayReading } from "./gateway.js";
 import type { ReadingSink } from "./service.js";
@@ -80,6 +83,34 @@ interface Database {
 
 export const SQLITE_MISSING = "the gateway's SQLite store needs the npm package better-sqlite3 (npm install better-sqlite3@12)";
 
+/** The files SQLite keeps beside a database: the WAL, its shared-memory index, the rollback journal. */
+export const SQLITE_SIDE_FILES = ["-wal", "-shm", "-journal"] as const;
+
+/**
+ * Makes the database file private (mode 0600) before SQLite opens it: it holds readings and the
+ * sealed epoch keys. SQLite would create a new database with 0644 (less the umask), so the empty
+ * file is created first with 0600 (SQLite takes an empty file as a new database). SQLite's Unix
+ * VFS creates the -wal, -shm and -journal files with the permission bits of the database file
+ * (findCreateFileMode in os_unix.c), so they are 0600 too, from their creation; no umask change
+ * is needed (a umask is process-wide and would race with other files being created). Side files
+ * left by an older run with looser modes are set to 0600 before the open. An existing database
+ * the process does not own (another account's, opened for reading) is left as it is.
+ */
+export function preparePrivateDatabase(path: string): void {
+  if (path === "" || path === ":memory:" || path.startsWith("file:")) return;
+  // A missing folder: better-sqlite3 says so itself.
+  if (!existsSync(dirname(path))) return;
+  for (const file of [path, ...SQLITE_SIDE_FILES.map((s) => path + s)]) {
+    if (file !== path && !existsSync(file)) continue;
+    try {
+      touchPrivateFile(file);
+    } catch (e) {
+      if (file === path && !existsSync(path)) throw e;
+      // Not ours (EACCES/EPERM): SQLite reports what it cannot open.
+    }
+  }
+}
+
 function openDatabase(path: string): Database {
   let ctor: new (path: string) => Database;
   try {
@@ -87,6 +118,7 @@ function openDatabase(path: string): Database {
   } catch {
     throw new Error(SQLITE_MISSING);
   }
+  preparePrivateDatabase(path);
   return new ctor(path);
 }
 

@@ -3,7 +3,8 @@
  * reference) and `wearable lab record` (a synthetic recording and its reference from the
  * simulator). docs/lab.md describes the formats and the figures.
  */
-import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { ensurePrivateDir, writeSecretFile } from "../fs/private-files.js";
 import { dirname, join, resolve } from "node:path";
 import { VirtualBoard } from "../../hal/sim/board.js";
 import { SCENARIOS, type Scenario } from "../../hal/sim/scenarios.js";
@@ -26,7 +27,7 @@ const validateFlags = {
   rate: { type: "number", help: "sample rate of the recording, may be fractional (default: from the timestamps)", min: 10, max: 3200, valueName: "HZ" },
   skip: { type: "number", help: "seconds at the start left out of the figures (estimator warm-up)", default: 10, min: 0, valueName: "S" },
   json: { type: "boolean", help: "one JSON object on stdout: the figures and every second's result" },
-  report: { type: "string", help: "write a self-contained HTML report with plots", valueName: "FILE.html" },
+  report: { type: "string", help: "write a self-contained HTML report with plots (mode 0600)", valueName: "FILE.html" },
   engine: { type: "string", help: "where the firmware's estimator runs", default: "xs", choices: ["xs", "node"] },
   "accel-units": { type: "string", help: "units of ax,ay,az (default: the recording's JSON, else g)", choices: ACCEL_UNITS, valueName: "UNITS" },
   channel: { type: "number", help: "dataset format: the ppgN column used as the pulse channel", default: 1, integer: true, min: 1, max: 9, valueName: "N" },
@@ -36,7 +37,7 @@ const recordFlags = {
   scenario: { type: "string", help: `wearer scenario (${SCENARIOS.map((s) => s.name).join(", ")})`, default: "rest", valueName: "NAME" },
   seconds: { type: "number", help: "length of the recording (default: the scenario's)", min: 5, max: 86400, valueName: "N" },
   seed: { type: "number", help: "seed of the virtual board", default: 1, integer: true, min: 0, max: 2 ** 31 - 1 },
-  out: { type: "string", help: "directory for ppg.csv and reference.csv", valueName: "DIR" },
+  out: { type: "string", help: "directory for ppg.csv and reference.csv (created 0700; files 0600)", valueName: "DIR" },
 } satisfies FlagSpecs;
 
 /** Timestamps and --rate may differ by this fraction before validate warns. */
@@ -147,7 +148,8 @@ async function validate(argv: string[]): Promise<number> {
         excerpt,
         notes,
       });
-      writeFileSync(flags.report, html);
+      // The report carries heart rates of a (possibly real) recording: mode 0600.
+      writeSecretFile(flags.report, html);
     }
     if (flags.json) {
       const summary = {
@@ -230,9 +232,9 @@ async function record(argv: string[]): Promise<number> {
   if (typeof scenario === "string") throw new UsageError(`lab record: --scenario: ${scenario}`);
   const seconds = Math.round(flags.seconds ?? scenario.durationS);
   const { ppg, reference } = recordScenario(scenario, seconds, flags.seed!);
-  mkdirSync(flags.out, { recursive: true });
-  writeFileSync(join(flags.out, "ppg.csv"), ppg);
-  writeFileSync(join(flags.out, "reference.csv"), reference);
+  ensurePrivateDir(flags.out);
+  writeSecretFile(join(flags.out, "ppg.csv"), ppg);
+  writeSecretFile(join(flags.out, "reference.csv"), reference);
   console.log(`lab record: ${seconds} s of scenario "${scenario.name}" in ${join(flags.out, "ppg.csv")} and ${join(flags.out, "reference.csv")}`);
   console.log(`  try: npm run wearable -- lab validate --ppg ${join(flags.out, "ppg.csv")} --reference ${join(flags.out, "reference.csv")} --report ${join(flags.out, "report.html")}`);
   return 0;

@@ -1,8 +1,12 @@
 /**
- * A local mosquitto for tests and `npm start -- --transport mqtt`: TLS on a loopback port with a
- * throw-away test CA and server certificate (made with openssl), a password file with one
- * account per device plus the gateway's, and an ACL that lets a device publish only under its own
- * `wearable/<device id>/` topics. Everything lives in a temporary directory removed on stop.
+ * A local mosquitto for tests and `npm start -- --transport mqtt`: mutual TLS on a loopback port.
+ * The server certificate comes from a throw-away test CA (made with openssl); every client must
+ * present a certificate issued by the factory CA (`require_certificate true`, `cafile` = the
+ * factory CA): a device its device certificate (CN = device id, issued at provisioning), the
+ * gateway its own (CN = gateway). The broker takes the account name from the certificate's CN
+ * (`use_identity_as_username true`); there are no passwords (`allow_anonymous false`, no
+ * password file). The ACL lets a device read and write only its own `wearable/<device id>/`
+ * topics. Everything lives in a temporary directory removed on stop.
  *
  * Size limits keep one device account from hurting the others (docs/gateway.md, "Limits and
  * abuse"). Retained messages cannot be refused per topic in mosquitto 2.0 (`retain_available
@@ -15,15 +19,14 @@ import { createServer, connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-export interface BrokerAccount {
-  username: string;
-  password: string;
-}
-
 export interface BrokerOptions {
-  /** Device accounts (user name = device id in hex). */
-  devices: BrokerAccount[];
-  gateway: BrokerAccount;
+  /**
+   * PEM of the CA whose client certificates the broker accepts: the factory CA (host/provision/
+   * pki.ts), which certifies each device's key at provisioning and the gateway's.
+   */
+  clientCaPem: string;
+  /** Common name of the gateway's client certificate: its account in the ACL (default "gateway"). */
+  gatewayUser?: string;
   /** Log mosquitto's output to this function (default: kept in the temp dir only). */
   log?: (line: string) => void;
   /**
@@ -45,6 +48,11 @@ export interface RunningBroker {
   outage(): Promise<void>;
   /** Starts it again on the same port with the same accounts and certificates. */
   restore(): Promise<void>;
+  /**
+   * What mosquitto logged so far (notices, warnings, errors): a client's connection names the
+   * account its certificate gave it (`u'<CN>'`), a refused handshake says why.
+   */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -63,7 +71,10 @@ export const BROKER_MESSAGE_SIZE_LIMIT = 65_536;
  */
 export const BROKER_MAX_PACKET_SIZE = 131_072;
 
-/** The ACL: the gateway reads frames and presence of every device and writes acks and commands; a device only its own. */
+/**
+ * The ACL: the gateway reads frames and presence of every device and writes acks and commands; a
+ * device only its own. Accounts are certificate CNs (`use_identity_as_username`).
+ */
 export function brokerAcl(gatewayUser: string): string {
   return [
     `user ${gatewayUser}`,
@@ -72,7 +83,7 @@ export function brokerAcl(gatewayUser: string): string {
     `topic write ${MQTT_TOPIC_ROOT}/+/acks`,
     `topic write ${MQTT_TOPIC_ROOT}/+/commands`,
     "",
-    "# every other account: its own topics only (%u is the user name, the device id)",
+    "# every other account: its own topics only (%u is the account: the device certificate's CN, the device id)",
     `pattern write ${MQTT_TOPIC_ROOT}/%u/frames`,
     `pattern write ${MQTT_TOPIC_ROOT}/%u/status`,
     `pattern read ${MQTT_TOPIC_ROOT}/%u/acks`,
@@ -140,16 +151,14 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
   const dir = mkdtempSync(join(tmpdir(), "wearable-mqtt-"));
   try {
     makeCertificates(dir, o.ca);
-    const passwd = join(dir, "passwd");
-    writeFileSync(passwd, "");
-    for (const a of [o.gateway, ...o.devices]) execFileSync("mosquitto_passwd", ["-b", passwd, a.username, a.password], { stdio: "ignore" });
-    writeFileSync(join(dir, "acl"), brokerAcl(o.gateway.username));
+    writeFileSync(join(dir, "clients-ca.crt"), o.clientCaPem);
+    writeFileSync(join(dir, "acl"), brokerAcl(o.gatewayUser ?? "gateway"));
     const port = await freePort();
     const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
     const conf = [
       "per_listener_settings false",
+      // No passwords: every client authenticates with a certificate from the factory CA.
       "allow_anonymous false",
-      `password_file ${passwd}`,
       `acl_file ${join(dir, "acl")}`,
       "persistence false",
       // One device must not be able to hurt the others (docs/gateway.md, "Limits and abuse").
@@ -160,7 +169,11 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       "set_tcp_nodelay true",
       `listener ${port} 127.0.0.1`,
       "protocol mqtt",
-      `cafile ${join(dir, "ca.crt")}`,
+      // Client certificates: required, checked against the factory CA (chain, validity, clientAuth),
+      // and the account is the certificate's CN (the device id; "gateway" for the gateway).
+      `cafile ${join(dir, "clients-ca.crt")}`,
+      "require_certificate true",
+      "use_identity_as_username true",
       `certfile ${join(dir, "server-chain.crt")}`,
       `keyfile ${join(dir, "server.key")}`,
       "tls_version tlsv1.2",
@@ -199,6 +212,7 @@ export async function startBroker(o: BrokerOptions): Promise<RunningBroker> {
       async restore() {
         if (!stopped && (child.exitCode !== null || child.signalCode !== null)) child = await launch();
       },
+      output: () => output,
       host: "127.0.0.1",
       port,
       caPem,

@@ -75,8 +75,16 @@ export interface HostMqttOptions {
   caPem: string;
   serverName: string;
   clientId: string;
-  username: string;
-  password: string;
+  /**
+   * Mutual TLS: the client certificate (PEM) and its private key (PEM) the broker checks against
+   * the factory CA; the broker takes the account name from the certificate's CN
+   * (host/mqtt/broker.ts). The project's brokers take no passwords.
+   */
+  certPem?: string;
+  keyPem?: string;
+  /** Only for a broker that takes passwords (none of the project's). */
+  username?: string;
+  password?: string;
   keepAliveS?: number;
   will?: { topic: string; payload: Uint8Array; retain: boolean };
   /** Largest incoming packet body (remaining length); bigger ones are skipped (default 131,072). */
@@ -246,7 +254,7 @@ export class HostMqttClient {
   static connect(o: HostMqttOptions): Promise<HostMqttClient> {
     return new Promise((resolve, reject) => {
       // The server certificate names 127.0.0.1 (an IP SAN): Node checks it against the host.
-      const socket = tlsConnect({ host: o.host, port: o.port, ca: o.caPem, servername: isIP(o.serverName) ? undefined : o.serverName });
+      const socket = tlsConnect({ host: o.host, port: o.port, ca: o.caPem, servername: isIP(o.serverName) ? undefined : o.serverName, ...(o.certPem && o.keyPem ? { cert: o.certPem, key: o.keyPem } : {}) });
       socket.setNoDelay(true);
       const client = new HostMqttClient(socket, o);
       const where = `${o.host}:${o.port}`;

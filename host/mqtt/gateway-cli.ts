@@ -1,8 +1,10 @@
 /**
  * `npm run wearable -- gateway`: the gateway over MQTT. Subscribes to every device's frames (a
  * shared subscription with --share, so several instances split the stream), verifies,
- * deduplicates, stores into SQLite and acknowledges. With --demo it starts a local mosquitto
- * (TLS, ACLs) and one simulated wearable that publishes to it, for a self-contained run.
+ * deduplicates, stores into SQLite and acknowledges. It authenticates to the broker with its
+ * client certificate from the factory CA (mutual TLS; `wearable provision` writes
+ * keys/gateway-mqtt.crt and .key). With --demo it starts a local mosquitto (mutual TLS, ACLs)
+ * and one simulated wearable that publishes to it, for a self-contained run.
  */
 import { readFileSync, existsSync } from "node:fs";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
@@ -14,7 +16,7 @@ import { GatewayService } from "../gateway/service.js";
 import { SqliteStore, sqliteAvailable, storeSealingKey, SQLITE_MISSING } from "../gateway/store-sqlite.js";
 import { startEngine, type EngineName } from "../sim/engines.js";
 import { DEFAULT_HR_TRACE, DEFAULT_START } from "../sim/run-sim.js";
-import { seededBytes, simKeys } from "../sim/sim-keys.js";
+import { seededBytes, simFactoryCa, simFactoryKey, simKeys } from "../sim/sim-keys.js";
 import { MOSQUITTO_INSTALL_HINT, mosquittoAvailable, startBroker, type RunningBroker } from "./broker.js";
 import { MqttGateway } from "./gateway-mqtt.js";
 import { MqttConnectError } from "./client.js";
@@ -24,8 +26,8 @@ export const gatewayFlags = {
   demo: { type: "boolean", help: "start a local mosquitto and one simulated wearable publishing to it" },
   broker: { type: "string", help: "broker address (loopback), HOST:PORT", valueName: "HOST:PORT" },
   ca: { type: "string", help: "CA certificate (PEM) that signed the broker's certificate", valueName: "FILE" },
-  user: { type: "string", help: "the gateway's broker account", default: "gateway", valueName: "NAME" },
-  password: { type: "string", help: "its password (default: $WEARABLE_GATEWAY_PASSWORD)", valueName: "SECRET" },
+  cert: { type: "string", help: "the gateway's client certificate (PEM) from the factory CA; its CN is its broker account (wearable provision writes keys/gateway-mqtt.crt)", valueName: "FILE" },
+  key: { type: "string", help: "the private key (PEM) of --cert (keys/gateway-mqtt.key)", valueName: "FILE" },
   keys: { type: "string", help: "device and gateway keys (the keys.json that `sim --record` writes)", valueName: "FILE" },
   share: { type: "string", help: "MQTT shared-subscription group: instances with the same group split the stream", valueName: "GROUP" },
   db: { type: "string", help: "SQLite file the readings go to", default: "gateway.sqlite", valueName: "FILE" },
@@ -45,9 +47,9 @@ export function connectFailureLine(e: MqttConnectError, where: string, user: str
   const code = safeText(e.code ?? e.message, 120);
   switch (e.kind) {
     case "refused-account":
-      return `gateway: the broker at ${where} refused the gateway's account "${safeText(user, 64)}" (${code}): check --user and --password (or WEARABLE_GATEWAY_PASSWORD) against the broker's password file`;
+      return `gateway: the broker at ${where} refused the gateway's account "${safeText(user, 64)}" (${code}): check that --cert is the gateway's certificate (CN ${safeText(user, 64)}) and that the broker's ACL has that account`;
     case "tls":
-      return `gateway: TLS to the broker at ${where} failed (${code}): check that --ca is the CA that signed the broker's certificate and that --broker is the broker's TLS port`;
+      return `gateway: TLS to the broker at ${where} failed (${code}): check that --ca is the CA that signed the broker's certificate, that --cert is a certificate from the factory CA the broker trusts (not expired), and that --broker is the broker's TLS port`;
     case "subscriptions-refused":
       return `gateway: the broker at ${where} refused the gateway's subscriptions: give the account "${safeText(user, 64)}" read access to wearable/+/frames and wearable/+/status in the broker's ACL`;
     case "protocol":
@@ -70,7 +72,7 @@ export function presenceLine(device: string, state: string): string {
 }
 
 export const GATEWAY_SUMMARY = "Receives frames over MQTT (TLS), verifies, deduplicates and stores them in SQLite, and acknowledges them (--demo: with a local broker and a simulated wearable).";
-export const GATEWAY_USAGE = "npm run wearable -- gateway --demo | --broker 127.0.0.1:PORT --ca FILE --keys FILE [flags]";
+export const GATEWAY_USAGE = "npm run wearable -- gateway --demo | --broker 127.0.0.1:PORT --ca FILE --cert FILE --key FILE --keys FILE [flags]";
 
 interface KeysFile {
   deviceId: string;
@@ -103,7 +105,8 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positional.length) throw new UsageError(`gateway: unexpected argument "${positional[0]}" (see --help)`);
-  if (!flags.demo && (!flags.broker || !flags.ca || !flags.keys)) throw new UsageError("gateway: give --demo, or --broker, --ca and --keys (see --help)");
+  if (!flags.demo && (!flags.broker || !flags.ca || !flags.keys)) throw new UsageError("gateway: give --demo, or --broker, --ca, --cert, --key and --keys (see --help)");
+  if (!flags.demo && (!flags.cert || !flags.key)) throw new UsageError("gateway: give --cert and --key: the gateway's client certificate from the factory CA and its key (the broker takes no passwords)");
   if (!flags.demo && !/^(127\.0\.0\.1|localhost):(\d{1,5})$/.test(flags.broker!)) throw new UsageError(`gateway: --broker must be 127.0.0.1:PORT (loopback), not "${flags.broker}"`);
   if (!sqliteAvailable()) throw new Error(`gateway: ${SQLITE_MISSING}`);
   const say = (line: string) => process.stderr.write(line + "\n");
@@ -113,9 +116,11 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
   let host = "127.0.0.1";
   let port = 0;
   let caPem: string;
-  let user = flags.user!;
-  let password = flags.password ?? process.env.WEARABLE_GATEWAY_PASSWORD ?? "";
+  let certPem = "";
+  let keyPem = "";
+  const user = "gateway";
   const demoKeys = simKeys(7);
+  let demoDeviceCertificate = "";
   if (flags.demo) {
     if (!mosquittoAvailable()) throw new Error(`gateway: ${MOSQUITTO_INSTALL_HINT}`);
     keys = {
@@ -125,12 +130,16 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
       agreementAlg: demoKeys.agreementAlg,
       gatewayPrivateKey: toHex(demoKeys.gatewayPrivateKey),
     };
-    user = "gateway";
-    password = "demo-gateway-password";
-    broker = await startBroker({ devices: [{ username: keys.deviceId, password: "demo-device-password" }], gateway: { username: user, password } });
+    // The demo's TEST factory CA: it certifies the demo wearable's identity key and the gateway's.
+    const ca = simFactoryCa(7);
+    const gatewayIdentity = ca.issueClientIdentity(user);
+    certPem = gatewayIdentity.certificatePem;
+    keyPem = gatewayIdentity.keyPem;
+    demoDeviceCertificate = toHex(ca.issueDeviceCertificate(keys.deviceId, demoKeys.identityPublicKey));
+    broker = await startBroker({ clientCaPem: ca.certificatePem, gatewayUser: user });
     port = broker.port;
     caPem = broker.caPem;
-    say(`gateway: started mosquitto on 127.0.0.1:${port} (TLS, per-device ACLs; config in ${broker.dir})`);
+    say(`gateway: started mosquitto on 127.0.0.1:${port} (mutual TLS, per-device ACLs; config in ${broker.dir})`);
   } else {
     const m = /^(127\.0\.0\.1|localhost):(\d{1,5})$/.exec(flags.broker!);
     if (!m) throw new UsageError(`gateway: --broker must be 127.0.0.1:PORT (loopback), not "${flags.broker}"`);
@@ -139,7 +148,9 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
     if (!existsSync(flags.ca!)) throw new Error(`gateway: CA file ${flags.ca} does not exist`);
     caPem = readFileSync(flags.ca!, "utf8");
     keys = readKeys(flags.keys!);
-    if (!password) throw new UsageError("gateway: give --password or set WEARABLE_GATEWAY_PASSWORD");
+    for (const f of [flags.cert!, flags.key!]) if (!existsSync(f)) throw new Error(`gateway: ${f} does not exist (wearable provision writes the gateway's client certificate to keys/gateway-mqtt.crt and .key)`);
+    certPem = readFileSync(flags.cert!, "utf8");
+    keyPem = readFileSync(flags.key!, "utf8");
   }
 
   const gatewayPrivateKey = fromHex(keys.gatewayPrivateKey);
@@ -180,8 +191,8 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
       caPem,
       serverName: "127.0.0.1",
       clientId: `gateway-${process.pid}`,
-      username: user,
-      password,
+      certPem,
+      keyPem,
       service,
       shareGroup: flags.share,
       retryFirstConnection: true,
@@ -229,9 +240,11 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
           framePeriodS: 5,
           firmwareVersion: "1.0.0",
           mtu: 247,
-          provisioning: demoKeys.provisioning,
+          // A board provisioned earlier (its certificate from the demo's factory CA).
+          provisioning: { ...demoKeys.provisioning, certificate: demoDeviceCertificate },
+          factoryKey: simFactoryKey(simFactoryCa(7)),
           transport: "mqtt",
-          mqtt: { host: "127.0.0.1", port, tlsServerName: "127.0.0.1", username: keys.deviceId, password: "demo-device-password", topicPrefix: `wearable/${keys.deviceId}`, caPem },
+          mqtt: { host: "127.0.0.1", port, tlsServerName: "127.0.0.1", username: keys.deviceId, topicPrefix: `wearable/${keys.deviceId}`, caPem },
         });
         // The wearable runs ten times faster than real time.
         while (!stopping && fatal === null && (limitMs === 0 || Date.now() - started < limitMs)) {

@@ -2,11 +2,23 @@
  * The host end of the virtual board's network (hal/sim/network.ts): each socket the firmware
  * opens becomes a real TCP or TLS connection from this process. TLS is verified against the CA
  * the host was given (the test CA of host/mqtt/broker.ts), as the device's TLS stack verifies
- * against the CA its build carries. Only loopback destinations are allowed.
+ * against the CA its build carries. With a client identity (mutual TLS) the host plays the board's
+ * TLS stack: it presents the device certificate and signs the handshake with the device's key,
+ * as the SDK's TLS does on the device. Only loopback destinations are allowed.
  */
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { NetworkEventKind } from "../../hal/sim/network.js";
+import type { TlsOptions } from "../../hal/contracts/socket.js";
+import { derToPem, p256PrivateKeyObject } from "../provision/x509.js";
+import { NodeCrypto } from "../crypto/node-crypto.js";
+
+/** node:tls options for a client identity: the certificate in PEM, the P-256 key as a KeyObject. */
+export function tlsClientOptions(client: TlsOptions["client"]): { cert: string; key: string } | Record<string, never> {
+  if (!client) return {};
+  const publicKey = new NodeCrypto().signatureKeyPair("ES256", client.privateKey).publicKey;
+  return { cert: derToPem(client.certificate), key: p256PrivateKeyObject(client.privateKey, publicKey).export({ type: "pkcs8", format: "pem" }).toString() };
+}
 
 export interface SocketBridgeOptions {
   /** CA certificates (PEM) for TLS connections. */
@@ -22,14 +34,14 @@ export class HostSocketBridge {
 
   constructor(private readonly o: SocketBridgeOptions) {}
 
-  open(id: number, host: string, port: number, secure: { serverName: string } | null): void {
+  open(id: number, host: string, port: number, secure: TlsOptions | null): void {
     if (!LOOPBACK.has(host)) {
       setImmediate(() => this.o.emit(id, "error", new TextEncoder().encode(`only loopback destinations are allowed, not ${host}`)));
       return;
     }
     const target = host === "localhost" ? "127.0.0.1" : host;
     const s: Socket = secure
-      ? tlsConnect({ host: target, port, ca: this.o.caPem, servername: isIP(secure.serverName) ? undefined : secure.serverName })
+      ? tlsConnect({ host: target, port, ca: this.o.caPem, servername: isIP(secure.serverName) ? undefined : secure.serverName, ...tlsClientOptions(secure.client) })
       : netConnect(port, target);
     this.sockets.set(id, s);
     s.once(secure ? "secureConnect" : "connect", () => this.o.emit(id, "connect"));
@@ -100,8 +112,12 @@ export class NetworkRelay {
   /** Handles an XS -> host network command; false when `op` is not one. */
   handleXs(op: string, body: Uint8Array): boolean {
     if (op === "O") {
-      const o = JSON.parse(new TextDecoder().decode(body)) as { id: number; host: string; port: number; secure: { serverName: string } | null };
-      this.sockets.open(o.id, o.host, o.port, o.secure);
+      const o = JSON.parse(new TextDecoder().decode(body)) as { id: number; host: string; port: number; secure: { serverName: string; clientCertificate?: string; clientKey?: string } | null };
+      const s = o.secure;
+      const secure: TlsOptions | null = s
+        ? { serverName: s.serverName, ...(s.clientCertificate && s.clientKey ? { client: { certificate: Buffer.from(s.clientCertificate, "hex"), privateKey: Buffer.from(s.clientKey, "hex") } } : {}) }
+        : null;
+      this.sockets.open(o.id, o.host, o.port, secure);
     } else if (op === "X") this.sockets.write(new DataView(body.buffer, body.byteOffset).getUint32(0), body.slice(4));
     else if (op === "K") this.sockets.close(new DataView(body.buffer, body.byteOffset).getUint32(0));
     else return false;

@@ -3,16 +3,18 @@
  * folder (manifest.cbor, image.bin) to the device, over the update characteristic (BLE: offer,
  * chunks, finish; resumes from the device's acknowledged offset) or by telling the device to
  * fetch it over HTTP from an `ota serve` server on 127.0.0.1 (the device's Wi-Fi is the host's
- * fetch, with Range requests). It verifies the device's signed status reports, answers the
- * device's HTTP requests, and resets the board when the device asks (restart, rollback,
- * watchdog), booting whatever the bootloader picks on a fresh engine.
+ * fetch, with Range requests). It follows the device's status reports (which reach the gateway
+ * sealed in data frames, like command results: the gateway decrypts and verifies them and hands
+ * them here as "update-status" events), answers the device's HTTP requests, and resets the board
+ * when the device asks (restart, rollback, watchdog), booting whatever the bootloader picks on a
+ * fresh engine.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Crypto, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
-import { bytesEqual, toHex } from "../../protocol/cbor.js";
+import { fromHex } from "../../protocol/cbor.js";
 import { FragmentReassembler } from "../../protocol/link-framing.js";
-import { verifyUpdateStatus, type UpdateStatus } from "../../protocol/update-manifest.js";
+import type { UpdateOutcome, UpdateStatus } from "../../protocol/update-manifest.js";
+import type { GatewayEvent } from "../gateway/gateway.js";
 import { decodeAck, encodeTransferMessage } from "../../firmware/update/transfer.js";
 import type { SimStatus } from "../../entry/sim-session.js";
 import type { SimEngine } from "../sim/engines.js";
@@ -50,8 +52,6 @@ export function parseUpdateSpec(text: string): { dir: string; atS: number } | st
 export interface UpdateDriverOptions {
   /** Updates to push, in order of time. */
   plans: SimUpdatePlan[];
-  crypto: Crypto;
-  device: { deviceId: Uint8Array; publicKey: Uint8Array; alg: SignatureAlgorithm };
   json: boolean;
   out(line: string): void;
   err(line: string): void;
@@ -65,6 +65,13 @@ export type UpdateDriverEvent =
   | { kind: "offer"; dir: string; via: "ble" | "http"; bytes: number }
   | { kind: "status"; outcome: string; reason: string; version: string; sequence: number; detail: string; running: string }
   | { kind: "boot"; reason: string; version: string; slot: number; actions: string[] };
+
+/** Prints a verified status report: a JSON line (`{"type":"update-status",...}`) or a log line. */
+export function printUpdateStatus(e: Extract<GatewayEvent, { kind: "update-status" }>, json: boolean, out: (line: string) => void, err: (line: string) => void): void {
+  if (json) out(JSON.stringify({ type: "update-status", device: e.device, outcome: e.outcome, reason: e.reason, version: e.version, sequence: e.sequence, offset: e.offset, detail: e.detail, running: e.running }));
+  // The report's strings come from the device: escaped.
+  else err(`gateway: device ${e.device} update ${safeText(e.outcome, 40)}${e.reason ? " (" + safeText(e.reason, 80) + ")" : ""}: ${safeText(e.version || "-", 40)} seq ${e.sequence}; ${safeText(e.detail)}; running ${safeText(e.running, 40)}`);
+}
 
 /** A folder `push` accepts: "" when it holds a release, else what is wrong. */
 export function checkReleaseFolder(dir: string): string {
@@ -121,26 +128,30 @@ export class SimUpdateDriver {
     if (r.kind !== "message") return;
     const ack = decodeAck(r.message);
     if (ack) {
-      // Acknowledgements only steer the resume point; outcomes come in signed reports.
+      // Acknowledgements only steer the transfer (resume point, a refusal); outcomes come in the
+      // signed reports, which travel sealed with the frames and may arrive a little later.
+      if (this.sending && ack.reason !== "" && ack.reason !== "out-of-order") {
+        this.sending = false;
+        this.awaitingOffset = false;
+        return;
+      }
       if (this.awaitingOffset && this.sending) {
         this.awaitingOffset = false;
         this.sendOffset = ack.offset;
       } else if (ack.reason === "out-of-order" && this.sending) this.sendOffset = ack.offset;
       return;
     }
-    const v = verifyUpdateStatus(this.o.crypto, r.message, (id) => (bytesEqual(id, this.o.device.deviceId) ? { publicKey: this.o.device.publicKey, alg: this.o.device.alg } : null));
-    if (!v.ok) {
-      this.o.err(`gateway: dropped an update report (${v.error.code}: ${v.error.message})`);
-      return;
-    }
-    const s = v.status;
+    this.o.err("gateway: ignored a notification on the update characteristic that is not an acknowledgement");
+  }
+
+  /** A status report the gateway decrypted and verified (a gateway "update-status" event). */
+  onStatus(e: Extract<GatewayEvent, { kind: "update-status" }>): void {
+    const s: UpdateStatus = { deviceId: fromHex(e.device) ?? new Uint8Array(0), outcome: e.outcome as UpdateOutcome, reason: e.reason, version: e.version, sequence: e.sequence, offset: e.offset, detail: e.detail, running: e.running };
     this.summary.reports.push(s);
     this.o.event?.({ kind: "status", outcome: s.outcome, reason: s.reason, version: s.version, sequence: s.sequence, detail: s.detail, running: s.running });
     if (s.outcome === "rejected" || s.outcome === "failed") this.sending = false;
     if (s.outcome === "rejected" || s.outcome === "failed" || s.outcome === "confirmed" || s.outcome === "rolled-back") this.planDone = true;
-    if (this.o.json) this.o.out(JSON.stringify({ type: "update-status", device: toHex(s.deviceId), outcome: s.outcome, reason: s.reason, version: s.version, sequence: s.sequence, offset: s.offset, detail: s.detail, running: s.running }));
-    // The report's strings come from the device: escaped.
-    else this.o.err(`gateway: device ${toHex(s.deviceId)} update ${safeText(s.outcome, 40)}${s.reason ? " (" + safeText(s.reason, 80) + ")" : ""}: ${safeText(s.version || "-", 40)} seq ${s.sequence}; ${safeText(s.detail)}; running ${safeText(s.running, 40)}`);
+    printUpdateStatus(e, this.o.json, this.o.out, this.o.err);
   }
 
   /** Bridge: an HTTP GET by the device; answered at the next step. */

@@ -4,6 +4,7 @@
  * manifest.json (what it says, for people).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { ensurePrivateDir, restrictExistingFile, writeSecretFile } from "../fs/private-files.js";
 import { dirname, join, resolve } from "node:path";
 import type { SignatureAlgorithm } from "../../hal/contracts/crypto.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
@@ -31,6 +32,10 @@ export function testReleaseKeyPath(seed: number, keysDir = DEFAULT_KEYS_DIR): st
 
 export function ensureTestReleaseKey(seed: number, keysDir = DEFAULT_KEYS_DIR): string {
   const path = testReleaseKeyPath(seed, keysDir);
+  // The project's own keys folder is private; a key file an older version wrote with the default
+  // mode is made private too.
+  ensurePrivateDir(dirname(path), { restrictExisting: keysDir === DEFAULT_KEYS_DIR });
+  restrictExistingFile(path);
   if (!existsSync(path)) {
     const k = simRoleKeys(seed).release;
     const file: ReleaseKeyFile = {
@@ -39,8 +44,7 @@ export function ensureTestReleaseKey(seed: number, keysDir = DEFAULT_KEYS_DIR): 
       privateKey: toHex(k.privateKey),
       publicKey: toHex(k.publicKey),
     };
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, JSON.stringify(file, null, 2) + "\n", { mode: 0o600 });
+    writeSecretFile(path, JSON.stringify(file, null, 2) + "\n", { atomic: true });
   }
   return path;
 }
@@ -104,6 +108,8 @@ export async function makeRelease(o: ReleaseOptions): Promise<ReleaseResult | st
   };
   const signed = signManifest({ crypto, alg: key.alg, privateKey: key.privateKey, publicKey: key.publicKey, manifest });
   const outDir = resolve(o.outDir);
+  // What devices are sent: the signed manifest and the image are public (no key, no reading), so
+  // they keep the default mode; the release key above is 0600 (docs/security.md, "Secrets at rest").
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, "image.bin"), image);
   writeFileSync(join(outDir, "manifest.cbor"), signed);

@@ -128,7 +128,7 @@ export class XsSimEngine implements SimEngine {
       this.worker = await XsSimEngine.spawn(this.bridge, this.network);
       await this.worker.loadModule(plan.imagePath ?? join(this.dir, "entry/xsnap-worker.js"));
       await this.call("R", plan.state);
-      const config: SimSessionConfig = { ...base, provisioning: null, factoryKey: undefined, provisioningBundle: undefined, centralMessages: undefined, startWallTimeMs: base.startWallTimeMs + this.elapsedMs };
+      const config: SimSessionConfig = { ...base, provisioning: null, factoryKey: undefined, provisioningMessage: undefined, centralMessages: undefined, startWallTimeMs: base.startWallTimeMs + this.elapsedMs };
       await this.call("B", enc.encode(JSON.stringify(config)));
     });
   }
@@ -193,7 +193,7 @@ export class NodeSimEngine implements SimEngine {
         ...base,
         provisioning: null,
         factoryKey: undefined,
-        provisioningBundle: undefined,
+        provisioningMessage: undefined,
         centralMessages: undefined,
         startWallTimeMs: base.startWallTimeMs + this.elapsedMs,
         firmwareVersion: stamp ? stamp.version : base.firmwareVersion,

@@ -3,8 +3,11 @@
  * per verified reading.
  */
 import { HR_REASON_NAMES } from "../../protocol/record.js";
-import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { appendSecretFile, ensurePrivateDir, writeSecretFile } from "../fs/private-files.js";
+import { NodeCrypto } from "../crypto/node-crypto.js";
+import { EpochSecretCapture, RECORDING_KEYS_FORMAT, type RecordingKeysFile } from "../replay/recording-keys.js";
 import { FragmentReassembler } from "../../protocol/link-framing.js";
 import { PendingCommands } from "../../protocol/command.js";
 import { isAck } from "../../firmware/link/link-messages.js";
@@ -12,15 +15,17 @@ import { GatewayService } from "../gateway/service.js";
 import { MqttGateway } from "../mqtt/gateway-mqtt.js";
 import { safeText } from "../cli/safe-text.js";
 import type { SimMqttOptions } from "../mqtt/sim-transport.js";
-import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import type { SimSessionConfig, SimStatus } from "../../entry/sim-session.js";
 import { bytesToHex } from "../../entry/utf8.js";
 import { Gateway, type GatewayEvent, type GatewayReading } from "../gateway/gateway.js";
 import { startEngine, type EngineName, type SimEngine } from "./engines.js";
-import { simKeys, seededBytes } from "./sim-keys.js";
-import type { ProvisionedSimDevice } from "../provision/provision-cli.js";
+import { simFactoryCa, simFactoryKey, simKeys, simStation } from "./sim-keys.js";
+import type { RegistrySimDevice } from "../provision/provision-cli.js";
+import { StationSession, type Provisioned } from "../provision/station.js";
+import { isProvisioningResponse } from "../../protocol/provisioning.js";
+import { bytesEqual } from "../../protocol/cbor.js";
 import type { LogLevel } from "../../hal/contracts/log.js";
-import { SimUpdateDriver, type SimUpdatePlan, type UpdateDriverEvent, type UpdateDriverSummary } from "../ota/sim-push.js";
+import { SimUpdateDriver, printUpdateStatus, type SimUpdatePlan, type UpdateDriverEvent, type UpdateDriverSummary } from "../ota/sim-push.js";
 import type { ScheduledFault } from "../../hal/sim/board.js";
 import type { Scenario } from "../../hal/sim/scenarios.js";
 import type { PpgChunk } from "../../protocol/record.js";
@@ -68,9 +73,25 @@ export interface SimRunOptions {
   seconds: number;
   speed: number | "max";
   seed: number;
+  /**
+   * Per-run entropy for the device's random source (32 hex digits, entry/sim-entropy.ts): a run
+   * with the seed and the run nonce of an earlier one repeats it exactly (keys.json of a
+   * recording has both). Absent: 16 fresh bytes from the host's random source.
+   */
+  runNonce?: string;
   json: boolean;
   engine: EngineName;
+  /**
+   * Write every message as it reached the gateway to DIR/messages.cborseq and what a verifier
+   * needs to DIR/keys.json (host/replay/recording-keys.ts: public keys and each epoch's shared
+   * secret, never the gateway's private key); the folder is created 0700, the files 0600.
+   */
   record?: string;
+  /**
+   * Write the keys a live gateway needs for this device, the gateway's PRIVATE key included, to
+   * FILE (mode 0600): the file `wearable gateway --keys` reads.
+   */
+  gatewayKeysOut?: string;
   framePeriodS: number;
   heartRate: HeartRatePoint[];
   /** A shipped scenario (hal/sim/scenarios.ts): its traces replace `heartRate` and the skin temperature. */
@@ -88,8 +109,8 @@ export interface SimRunOptions {
   err: (line: string) => void;
   /** Changes what travels from the device to the gateway (tests: tampering, replay). */
   intercept?: (message: Uint8Array, index: number) => Uint8Array[];
-  /** A device provisioned with `wearable provision` (host/provision/provision-cli.ts loadSimDevice). */
-  device?: ProvisionedSimDevice;
+  /** A device id reserved with `wearable provision`: this run is its factory station (host/provision/provision-cli.ts loadSimDevice). */
+  device?: RegistrySimDevice;
   /** Messages the central writes to the device at set simulated seconds (signed commands). */
   centralMessages?: { atS: number; bytes: Uint8Array }[];
   /** Seconds between the device's periodic epoch rotations (default one hour). */
@@ -124,6 +145,8 @@ export interface SimSummary {
   /** What became of the pushed update (reports, resets), when there was one. */
   update?: UpdateDriverSummary;
   firmware: SimStatus["firmware"] | null;
+  /** The run nonce the device's random source was mixed with (repeat the run with it and the seed). */
+  runNonce: string;
 }
 
 export function readingLine(r: GatewayReading): string {
@@ -154,13 +177,22 @@ export function readingJson(r: GatewayReading): Record<string, unknown> {
 }
 
 export async function runSim(o: SimRunOptions): Promise<SimSummary> {
-  // A provisioned device (wearable provision) boots unprovisioned and takes its bundle over the
-  // link; otherwise the identity is derived from the seed and written straight into the store.
+  // Keys born on the device: the simulated device boots unprovisioned and generates its identity
+  // key from its own random source, and this run plays the factory station over BLE: it asks for
+  // the key, checks the proof of possession, has the factory CA certify it and sends the bundle
+  // (docs/provisioning.md). The station is the registry's (`wearable provision`) or the seed's
+  // TEST factory; the gateway registers the key the station certified.
   const dev = o.device;
-  const keys = dev ? { ...simKeys(o.seed), ...dev, provisioning: null } : simKeys(o.seed);
+  const seedKeys = simKeys(o.seed);
+  const keys: Omit<typeof seedKeys, "provisioning" | "identityPublicKey"> & { identityPublicKey: Uint8Array } = { ...seedKeys, ...(dev ?? {}), identityPublicKey: new Uint8Array(0), signatureAlg: dev?.signatureAlg ?? seedKeys.signatureAlg };
+  const seedCa = dev ? null : simFactoryCa(o.seed);
+  const stationSession = new StationSession(dev ? dev.station : simStation(seedKeys, seedCa!), { deviceId: () => keys.deviceId, expectDeviceId: keys.deviceId, expectAlg: keys.signatureAlg });
   const startWallTimeMs = Date.parse(o.startIso);
+  if (o.runNonce !== undefined && !/^[0-9a-f]{32}$/.test(o.runNonce)) throw new RangeError(`run nonce must be 32 lowercase hex digits, not "${o.runNonce}"`);
+  const runNonce = o.runNonce ?? randomBytes(16).toString("hex");
   const config: SimSessionConfig = {
     seed: o.seed,
+    runNonce,
     startWallTimeMs,
     heartRate: o.scenario ? [...o.scenario.heartRate] : o.heartRate,
     skinTempC: o.scenario ? [...o.scenario.skinTempC] : [{ atS: 0, celsius: 33.5 }],
@@ -173,28 +205,61 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
     epochPeriodS: o.epochPeriodS,
     firmwareVersion: o.firmwareVersion,
     mtu: 247,
-    provisioning: keys.provisioning,
-    provisioningBundle: dev?.bundleHex,
-    factoryKey: dev?.factoryKey,
+    provisioning: null,
+    factoryKey: dev ? dev.factoryKey : simFactoryKey(seedCa!),
+    identityAlg: keys.signatureAlg,
+    provisioningMessage: bytesToHex(stationSession.start()),
     ...(o.mqtt
       ? { transport: o.mqtt.transport, mqtt: { host: o.mqtt.broker.host, port: o.mqtt.broker.port, tlsServerName: o.mqtt.broker.serverName, caPem: o.mqtt.broker.caPem, ...o.mqtt.device, topicPrefix: `wearable/${bytesToHex(keys.deviceId)}` } }
       : {}),
   };
-  // The gateway verifies with Node's own crypto (host/crypto/node-crypto.ts).
+  // The gateway verifies with Node's own crypto (host/crypto/node-crypto.ts). When recording, its
+  // key agreements are observed so that the recording keeps each epoch's shared secret instead of
+  // the gateway's private key (host/replay/recording-keys.ts).
+  const capture = o.record ? new EpochSecretCapture(new NodeCrypto(), keys.gatewayPrivateKey) : null;
   const gateway = new Gateway({
+    crypto: capture?.crypto,
     gatewayPrivateKey: keys.gatewayPrivateKey,
     agreementAlg: keys.agreementAlg,
   });
-  gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: keys.identityPublicKey, signatureAlg: keys.signatureAlg, retiredKeys: dev?.retiredKeys });
+  // The device is registered once the station has certified the key it proved it holds (onProvisioned).
 
+  // Recordings, raw PPG and gateway keys are private: folders 0700, files 0600 (host/fs/private-files.ts).
+  const recordingKeys: RecordingKeysFile | null = o.record
+    ? {
+        format: RECORDING_KEYS_FORMAT,
+        note:
+          "Keys to verify and replay messages.cborseq (every message as it reached the gateway, in order: an RFC 8742 CBOR sequence; docs/protocol.md says how to decode and verify them, docs/simulator.md describes this file). " +
+          "It holds no private key: the gateway's is not copied. \"epochs\" holds each epoch's ECDH shared secret Z, which opens that epoch's frames: keep this file private (mode 0600). " +
+          (dev ? "The device and gateway keys are those of `wearable provision` (TEST KEYS)." : "TEST KEYS of a simulated device and gateway; never use them elsewhere."),
+        deviceId: bytesToHex(keys.deviceId),
+        signatureAlg: keys.signatureAlg,
+        deviceIdentityPublicKey: bytesToHex(keys.identityPublicKey),
+        retiredIdentityPublicKeys: (dev?.retiredKeys ?? []).map((k) => bytesToHex(k)),
+        agreementAlg: keys.agreementAlg,
+        gatewayKeyId: bytesToHex(keys.gatewayKeyId),
+        gatewayPublicKey: bytesToHex(keys.gatewayPublicKey),
+        run: { seed: o.seed, runNonce },
+        epochs: [],
+      }
+    : null;
+  const writeRecordingKeys = () => {
+    // Rewritten whole (atomically) at every new epoch, so that an interrupted run leaves a usable file.
+    if (o.record && recordingKeys) writeSecretFile(join(o.record, "keys.json"), JSON.stringify(recordingKeys, null, 2) + "\n", { atomic: true });
+  };
   if (o.record) {
-    mkdirSync(o.record, { recursive: true });
-    writeFileSync(join(o.record, "messages.cborseq"), new Uint8Array(0));
-    writeFileSync(
-      join(o.record, "keys.json"),
+    ensurePrivateDir(o.record);
+    writeSecretFile(join(o.record, "messages.cborseq"), new Uint8Array(0));
+    writeRecordingKeys();
+  }
+  const writeGatewayKeys = () => {
+    if (!o.gatewayKeysOut) return;
+    writeSecretFile(
+      o.gatewayKeysOut,
       JSON.stringify(
         {
-          note: "TEST KEYS of a simulated device and gateway; never use them elsewhere. messages.cborseq holds every message as sent on the wire, in order (an RFC 8742 CBOR sequence); docs/protocol.md says how to decode and verify them.",
+          note: "The keys a live gateway needs for this device (wearable gateway --keys FILE). It holds the gateway's PRIVATE key: keep it private (mode 0600) and never put it in a recording. " +
+            (dev ? "Keys of `wearable provision` (TEST KEYS)." : "TEST KEYS of a simulated device and gateway; never use them elsewhere."),
           deviceId: bytesToHex(keys.deviceId),
           signatureAlg: keys.signatureAlg,
           deviceIdentityPublicKey: bytesToHex(keys.identityPublicKey),
@@ -207,9 +272,39 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
         2,
       ) + "\n",
     );
-  }
+  };
+  /** Messages the station sends the device (its bundle, or a new request after a failed step). */
+  const stationOut: Uint8Array[] = [];
+  const onProvisioned = (p: Provisioned) => {
+    keys.identityPublicKey = p.identityPublicKey;
+    keys.signatureAlg = p.signatureAlg;
+    const retiredKeys = [...(dev?.retiredKeys ?? [])];
+    if (dev?.registeredKey && !bytesEqual(dev.registeredKey, p.identityPublicKey)) retiredKeys.push(dev.registeredKey);
+    gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: p.identityPublicKey, signatureAlg: p.signatureAlg, retiredKeys });
+    dev?.record(p);
+    if (recordingKeys) {
+      recordingKeys.signatureAlg = p.signatureAlg;
+      recordingKeys.deviceIdentityPublicKey = bytesToHex(p.identityPublicKey);
+      recordingKeys.retiredIdentityPublicKeys = retiredKeys.map((k) => bytesToHex(k));
+      writeRecordingKeys();
+    }
+    writeGatewayKeys();
+    if (!o.json) o.err(`station: device ${bytesToHex(p.deviceId)} proved its ${p.signatureAlg} identity key (born on the device); certificate issued, bundle sent (no private key in it)`);
+  };
+  /** The gateway's verdict on one message; a recording also keeps the shared secret of an epoch it opened. */
+  const receive = (message: Uint8Array): GatewayEvent => {
+    const event = gateway.receive(message);
+    if (capture && recordingKeys) {
+      const fresh = capture.take(event, recordingKeys.deviceId);
+      if (fresh.length) {
+        recordingKeys.epochs.push(...fresh);
+        writeRecordingKeys();
+      }
+    }
+    return event;
+  };
 
-  if (o.ppgOut) writeFileSync(o.ppgOut, "time_ms,ir,red\n");
+  if (o.ppgOut) writeSecretFile(o.ppgOut, "time_ms,ir,red\n");
   const rejected: Record<string, number> = {};
   const pendingCommands = new PendingCommands();
   for (const m of o.centralMessages ?? []) {
@@ -225,9 +320,9 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
   const pendingAcks: Uint8Array[] = [];
   let duplicates = 0;
   const deliver = (message: Uint8Array): GatewayEvent => {
-    const event: GatewayEvent = gateway.receive(message);
+    const event: GatewayEvent = receive(message);
     o.hooks?.gatewayEvent?.(event);
-    if (event.kind === "readings" && event.ppg && o.ppgOut) appendFileSync(o.ppgOut, ppgCsvRows(event.ppg));
+    if (event.kind === "readings" && event.ppg && o.ppgOut) appendSecretFile(o.ppgOut, ppgCsvRows(event.ppg));
     if (event.kind === "readings") {
       for (const r of event.readings) {
         verifiedReadings++;
@@ -244,6 +339,10 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
       const answers = check.ok ? true : `${check.problem}: ${check.detail}`;
       if (o.json) o.out(JSON.stringify({ type: "result", ...event, kind: undefined, answers }));
       else o.err(`gateway: device ${event.device} answered command #${event.commandId} (${safeText(event.role, 32)} ${safeText(event.op, 32)}): ${safeText(event.status, 32)}${event.status === "ok" ? "" : " (" + safeText(event.body.detail) + ")"}${check.ok ? "" : ` [answers no command sent: ${check.problem}]`}`);
+    } else if (event.kind === "update-status") {
+      // Sealed in a data frame like a result; the update driver follows the transfer with it.
+      if (updater) updater.onStatus(event);
+      else printUpdateStatus(event, o.json, o.out, o.err);
     } else if (event.kind === "rejected") {
       rejected[event.reason] = (rejected[event.reason] ?? 0) + 1;
       if (o.json) o.out(JSON.stringify({ type: "rejected", reason: event.reason, detail: event.detail }));
@@ -267,7 +366,7 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
         const key = bytesToHex(message.subarray(0, 48)) + ":" + message.length;
         if (hint.resent || recent.has(key)) {
           duplicates++;
-          return gateway.receive(message);
+          return receive(message);
         }
         recent.add(key);
         if (recent.size > 512) recent.delete(recent.values().next().value as string);
@@ -275,7 +374,7 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
         const wire = o.intercept ? o.intercept(message, index) : [message];
         let last: GatewayEvent = { kind: "rejected", reason: "malformed", detail: "lost in transit" };
         for (const m of wire) {
-          if (o.record) appendFileSync(join(o.record, "messages.cborseq"), m);
+          if (o.record) appendSecretFile(join(o.record, "messages.cborseq"), m);
           last = deliver(m);
         }
         return last;
@@ -300,6 +399,13 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
         return;
       }
       if (res.kind !== "message") return;
+      if (isProvisioningResponse(res.message)) {
+        const r = stationSession.receive(res.message);
+        if (r.provisioned) onProvisioned(r.provisioned);
+        if (r.error) o.err(`station: ${r.error}${r.send ? "; asking again" : "; giving up"}`);
+        if (r.send) stationOut.push(r.send);
+        return;
+      }
       const ack = receiveLinkMessage(res.message);
       if (ack) pendingAcks.push(ack);
     },
@@ -312,7 +418,7 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
   };
   const updateHooks = o.hooks?.updates;
   const updater = o.update || updateHooks
-    ? new SimUpdateDriver({ plans: [...(o.update ?? [])], crypto: new NobleCrypto(seededBytes(o.seed, "gateway-update")), device: { deviceId: keys.deviceId, publicKey: keys.identityPublicKey, alg: keys.signatureAlg }, json: o.json, out: o.out, err: o.err, event: updateHooks ? (e) => updateHooks.event(e) : undefined })
+    ? new SimUpdateDriver({ plans: [...(o.update ?? [])], json: o.json, out: o.out, err: o.err, event: updateHooks ? (e) => updateHooks.event(e) : undefined })
     : null;
   let virtualNowMs = 0;
   if (updater && updateHooks) {
@@ -341,6 +447,7 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
       virtualMs += step;
       virtualNowMs = virtualMs;
       // Only the latest acknowledgement matters (it covers the earlier ones); announcement requests go as they are.
+      for (const m of stationOut.splice(0)) status = await engine.centralSend(m);
       if (pendingAcks.length) {
         const replies = pendingAcks.splice(0);
         const lastAck = replies.filter((r) => isAck(r)).pop();
@@ -374,6 +481,7 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
   const wallSeconds = (performance.now() - wallStart) / 1000;
   return {
     engine: o.engine,
+    runNonce,
     virtualSeconds: (status?.virtualMs ?? 0) / 1000,
     wallSeconds,
     verifiedReadings,

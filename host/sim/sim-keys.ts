@@ -8,8 +8,10 @@ import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { bytesToHex } from "../../entry/utf8.js";
 import type { SimProvisioning } from "../../entry/sim-session.js";
 import { ROLES, type Role } from "../../protocol/command.js";
-import { createProvisioningBundle } from "../../firmware/security/provisioning.js";
 import type { RoleKey } from "../../firmware/security/trust.js";
+import type { BrokerSettings } from "../../firmware/security/provisioning.js";
+import { FactoryCa } from "../provision/pki.js";
+import { FactoryStation, type StationLogEntry } from "../provision/station.js";
 
 /** A role's TEST key pair for the simulator (private half stays on the host). */
 export interface SimRoleKey {
@@ -67,6 +69,7 @@ export function simKeys(seed: number, deviceIndex = 0, signatureAlg: SignatureAl
     provisioning: {
       deviceId: bytesToHex(deviceId),
       signingKey: bytesToHex(identity.privateKey),
+      identityPublicKey: bytesToHex(identity.publicKey),
       signatureAlg,
       gatewayPublicKey: bytesToHex(gateway.publicKey),
       gatewayKeyId: bytesToHex(gatewayKeyId),
@@ -85,28 +88,41 @@ export function simKeys(seed: number, deviceIndex = 0, signatureAlg: SignatureAl
 }
 
 /**
- * A provisioning bundle for the seed's device (its id, gateway key and role keys) with the
- * identity `signingKey`, signed by a factory key: what a factory or a re-provisioning tool writes
- * to the device over the link. TEST KEYS.
+ * The seed's factory CA (TEST KEY): the factory key that signs bundles and certificates, and a
+ * CA certificate for it made now (one per process and seed). Its public key is what the simulated
+ * board gets "at manufacturing" (`factoryKey`), its certificate what the broker trusts for
+ * device and gateway client certificates.
  */
-export function simProvisioningBundle(
-  keys: SimKeys,
-  factory: { alg: SignatureAlgorithm; privateKey: Uint8Array },
-  signingKey: Uint8Array,
-  crypto: NobleCrypto,
-): Uint8Array {
+export function simFactoryCa(seed: number): FactoryCa {
+  let ca = factoryCas.get(seed);
+  if (!ca) {
+    const kp = new NobleCrypto(seededBytes(seed, "factory")).signatureKeyPair("ES256");
+    ca = new FactoryCa(kp);
+    factoryCas.set(seed, ca);
+  }
+  return ca;
+}
+const factoryCas = new Map<number, FactoryCa>();
+
+/** The factory's public key as the simulated board's store keeps it. */
+export function simFactoryKey(ca: FactoryCa): { alg: SignatureAlgorithm; publicKey: string } {
+  return { alg: "ES256", publicKey: bytesToHex(ca.key.publicKey) };
+}
+
+/**
+ * A factory station for the seed's device: the seed's gateway key and role keys go into its
+ * bundles, its CA issues the device certificate. TEST KEYS.
+ */
+export function simStation(keys: SimKeys, ca: FactoryCa, o: { broker?: BrokerSettings; log?: (e: StationLogEntry) => void } = {}): FactoryStation {
   const roles: Partial<Record<Role, RoleKey>> = {};
   for (const role of ROLES) roles[role] = { alg: keys.roles[role].alg, publicKey: keys.roles[role].publicKey };
-  return createProvisioningBundle(crypto, factory, {
-    credentials: {
-      deviceId: keys.deviceId,
-      signingKey,
-      signatureAlg: keys.signatureAlg,
-      gatewayPublicKey: keys.gatewayPublicKey,
-      gatewayKeyId: keys.gatewayKeyId,
-      agreementAlg: keys.agreementAlg,
-      aeadAlg: "A128GCM",
-    },
+  return new FactoryStation({
+    ca,
+    gateway: { publicKey: keys.gatewayPublicKey, keyId: keys.gatewayKeyId, agreementAlg: keys.agreementAlg },
     roles,
+    aeadAlg: "A128GCM",
+    broker: o.broker,
+    stationId: "sim-station",
+    log: o.log,
   });
 }

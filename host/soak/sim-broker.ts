@@ -3,8 +3,12 @@
  * enough MQTT 3.1.1 for the device (CONNACK, SUBACK, PUBACK, PINGRESP), hands publishes on
  * `wearable/<id>/frames` to the gateway, and delivers the gateway's acks to the subscribed device.
  * It keeps the soak fast (24 h in minutes); the real-broker path is tested in mqtt-broker.test.ts.
+ * Like the real broker's configuration (host/mqtt/broker.ts), it takes only clients that present
+ * a certificate from the factory CA, names the account after the certificate's CN, and lets an
+ * account publish only to its own frames topic.
  */
 import type { NetworkHost, SimNetwork } from "../../hal/sim/network.js";
+import type { TlsOptions } from "../../hal/contracts/socket.js";
 import { MqttReader, encodePublish } from "../../protocol/mqtt.js";
 
 /** Largest publish the broker passes on (mosquitto's message_size_limit in host/mqtt/broker.ts). */
@@ -12,6 +16,10 @@ export const SIM_MESSAGE_SIZE_LIMIT = 65_536;
 
 export class InProcessBroker implements NetworkHost {
   private readonly readers = new Map<number, MqttReader>();
+  /** The account of each connection: the device id its certificate names. */
+  private readonly accounts = new Map<number, string>();
+  /** Connections refused for their certificate (none, or not the factory CA's). */
+  refusedCertificates = 0;
   private readonly subscribed = new Map<string, number>();
   private nextId = 1;
   publishes = 0;
@@ -23,9 +31,18 @@ export class InProcessBroker implements NetworkHost {
   constructor(
     private readonly network: () => SimNetwork,
     private readonly onFrames: (device: string, payload: Uint8Array, retained: boolean) => void,
+    /** Checks a client certificate (DER) and returns the account (its CN), or null to refuse it. */
+    private readonly clientAccount: (certificate: Uint8Array) => string | null,
   ) {}
 
-  open(id: number): void {
+  open(id: number, _host: string, _port: number, secure: TlsOptions | null): void {
+    const account = secure?.client ? this.clientAccount(secure.client.certificate) : null;
+    if (account === null) {
+      this.refusedCertificates++;
+      this.network().deliver(id, "error", new TextEncoder().encode("TLS handshake refused: a client certificate from the factory CA is required"));
+      return;
+    }
+    this.accounts.set(id, account);
     this.readers.set(id, new MqttReader());
     this.network().deliver(id, "connect");
   }
@@ -48,6 +65,8 @@ export class InProcessBroker implements NetworkHost {
       else if (p.type === "publish") {
         if (p.qos === 1) net.deliver(id, "data", new Uint8Array([0x40, 2, p.packetId >> 8, p.packetId & 255]));
         const m = /^wearable\/([0-9a-f]{16})\/frames$/.exec(p.topic);
+        // The ACL: an account publishes only under its own id.
+        if (m && m[1] !== this.accounts.get(id)) continue;
         if (m && p.payload.length > SIM_MESSAGE_SIZE_LIMIT) this.oversizeDropped++;
         else if (m) {
           this.publishes++;
@@ -59,6 +78,7 @@ export class InProcessBroker implements NetworkHost {
 
   close(id: number): void {
     this.readers.delete(id);
+    this.accounts.delete(id);
     for (const [t, sid] of this.subscribed) if (sid === id) this.subscribed.delete(t);
   }
 

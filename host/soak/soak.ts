@@ -26,7 +26,9 @@ import type { WearableFirmware } from "../../firmware/app.js";
 import { Gateway } from "../gateway/gateway.js";
 import { GatewayService, MemoryReadingStore } from "../gateway/service.js";
 import { DEFAULT_HR_TRACE, DEFAULT_START } from "../sim/run-sim.js";
-import { seededBytes, simKeys, simProvisioningBundle } from "../sim/sim-keys.js";
+import { seededBytes, simFactoryCa, simFactoryKey, simKeys, simStation } from "../sim/sim-keys.js";
+import { StationSession } from "../provision/station.js";
+import { isProvisioningResponse } from "../../protocol/provisioning.js";
 import { fragmentMessage } from "../../protocol/link-framing.js";
 import { decodeEnvelope, encodeAck } from "../../firmware/link/link-messages.js";
 import { crc32 } from "../../firmware/storage/crc32.js";
@@ -129,10 +131,12 @@ export function runSoak(o: SoakOptions): SoakReport {
   const framePeriodS = o.framePeriodS ?? 5;
   const transport = o.transport ?? "both";
   const idHex = Buffer.from(keys.deviceId).toString("hex");
-  // The factory key (written at manufacturing) verifies the second life's provisioning bundle.
-  const factory = new NobleCrypto(seededBytes(o.seed, "soak-factory")).signatureKeyPair("ES256");
+  // The factory CA: its key (written at manufacturing) verifies the second life's provisioning
+  // bundle; it certified the first life's key (the board starts provisioned) and certifies the
+  // second's, whose key the device generates after its factory reset.
+  const ca = simFactoryCa(o.seed);
   const config: SimSessionConfig = {
-    factoryKey: { alg: "ES256", publicKey: bytesToHex(factory.publicKey) },
+    factoryKey: simFactoryKey(ca),
     seed: o.seed,
     startWallTimeMs: Date.parse(DEFAULT_START),
     heartRate: DEFAULT_HR_TRACE,
@@ -140,9 +144,9 @@ export function runSoak(o: SoakOptions): SoakReport {
     framePeriodS,
     firmwareVersion: "1.0.0",
     mtu: 247,
-    provisioning: keys.provisioning,
+    provisioning: { ...keys.provisioning, certificate: bytesToHex(ca.issueDeviceCertificate(idHex, keys.identityPublicKey)) },
     transport,
-    mqtt: { host: "127.0.0.1", port: 8883, tlsServerName: "127.0.0.1", username: idHex, password: "soak", topicPrefix: `wearable/${idHex}` },
+    mqtt: { host: "127.0.0.1", port: 8883, tlsServerName: "127.0.0.1", username: idHex, topicPrefix: `wearable/${idHex}` },
   };
   // The gateway's disk: epoch keys (saved before anything under a new epoch is acknowledged),
   // replay window and acknowledgement level (saved every step), and the readings.
@@ -177,9 +181,15 @@ export function runSoak(o: SoakOptions): SoakReport {
   const reassembler = new FragmentReassembler();
   let latestAck: Uint8Array | null = null;
   const bleReplies: Uint8Array[] = [];
+  /** The factory station while the device is re-provisioned (its answer comes over BLE). */
+  let station: StationSession | null = null;
   const session = new SimSession(config, {
     notify(payload) {
       const r = reassembler.push(payload);
+      if (r.kind === "message" && isProvisioningResponse(r.message)) {
+        if (station) stationAnswered(station.receive(r.message));
+        return;
+      }
       if (r.kind !== "message" || service === null) return;
       const d = service.receive(idHex, r.message);
       if (d.ack && d.ack[0] === 0xac) latestAck = d.ack;
@@ -207,6 +217,10 @@ export function runSoak(o: SoakOptions): SoakReport {
       if (env.ok) lastSeen = { epoch: env.value.epoch, qseq: env.value.qseq, check: crc32(env.value.message) };
       const d = service.receive(device, r.message);
       if (d.ack) broker.publish(`wearable/${device}/acks`, fragmentMessage(d.ack, 64, ackNumber++)[0]);
+    },
+    (certificate) => {
+      const c = ca.check(certificate, new Date());
+      return c.ok ? c.identity.commonName : null;
     },
   );  session.board.network.host = broker;
   const instances: WearableFirmware[] = [session.firmware];
@@ -238,7 +252,23 @@ export function runSoak(o: SoakOptions): SoakReport {
   let garbagePublished = 0;
   // Re-provisioning: when the maintainer orders the factory reset, and where it stands.
   let reprovisionAt = o.reprovision === false ? Infinity : Math.round((0.4 + 0.2 * rng.nextFloat()) * endMs);
-  let reprovisionStage: "waiting" | "resetting" | "done" = "waiting";
+  let reprovisionStage: "waiting" | "resetting" | "station" | "done" = "waiting";
+  /** The station checked the device's proof: the bundle to the device, the certified key to the gateway. */
+  const stationAnswered = (r: ReturnType<StationSession["receive"]>) => {
+    if (r.send) session.centralSend(r.send);
+    const p = r.provisioned;
+    if (!p || reprovisionStage !== "station") return;
+    // The wipe reset the device's settings: the maintainer sets its transport again.
+    session.centralSend(maintainerCommand({ op: "set-transport", transport }));
+    disk.identity = { key: p.identityPublicKey, generation: disk.identity.generation + 1 };
+    disk.secrets = [];
+    disk.replay = [];
+    disk.acks = [];
+    if (service !== null) service.gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: p.identityPublicKey, signatureAlg: p.signatureAlg, generation: disk.identity.generation });
+    reprovisionStage = "done";
+    reprovisionAt = Infinity;
+    reprovisions++;
+  };
   let resetOrderedAt = 0;
   let retiringMs = 0;
   let reprovisions = 0;
@@ -304,20 +334,11 @@ export function runSoak(o: SoakOptions): SoakReport {
         reprovisionStage = "resetting";
       } else if (reprovisionStage === "resetting" && state === "unprovisioned") {
         retiringMs = t - resetOrderedAt;
-        // A new identity under the same id: the bundle to the device, the key to the gateway.
-        const identity = new NobleCrypto(seededBytes(o.seed, "soak-second-identity")).signatureKeyPair("ES256");
-        const bundle = simProvisioningBundle(keys, { alg: "ES256", privateKey: factory.privateKey }, identity.privateKey, new NobleCrypto(seededBytes(o.seed, "soak-bundle")));
-        session.centralSend(bundle);
-        // The wipe reset the device's settings: the maintainer sets its transport again.
-        session.centralSend(maintainerCommand({ op: "set-transport", transport }));
-        disk.identity = { key: identity.publicKey, generation: disk.identity.generation + 1 };
-        disk.secrets = [];
-        disk.replay = [];
-        disk.acks = [];
-        if (service !== null) service.gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: identity.publicKey, signatureAlg: keys.signatureAlg, generation: disk.identity.generation });
-        reprovisionStage = "done";
-        reprovisionAt = Infinity;
-        reprovisions++;
+        // The device generated a new identity key when it wiped the old one: the station asks
+        // for it over BLE (stationAnswered takes it from there).
+        station = new StationSession(simStation(keys, ca), { deviceId: () => keys.deviceId, expectDeviceId: keys.deviceId, expectAlg: keys.signatureAlg });
+        session.centralSend(station.start());
+        reprovisionStage = "station";
       }
     }
     if (!quiet) {

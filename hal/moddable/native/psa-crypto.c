@@ -5,7 +5,8 @@
  * mbedtls component, Mbed TLS 4 / TF-PSA-Crypto, where PSA is the crypto API and mbedTLS uses
  * the chip's MPI, SHA and AES accelerators and its hardware RNG).
  *
- *   ES256       deterministic ECDSA (RFC 6979) over P-256 with SHA-256, raw r||s signatures
+ *   ES256       deterministic ECDSA (RFC 6979) over P-256 with SHA-256, raw r||s signatures,
+ *               normalised to low-S (s <= n/2); verification rejects high-S signatures
  *   P-256       key pairs, public key from a private key or a seed, ECDH (x coordinate);
  *               mbedTLS validates every peer point and every private scalar
  *   SHA-256, HMAC-SHA256, HKDF-SHA256, AES-128-GCM
@@ -63,6 +64,16 @@
 static const uint32_t kP256OrderMinusOne[8] = {
 	0xFC632550, 0xF3B9CAC2, 0xA7179E84, 0xBCE6FAAD,
 	0xFFFFFFFF, 0xFFFFFFFF, 0x00000000, 0xFFFFFFFF
+};
+
+/* n of P-256 and floor(n / 2), big-endian: an ES256 signature is canonical when s <= n/2. */
+static const uint8_t kP256Order[P256_SCALAR_BYTES] = {
+	0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+	0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51
+};
+static const uint8_t kP256HalfOrder[P256_SCALAR_BYTES] = {
+	0x7F, 0xFF, 0xFF, 0xFF, 0x80, 0x00, 0x00, 0x00, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+	0xDE, 0x73, 0x7D, 0x56, 0xD3, 0x8B, 0xCF, 0x42, 0x79, 0xDC, 0xE5, 0x61, 0x7E, 0x31, 0x92, 0xA8
 };
 
 static uint8_t gPsaReady = 0;
@@ -270,7 +281,32 @@ void xs_psa_p256_from_seed(xsMachine *the)
 	xsmcSetBoolean(xsResult, PSA_SUCCESS == status);
 }
 
-/* es256Sign(privateKey 32, message, signature 64) -> boolean (false: the private key is not in 1..n-1). */
+/* 1 when the 32-byte big-endian s is above n/2 (s is public: no need for constant time). */
+static int highS(const uint8_t *s)
+{
+	int i;
+	for (i = 0; i < P256_SCALAR_BYTES; i++) {
+		if (s[i] != kP256HalfOrder[i])
+			return s[i] > kP256HalfOrder[i];
+	}
+	return 0;
+}
+
+/* s = n - s, big-endian byte-wise subtraction (0 < s < n, so no borrow is left over). */
+static void negateS(uint8_t *s)
+{
+	int i, borrow = 0;
+	for (i = P256_SCALAR_BYTES - 1; i >= 0; i--) {
+		int d = (int)kP256Order[i] - (int)s[i] - borrow;
+		borrow = d < 0;
+		s[i] = (uint8_t)(d + (borrow ? 256 : 0));
+	}
+}
+
+/*
+	es256Sign(privateKey 32, message, signature 64) -> boolean (false: the private key is not in 1..n-1).
+	PSA gives r || s; when s > n/2 it is replaced by n - s (low-S, docs/protocol.md section 1).
+*/
 void xs_psa_es256_sign(xsMachine *the)
 {
 	mbedtls_svc_key_id_t key = MBEDTLS_SVC_KEY_ID_INIT;
@@ -298,10 +334,52 @@ void xs_psa_es256_sign(xsMachine *the)
 	}
 	if (PSA_SUCCESS != status)
 		xsUnknownError("ES256 signing failed (PSA status %d)", (int)status);
+	if (highS(signature + P256_SCALAR_BYTES))
+		negateS(signature + P256_SCALAR_BYTES);
 	xsmcSetBoolean(xsResult, 1);
 }
 
-/* es256Verify(publicKey, message, signature) -> boolean; false for any malformed input. */
+/*
+	es256SignDigest(privateKey 32, digest 32, signature 64) -> boolean (false: the private key is not
+	in 1..n-1). ECDSA P-256 over a SHA-256 digest computed elsewhere (RFC 6979 nonces): the TLS
+	client's CertificateVerify, whose digest is the SDK's running hash of the handshake messages
+	(hal/moddable/tls/handshake.js). Raw r || s; the caller encodes it as TLS wants (DER).
+*/
+void xs_psa_es256_sign_digest(xsMachine *the)
+{
+	mbedtls_svc_key_id_t key = MBEDTLS_SVC_KEY_ID_INIT;
+	const uint8_t *privateKey, *digest;
+	uint8_t *signature;
+	size_t privateSize, digestSize, length = 0;
+	psa_status_t status;
+	needArguments(the, 3);
+	ready(the);
+	signature = writable(the, &xsArg(2), P256_SIGNATURE_BYTES, "signature");
+	privateKey = readable(the, &xsArg(0), &privateSize);
+	digest = readable(the, &xsArg(1), &digestSize);
+	if (P256_SCALAR_BYTES != privateSize)
+		xsRangeError("ES256 private key must be 32 bytes");
+	if (SHA256_BYTES != digestSize)
+		xsRangeError("SHA-256 digest must be 32 bytes");
+	status = importKey(ECC_KEY_PAIR, 256, PSA_KEY_USAGE_SIGN_HASH, ES256_SIGN_ALG, privateKey, privateSize, &key);
+	if (PSA_ERROR_INVALID_ARGUMENT == status) {
+		xsmcSetBoolean(xsResult, 0);
+		return;
+	}
+	if (PSA_SUCCESS == status) {
+		status = psa_sign_hash(key, ES256_SIGN_ALG, digest, digestSize, signature, P256_SIGNATURE_BYTES, &length);
+		psa_destroy_key(key);
+		if ((PSA_SUCCESS == status) && (P256_SIGNATURE_BYTES != length))
+			status = PSA_ERROR_GENERIC_ERROR;
+	}
+	if (PSA_SUCCESS != status) {
+		wipe(signature, P256_SIGNATURE_BYTES);
+		xsUnknownError("ES256 digest signing failed (PSA status %d)", (int)status);
+	}
+	xsmcSetBoolean(xsResult, 1);
+}
+
+/* es256Verify(publicKey, message, signature) -> boolean; false for any malformed input and for a high-S signature (s > n/2). */
 void xs_psa_es256_verify(xsMachine *the)
 {
 	mbedtls_svc_key_id_t key = MBEDTLS_SVC_KEY_ID_INIT;
@@ -315,6 +393,8 @@ void xs_psa_es256_verify(xsMachine *the)
 	signature = readable(the, &xsArg(2), &signatureSize);
 	xsmcSetBoolean(xsResult, 0);
 	if ((P256_PUBLIC_BYTES != publicSize) || (0x04 != publicKey[0]) || (P256_SIGNATURE_BYTES != signatureSize))
+		return;
+	if (highS(signature + P256_SCALAR_BYTES))
 		return;
 	if (PSA_SUCCESS != importKey(ECC_PUBLIC_KEY, 256, PSA_KEY_USAGE_VERIFY_MESSAGE, ES256_VERIFY_ALG, publicKey, publicSize, &key))
 		return;

@@ -8,6 +8,7 @@ function randomFill(bytes) @ "xs_psa_random_fill";
 function p256GenerateKeyPair(privateKey, publicKey) @ "xs_psa_p256_generate";
 function p256KeyPairFromSeed(seed, privateKey, publicKey) @ "xs_psa_p256_from_seed";
 function es256Sign(privateKey, message, signature) @ "xs_psa_es256_sign";
+function es256SignDigest(privateKey, digest, signature) @ "xs_psa_es256_sign_digest";
 function es256Verify(publicKey, message, signature) @ "xs_psa_es256_verify";
 function p256Agree(privateKey, peerPublicKey, secret) @ "xs_psa_p256_agree";
 function sha256(data) @ "xs_psa_sha256";
@@ -21,6 +22,7 @@ export {
 	p256GenerateKeyPair,
 	p256KeyPairFromSeed,
 	es256Sign,
+	es256SignDigest,
 	es256Verify,
 	p256Agree,
 	sha256,
