@@ -28,7 +28,7 @@ export const gatewayFlags = {
   ca: { type: "string", help: "CA certificate (PEM) that signed the broker's certificate", valueName: "FILE" },
   cert: { type: "string", help: "the gateway's client certificate (PEM) from the factory CA; its CN is its broker account (wearable provision writes keys/gateway-mqtt.crt)", valueName: "FILE" },
   key: { type: "string", help: "the private key (PEM) of --cert (keys/gateway-mqtt.key)", valueName: "FILE" },
-  keys: { type: "string", help: "device and gateway keys (the keys.json that `sim --record` writes)", valueName: "FILE" },
+  keys: { type: "string", help: "device and gateway keys (the file that `npm start -- --gateway-keys-out FILE` writes)", valueName: "FILE" },
   share: { type: "string", help: "MQTT shared-subscription group: instances with the same group split the stream", valueName: "GROUP" },
   db: { type: "string", help: "SQLite file the readings go to", default: "gateway.sqlite", valueName: "FILE" },
   seconds: { type: "number", help: "stop after N seconds (0: until Ctrl-C; --demo default 30)", min: 0, valueName: "N" },
@@ -83,15 +83,15 @@ interface KeysFile {
 }
 
 function readKeys(path: string): KeysFile {
-  if (!existsSync(path)) throw new Error(`gateway: ${path} does not exist (write one with: npm start -- --seconds 5 --record DIR)`);
+  if (!existsSync(path)) throw new Error(`gateway: ${path} does not exist (write one with: npm start -- --seconds 5 --gateway-keys-out FILE)`);
   let k: KeysFile;
   try {
     k = JSON.parse(readFileSync(path, "utf8")) as KeysFile;
   } catch {
-    throw new Error(`gateway: ${path} is not JSON; it must be the keys.json that \`sim --record\` writes`);
+    throw new Error(`gateway: ${path} is not JSON; it must be the file that \`npm start -- --gateway-keys-out FILE\` writes`);
   }
   for (const f of ["deviceId", "signatureAlg", "deviceIdentityPublicKey", "agreementAlg", "gatewayPrivateKey"] as const) {
-    if (typeof k[f] !== "string") throw new Error(`gateway: ${path} has no "${f}"; it must be the keys.json that \`sim --record\` writes`);
+    if (typeof k[f] !== "string") throw new Error(`gateway: ${path} has no "${f}"; it must be the file that \`npm start -- --gateway-keys-out FILE\` writes`);
   }
   return k;
 }
