@@ -45,6 +45,42 @@ describe("soak, gateway and export commands", function () {
     }
   });
 
+  it("export of a device the database does not know: one line naming the devices it does, exit 1", async () => {
+    const { SqliteStore } = await import("../host/gateway/store-sqlite.js");
+    const dir = mkdtempSync(join(tmpdir(), "wearable-cli-"));
+    try {
+      const db = join(dir, "gateway.sqlite");
+      const store = new SqliteStore(db);
+      store.storeReadings([{ device: "0011223344556677", seq: 1, time: "2026-01-01T00:00:00.000Z", timeMs: 1767225600000, hr: 70, hrQuality: 90, tempC: 33.5, flags: 0, frameSeq: 1, epoch: 1 }]);
+      store.close();
+      const r = wearable("export", "--format", "csv", "--device", "8899aabbccddeeff", "--db", db);
+      assert.equal(r.code, 1, r.err);
+      assert.equal(r.out, "", "nothing on stdout");
+      assert.equal(r.err.trim().split("\n").length, 1, r.err);
+      assert.match(r.err, /device 8899aabbccddeeff has no readings in .*gateway\.sqlite \(devices in it: 0011223344556677\)/);
+      const ok = wearable("export", "--format", "csv", "--device", "0011223344556677", "--db", db);
+      assert.equal(ok.code, 0, ok.err);
+      assert.match(ok.out, /0011223344556677/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a busy --dashboard-port: one line saying so and what to do, exit 1", async () => {
+    const { createServer } = await import("node:net");
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", () => resolve()));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const r = wearable("sim", "--dashboard-port", String(port), "--seconds", "2", "--speed", "max");
+      assert.equal(r.code, 1, r.err);
+      assert.equal(r.err.trim().split("\n").length, 1, r.err);
+      assert.match(r.err, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use; choose another with --dashboard-port N`));
+    } finally {
+      busy.close();
+    }
+  });
+
   it("soak --help lists its flags", () => {
     const r = wearable("soak", "--help");
     assert.equal(r.code, 0);

@@ -185,7 +185,11 @@ export class DashboardServer {
     // The upgrade is checked here first (onUpgrade), then handed to ws.
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD });
     await new Promise<void>((resolve, reject) => {
-      http.once("error", reject);
+      http.once("error", (e: NodeJS.ErrnoException) => {
+        if (e.code === "EADDRINUSE") reject(new Error(`dashboard: port ${o.port} on 127.0.0.1 is in use; choose another with --dashboard-port N (0 picks a free one)`));
+        else if (e.code === "EACCES") reject(new Error(`dashboard: port ${o.port} needs privileges; choose one above 1023 with --dashboard-port N (0 picks a free one)`));
+        else reject(e);
+      });
       http.listen(o.port, "127.0.0.1", () => {
         http.removeListener("error", reject);
         resolve();

@@ -38,6 +38,12 @@ export async function exportCommand(argv: string[]): Promise<number> {
   if (!sqliteAvailable()) throw new Error(`export: ${SQLITE_MISSING}`);
   const store = new SqliteStore(flags.db!);
   const device = flags.device.toLowerCase();
+  const known = store.devices();
+  if (!known.includes(device)) {
+    store.close();
+    const list = known.length ? `devices in it: ${known.slice(0, 5).join(", ")}${known.length > 5 ? `, and ${known.length - 5} more` : ""}` : "it holds no readings yet";
+    throw new Error(`export: device ${device} has no readings in ${flags.db} (${list})`);
+  }
   const readings = store.readings(device, sinceMs);
   store.close();
   const text = flags.format === "csv" ? readingsCsv(readings) : JSON.stringify(fhirBundle(device, readings), null, 2) + "\n";
