@@ -304,39 +304,54 @@ static void negateS(uint8_t *s)
 }
 
 /*
+	Signs `input` (a message, or with `isDigest` a SHA-256 digest) with an ES256 private key into
+	`signature` (r || s, 64 bytes). Returns 0 when the private key is not in 1..n-1, 1 when signed;
+	throws on any other PSA failure, with the signature wiped. With `lowS`, s > n/2 is replaced by
+	n - s (docs/protocol.md section 1).
+*/
+static int es256SignInto(xsMachine *the, const uint8_t *privateKey, size_t privateSize, const uint8_t *input, size_t inputSize, int isDigest, int lowS, uint8_t *signature)
+{
+	mbedtls_svc_key_id_t key = MBEDTLS_SVC_KEY_ID_INIT;
+	size_t length = 0;
+	psa_status_t status;
+	if (P256_SCALAR_BYTES != privateSize)
+		xsRangeError("ES256 private key must be 32 bytes");
+	status = importKey(ECC_KEY_PAIR, 256, isDigest ? PSA_KEY_USAGE_SIGN_HASH : PSA_KEY_USAGE_SIGN_MESSAGE, ES256_SIGN_ALG, privateKey, privateSize, &key);
+	if (PSA_ERROR_INVALID_ARGUMENT == status)
+		return 0;
+	if (PSA_SUCCESS == status) {
+		if (isDigest)
+			status = psa_sign_hash(key, ES256_SIGN_ALG, input, inputSize, signature, P256_SIGNATURE_BYTES, &length);
+		else
+			status = psa_sign_message(key, ES256_SIGN_ALG, input, inputSize, signature, P256_SIGNATURE_BYTES, &length);
+		psa_destroy_key(key);
+		if ((PSA_SUCCESS == status) && (P256_SIGNATURE_BYTES != length))
+			status = PSA_ERROR_GENERIC_ERROR;
+	}
+	if (PSA_SUCCESS != status) {
+		wipe(signature, P256_SIGNATURE_BYTES);
+		xsUnknownError("ES256 signing failed (PSA status %d)", (int)status);
+	}
+	if (lowS && highS(signature + P256_SCALAR_BYTES))
+		negateS(signature + P256_SCALAR_BYTES);
+	return 1;
+}
+
+/*
 	es256Sign(privateKey 32, message, signature 64) -> boolean (false: the private key is not in 1..n-1).
 	PSA gives r || s; when s > n/2 it is replaced by n - s (low-S, docs/protocol.md section 1).
 */
 void xs_psa_es256_sign(xsMachine *the)
 {
-	mbedtls_svc_key_id_t key = MBEDTLS_SVC_KEY_ID_INIT;
 	const uint8_t *privateKey, *message;
 	uint8_t *signature;
-	size_t privateSize, messageSize, length = 0;
-	psa_status_t status;
+	size_t privateSize, messageSize;
 	needArguments(the, 3);
 	ready(the);
 	signature = writable(the, &xsArg(2), P256_SIGNATURE_BYTES, "signature");
 	privateKey = readable(the, &xsArg(0), &privateSize);
 	message = readable(the, &xsArg(1), &messageSize);
-	if (P256_SCALAR_BYTES != privateSize)
-		xsRangeError("ES256 private key must be 32 bytes");
-	status = importKey(ECC_KEY_PAIR, 256, PSA_KEY_USAGE_SIGN_MESSAGE, ES256_SIGN_ALG, privateKey, privateSize, &key);
-	if (PSA_ERROR_INVALID_ARGUMENT == status) {
-		xsmcSetBoolean(xsResult, 0);
-		return;
-	}
-	if (PSA_SUCCESS == status) {
-		status = psa_sign_message(key, ES256_SIGN_ALG, message, messageSize, signature, P256_SIGNATURE_BYTES, &length);
-		psa_destroy_key(key);
-		if ((PSA_SUCCESS == status) && (P256_SIGNATURE_BYTES != length))
-			status = PSA_ERROR_GENERIC_ERROR;
-	}
-	if (PSA_SUCCESS != status)
-		xsUnknownError("ES256 signing failed (PSA status %d)", (int)status);
-	if (highS(signature + P256_SCALAR_BYTES))
-		negateS(signature + P256_SCALAR_BYTES);
-	xsmcSetBoolean(xsResult, 1);
+	xsmcSetBoolean(xsResult, es256SignInto(the, privateKey, privateSize, message, messageSize, 0, 1, signature));
 }
 
 /*
@@ -347,36 +362,17 @@ void xs_psa_es256_sign(xsMachine *the)
 */
 void xs_psa_es256_sign_digest(xsMachine *the)
 {
-	mbedtls_svc_key_id_t key = MBEDTLS_SVC_KEY_ID_INIT;
 	const uint8_t *privateKey, *digest;
 	uint8_t *signature;
-	size_t privateSize, digestSize, length = 0;
-	psa_status_t status;
+	size_t privateSize, digestSize;
 	needArguments(the, 3);
 	ready(the);
 	signature = writable(the, &xsArg(2), P256_SIGNATURE_BYTES, "signature");
 	privateKey = readable(the, &xsArg(0), &privateSize);
 	digest = readable(the, &xsArg(1), &digestSize);
-	if (P256_SCALAR_BYTES != privateSize)
-		xsRangeError("ES256 private key must be 32 bytes");
 	if (SHA256_BYTES != digestSize)
 		xsRangeError("SHA-256 digest must be 32 bytes");
-	status = importKey(ECC_KEY_PAIR, 256, PSA_KEY_USAGE_SIGN_HASH, ES256_SIGN_ALG, privateKey, privateSize, &key);
-	if (PSA_ERROR_INVALID_ARGUMENT == status) {
-		xsmcSetBoolean(xsResult, 0);
-		return;
-	}
-	if (PSA_SUCCESS == status) {
-		status = psa_sign_hash(key, ES256_SIGN_ALG, digest, digestSize, signature, P256_SIGNATURE_BYTES, &length);
-		psa_destroy_key(key);
-		if ((PSA_SUCCESS == status) && (P256_SIGNATURE_BYTES != length))
-			status = PSA_ERROR_GENERIC_ERROR;
-	}
-	if (PSA_SUCCESS != status) {
-		wipe(signature, P256_SIGNATURE_BYTES);
-		xsUnknownError("ES256 digest signing failed (PSA status %d)", (int)status);
-	}
-	xsmcSetBoolean(xsResult, 1);
+	xsmcSetBoolean(xsResult, es256SignInto(the, privateKey, privateSize, digest, digestSize, 1, 0, signature));
 }
 
 /* es256Verify(publicKey, message, signature) -> boolean; false for any malformed input and for a high-S signature (s > n/2). */
