@@ -8,6 +8,7 @@
  * reads past the input, never allocates more items than the input could hold, limits nesting,
  * and returns a typed error instead of throwing.
  */
+import { bytesEqual, compareBytes, utf8Decode, utf8Encode } from "./bytes.js";
 
 export type CborKey = number | string;
 
@@ -65,138 +66,6 @@ export function tagged(tag: number, value: CborValue): CborTagged {
 
 export function isTagged(v: CborValue): v is CborTagged {
   return typeof v === "object" && v !== null && !(v instanceof Uint8Array) && !Array.isArray(v) && !(v instanceof Map);
-}
-
-// ---------------------------------------------------------------------------------------------
-// UTF-8 (no TextEncoder/TextDecoder in portable code)
-
-export function utf8Encode(s: string): Uint8Array {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (let i = 0; i < s.length; i++) {
-    let c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(i + 1) - 0xdc00);
-      i++;
-    } else if (c >= 0xd800 && c <= 0xdfff) {
-      c = 0xfffd; // lone surrogate
-    }
-    if (c < 0x80) out[o++] = c;
-    else if (c < 0x800) {
-      out[o++] = 0xc0 | (c >> 6);
-      out[o++] = 0x80 | (c & 0x3f);
-    } else if (c < 0x10000) {
-      out[o++] = 0xe0 | (c >> 12);
-      out[o++] = 0x80 | ((c >> 6) & 0x3f);
-      out[o++] = 0x80 | (c & 0x3f);
-    } else {
-      out[o++] = 0xf0 | (c >> 18);
-      out[o++] = 0x80 | ((c >> 12) & 0x3f);
-      out[o++] = 0x80 | ((c >> 6) & 0x3f);
-      out[o++] = 0x80 | (c & 0x3f);
-    }
-  }
-  return out;
-}
-
-/** Strict UTF-8 decoding (no overlong forms, no surrogates, nothing above U+10FFFF); null if invalid. */
-export function utf8Decode(b: Uint8Array, start = 0, end = b.length): string | null {
-  let s = "";
-  let i = start;
-  while (i < end) {
-    const c = b[i];
-    let cp: number;
-    let need: number;
-    let min: number;
-    if (c < 0x80) {
-      s += String.fromCharCode(c);
-      i++;
-      continue;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      cp = c & 0x1f;
-      need = 1;
-      min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      cp = c & 0x0f;
-      need = 2;
-      min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      cp = c & 0x07;
-      need = 3;
-      min = 0x10000;
-    } else return null;
-    if (i + need >= end) return null;
-    for (let k = 1; k <= need; k++) {
-      const cc = b[i + k];
-      if ((cc & 0xc0) !== 0x80) return null;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return null;
-    if (cp >= 0x10000) {
-      const v = cp - 0x10000;
-      s += String.fromCharCode(0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));
-    } else s += String.fromCharCode(cp);
-    i += need + 1;
-  }
-  return s;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Byte helpers
-
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = a.length < b.length ? a.length : b.length;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return a.length - b.length;
-}
-
-export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-const HEX = "0123456789abcdef";
-
-export function toHex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += HEX[b[i] >> 4] + HEX[b[i] & 15];
-  return s;
-}
-
-/** Parses even-length hex (either case); null if invalid. */
-export function fromHex(s: string): Uint8Array | null {
-  if (s.length % 2 !== 0) return null;
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    const hi = HEX.indexOf(s[2 * i].toLowerCase());
-    const lo = HEX.indexOf(s[2 * i + 1].toLowerCase());
-    if (hi < 0 || lo < 0) return null;
-    out[i] = (hi << 4) | lo;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,20 +14,11 @@
  * docs/protocol.md (section "Commands") is the normative description. Decoding never throws.
  */
 import type { Crypto, SignatureAlgorithm } from "../hal/contracts/crypto.js";
-import { CborWriter, bytesEqual, decodeCbor, describeCborError, toHex, utf8Decode, utf8Encode } from "./cbor.js";
-import type { CborKey, CborValue } from "./cbor.js";
-import {
-  HEADER_ALG,
-  HEADER_CONTENT_TYPE,
-  HEADER_KID,
-  createSign1,
-  decodeSign1,
-  signatureAlgFromId,
-  verifySign1,
-} from "./cose.js";
-import type { CoseSign1, HeaderMap } from "./cose.js";
-
+import { bytesEqual, toHex, utf8Decode, utf8Encode } from "./bytes.js";
+import { CborWriter, decodeCbor, describeCborError, type CborKey, type CborValue } from "./cbor.js";
 import { CONTENT_TYPE_COMMAND, CONTENT_TYPE_RESULT } from "./content-types.js";
+import { HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, createSign1, decodeSign1, signatureAlgFromId, verifySign1, type CoseSign1, type HeaderMap } from "./cose.js";
+import { ALERTS_DOMAIN, ALERTS_KEYS, SETTINGS_DOMAIN, SETTINGS_KEYS, settingProblem, settingSpec } from "./settings.js";
 
 /** COSE content types: the registry is protocol/content-types.ts. */
 export { CONTENT_TYPE_COMMAND, CONTENT_TYPE_PROVISIONING, CONTENT_TYPE_RESULT } from "./content-types.js";
@@ -157,6 +148,12 @@ function isUint(v: CborValue | undefined, max: number): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
 }
 
+/** True when `v` is a value the registry (protocol/settings.ts) allows for the setting: the args a command stores are checked as the firmware reads them back. */
+function fitsSetting<T extends number | string>(domain: string, key: string, v: CborValue | undefined): v is T {
+  const spec = settingSpec(domain, key);
+  return spec !== null && (typeof v === "number" || typeof v === "string") && settingProblem(spec, v) === null;
+}
+
 function onlyTextKeys(m: Map<CborKey, CborValue>, allowed: string[]): boolean {
   for (const k of m.keys()) if (typeof k !== "string" || allowed.indexOf(k) < 0) return false;
   return true;
@@ -168,24 +165,25 @@ export function parseCommandArgs(op: CommandOp, m: Map<CborKey, CborValue>): { o
   switch (op) {
     case "set-frame-period": {
       const s = m.get("seconds");
-      if (!onlyTextKeys(m, ["seconds"]) || !isUint(s, 60) || s < 1) return bad("set-frame-period takes {seconds: 1..60}");
+      if (!onlyTextKeys(m, ["seconds"]) || !fitsSetting<number>(SETTINGS_DOMAIN, SETTINGS_KEYS.framePeriod, s)) return bad("set-frame-period takes {seconds: 1..60}");
       return { ok: true, args: { op, seconds: s } };
     }
     case "set-alert-thresholds": {
-      const hrLow = m.get("hrLow");
-      const hrHigh = m.get("hrHigh");
-      const tempLow = m.get("tempLow");
-      const tempHigh = m.get("tempHigh");
-      if (!onlyTextKeys(m, ["hrLow", "hrHigh", "tempLow", "tempHigh"])) return bad("set-alert-thresholds takes {hrLow, hrHigh, tempLow, tempHigh}");
-      if (!isUint(hrLow, 150) || !isUint(hrHigh, 250) || hrLow < 20 || hrHigh < 60 || hrLow >= hrHigh) return bad("heart-rate thresholds: integers, hrLow 20..150, hrHigh 60..250, hrLow < hrHigh (bpm)");
-      if (!isUint(tempLow, 4000) || !isUint(tempHigh, 4500) || tempLow < 2000 || tempHigh < 3000 || tempLow >= tempHigh) {
+      const hrLow = m.get(ALERTS_KEYS.hrLow);
+      const hrHigh = m.get(ALERTS_KEYS.hrHigh);
+      const tempLow = m.get(ALERTS_KEYS.tempLow);
+      const tempHigh = m.get(ALERTS_KEYS.tempHigh);
+      if (!onlyTextKeys(m, [ALERTS_KEYS.hrLow, ALERTS_KEYS.hrHigh, ALERTS_KEYS.tempLow, ALERTS_KEYS.tempHigh])) return bad("set-alert-thresholds takes {hrLow, hrHigh, tempLow, tempHigh}");
+      const fits = (key: string, v: CborValue | undefined): v is number => fitsSetting<number>(ALERTS_DOMAIN, key, v);
+      if (!fits(ALERTS_KEYS.hrLow, hrLow) || !fits(ALERTS_KEYS.hrHigh, hrHigh) || hrLow >= hrHigh) return bad("heart-rate thresholds: integers, hrLow 20..150, hrHigh 60..250, hrLow < hrHigh (bpm)");
+      if (!fits(ALERTS_KEYS.tempLow, tempLow) || !fits(ALERTS_KEYS.tempHigh, tempHigh) || tempLow >= tempHigh) {
         return bad("temperature thresholds: integers, tempLow 2000..4000, tempHigh 3000..4500, tempLow < tempHigh (centi-C)");
       }
       return { ok: true, args: { op, hrLow, hrHigh, tempLow, tempHigh } };
     }
     case "set-transport": {
       const t = m.get("transport");
-      if (!onlyTextKeys(m, ["transport"]) || (t !== "ble" && t !== "mqtt" && t !== "both")) return bad('set-transport takes {transport: "ble" | "mqtt" | "both"}');
+      if (!onlyTextKeys(m, ["transport"]) || !fitsSetting<Transport>(SETTINGS_DOMAIN, SETTINGS_KEYS.transport, t)) return bad('set-transport takes {transport: "ble" | "mqtt" | "both"}');
       return { ok: true, args: { op, transport: t } };
     }
     case "read-security-log": {

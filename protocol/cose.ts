@@ -84,6 +84,15 @@ export function signatureAlgFromId(id: CborValue | undefined): SignatureAlgorith
   return null;
 }
 
+function signaturePublicKeyLength(alg: SignatureAlgorithm): number {
+  return alg === "ES256" ? 65 : 32;
+}
+
+/** True when `k` is a public key of `alg` (ES256: uncompressed P-256 point; EdDSA: 32 bytes). */
+export function validPublicKey(alg: SignatureAlgorithm, k: unknown): k is Uint8Array {
+  return k instanceof Uint8Array && k.length === signaturePublicKeyLength(alg) && (alg !== "ES256" || k[0] === 4);
+}
+
 export function aeadAlgId(alg: AeadAlgorithm): number {
   return alg === "A128GCM" ? COSE_ALG_A128GCM : COSE_ALG_CHACHA20_POLY1305;
 }
@@ -230,33 +239,45 @@ function unwrap(bytes: Uint8Array, expectedTag: number, length: number, options:
 // ---------------------------------------------------------------------------------------------
 // COSE_Sign1
 
-export interface Sign1CreateOptions {
+/** What every message this module builds may add: external AAD, header parameters, its tag. */
+export interface CoseBuildOptions {
   crypto: Crypto;
-  alg: SignatureAlgorithm;
-  privateKey: Uint8Array;
-  payload: Uint8Array;
   externalAad?: Uint8Array;
   /** Extra protected parameters; `alg` is always added. */
   protectedHeaders?: HeaderMap;
   unprotectedHeaders?: HeaderMap;
-  /** Emit tag 18 (default true). */
+  /** Emit the message's tag (18 or 16; default true). */
   tagged?: boolean;
 }
 
-export function createSign1(o: Sign1CreateOptions): Uint8Array {
+/** The protected header bucket with `alg` set, encoded. */
+function protectedWithAlg(o: CoseBuildOptions, algId: number): Uint8Array {
   const p: HeaderMap = new Map(o.protectedHeaders ?? []);
-  p.set(HEADER_ALG, signatureAlgId(o.alg));
-  const protectedBytes = encodeProtected(p);
+  p.set(HEADER_ALG, algId);
+  return encodeProtected(p);
+}
+
+/** A message array: [protected, unprotected, ...rest], tagged unless told not to. */
+function buildMessage(o: CoseBuildOptions, tag: number, protectedBytes: Uint8Array, rest: Uint8Array[]): Uint8Array {
+  let size = protectedBytes.length + 32;
+  for (const r of rest) size += r.length + 9;
+  const w = new CborWriter(size);
+  if (o.tagged ?? true) w.tag(tag);
+  w.arrayHeader(2 + rest.length).bytes(protectedBytes).value(o.unprotectedHeaders ?? new Map());
+  for (const r of rest) w.bytes(r);
+  return w.toBytes();
+}
+
+export interface Sign1CreateOptions extends CoseBuildOptions {
+  alg: SignatureAlgorithm;
+  privateKey: Uint8Array;
+  payload: Uint8Array;
+}
+
+export function createSign1(o: Sign1CreateOptions): Uint8Array {
+  const protectedBytes = protectedWithAlg(o, signatureAlgId(o.alg));
   const signature = o.crypto.sign(o.alg, o.privateKey, sigStructure(protectedBytes, o.externalAad ?? new Uint8Array(0), o.payload));
-  const w = new CborWriter(o.payload.length + protectedBytes.length + 96);
-  if (o.tagged ?? true) w.tag(TAG_SIGN1);
-  return w
-    .arrayHeader(4)
-    .bytes(protectedBytes)
-    .value(o.unprotectedHeaders ?? new Map())
-    .bytes(o.payload)
-    .bytes(signature)
-    .toBytes();
+  return buildMessage(o, TAG_SIGN1, protectedBytes, [o.payload, signature]);
 }
 
 export function decodeSign1(bytes: Uint8Array, options: CoseDecodeOptions = {}): CoseResult<CoseSign1> {
@@ -323,35 +344,18 @@ export function verifySign1(
 // ---------------------------------------------------------------------------------------------
 // COSE_Encrypt0
 
-export interface Encrypt0SealOptions {
-  crypto: Crypto;
+export interface Encrypt0SealOptions extends CoseBuildOptions {
   alg: AeadAlgorithm;
   key: Uint8Array;
   /** The full AEAD nonce; the caller puts the IV or Partial IV it came from in the headers. */
   nonce: Uint8Array;
   plaintext: Uint8Array;
-  externalAad?: Uint8Array;
-  /** Extra protected parameters; `alg` is always added. */
-  protectedHeaders?: HeaderMap;
-  unprotectedHeaders?: HeaderMap;
-  /** Emit tag 16 (default true). */
-  tagged?: boolean;
 }
 
 export function sealEncrypt0(o: Encrypt0SealOptions): Uint8Array {
-  const p: HeaderMap = new Map(o.protectedHeaders ?? []);
-  p.set(HEADER_ALG, aeadAlgId(o.alg));
-  const protectedBytes = encodeProtected(p);
-  const aad = encStructure(protectedBytes, o.externalAad ?? new Uint8Array(0));
-  const ciphertext = o.crypto.aeadSeal(o.alg, o.key, o.nonce, aad, o.plaintext);
-  const w = new CborWriter(ciphertext.length + protectedBytes.length + 48);
-  if (o.tagged ?? true) w.tag(TAG_ENCRYPT0);
-  return w
-    .arrayHeader(3)
-    .bytes(protectedBytes)
-    .value(o.unprotectedHeaders ?? new Map())
-    .bytes(ciphertext)
-    .toBytes();
+  const protectedBytes = protectedWithAlg(o, aeadAlgId(o.alg));
+  const ciphertext = o.crypto.aeadSeal(o.alg, o.key, o.nonce, encStructure(protectedBytes, o.externalAad ?? new Uint8Array(0)), o.plaintext);
+  return buildMessage(o, TAG_ENCRYPT0, protectedBytes, [ciphertext]);
 }
 
 export function decodeEncrypt0(bytes: Uint8Array, options: CoseDecodeOptions = {}): CoseResult<CoseEncrypt0> {

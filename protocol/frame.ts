@@ -14,16 +14,14 @@
  * `FrameSealer` is the device side; `FrameOpener` the receiving side (portable, so a verifier
  * can run anywhere). docs/protocol.md is the normative, byte-exact description.
  */
-import type {
-  AeadAlgorithm,
-  Crypto,
-  KeyAgreementAlgorithm,
-  SignatureAlgorithm,
-} from "../hal/contracts/crypto.js";
-import { CborWriter, bytesEqual, concatBytes, decodeCbor, describeCborError, toHex } from "./cbor.js";
-import type { CborValue } from "./cbor.js";
+import type { AeadAlgorithm, Crypto, KeyAgreementAlgorithm, SignatureAlgorithm } from "../hal/contracts/crypto.js";
+import { bytesEqual, concatBytes, fromHex, toHex, utf8Encode } from "./bytes.js";
+import { CborWriter, decodeCbor, describeCborError, type CborValue } from "./cbor.js";
+import { parseResultPayload, type CommandResult } from "./command.js";
+import { CONTENT_TYPE_ANNOUNCEMENT, CONTENT_TYPE_RECORD, CONTENT_TYPE_RESULT, CONTENT_TYPE_UPDATE_STATUS } from "./content-types.js";
 import {
   HEADER_ALG,
+  HEADER_CONTENT_TYPE,
   HEADER_KID,
   HEADER_PARTIAL_IV,
   TAG_ENCRYPT0,
@@ -43,17 +41,13 @@ import {
   signatureAlgFromId,
   signatureAlgId,
   verifySign1,
+  type CoseEncrypt0,
+  type CoseSign1,
+  type HeaderMap,
 } from "./cose.js";
-import type { CoseEncrypt0, CoseSign1, HeaderMap } from "./cose.js";
-import { MAX_FRAME_SEQ, RECORD_SCHEMA, decodeRecord, writeRecord } from "./record.js";
-import type { RecordV1 } from "./record.js";
-import { HEADER_CONTENT_TYPE } from "./cose.js";
-import { CONTENT_TYPE_ANNOUNCEMENT, CONTENT_TYPE_RECORD, CONTENT_TYPE_RESULT, CONTENT_TYPE_UPDATE_STATUS } from "./content-types.js";
 import { MESSAGE_PADDED_LENGTH, messagePaddedLength, recordPaddedLength, unpadPlaintext } from "./padding.js";
-import { parseResultPayload } from "./command.js";
-import type { CommandResult } from "./command.js";
-import { parseUpdateStatusPayload } from "./update-manifest.js";
-import type { UpdateStatus } from "./update-manifest.js";
+import { MAX_FRAME_SEQ, RECORD_SCHEMA, decodeRecord, writeRecord, type RecordV1 } from "./record.js";
+import { parseUpdateStatusPayload, type UpdateStatus } from "./update-manifest.js";
 
 export const DEVICE_ID_LENGTH = 8;
 export const MAX_EPOCH = 0xffffffff;
@@ -135,7 +129,7 @@ export interface EpochKeys {
   baseIv: Uint8Array;
   /**
    * 32 bytes that authenticate the link's queue envelopes (device to gateway) and the gateway's
-   * acknowledgements (firmware/link/link-messages.ts): HKDF output after the content key and IV.
+   * acknowledgements (protocol/link-messages.ts): HKDF output after the content key and IV.
    */
   linkKey: Uint8Array;
 }
@@ -150,9 +144,7 @@ export const LINK_KEY_LENGTH = 32;
  * are thus bound to the device, its identity key and the gateway key it announced.
  */
 export function epochKdfSalt(i: Pick<EpochKeyInputs, "deviceId" | "identityPublicKey" | "gatewayKeyId" | "epoch">): Uint8Array {
-  const label = new Uint8Array(KDF_CONTEXT_LABEL.length);
-  for (let k = 0; k < label.length; k++) label[k] = KDF_CONTEXT_LABEL.charCodeAt(k);
-  const fields = [label, i.deviceId, i.identityPublicKey, i.gatewayKeyId];
+  const fields = [utf8Encode(KDF_CONTEXT_LABEL), i.deviceId, i.identityPublicKey, i.gatewayKeyId];
   let length = 1 + 4;
   for (const f of fields) {
     if (f.length > 0xffff) throw new RangeError("key-derivation context field longer than 65535 bytes");
@@ -550,16 +542,6 @@ function rejected(reason: RejectReason, detail: string): OpenResult {
   return { kind: "rejected", reason, detail };
 }
 
-function fromHexBytes(h: string): Uint8Array {
-  const out = new Uint8Array(h.length >> 1);
-  for (let i = 0; i < out.length; i++) {
-    const v = parseInt(h.slice(2 * i, 2 * i + 2), 16);
-    if (Number.isNaN(v)) throw new RangeError("bad hex");
-    out[i] = v;
-  }
-  return out;
-}
-
 function onlyKeys(m: HeaderMap, allowed: number[]): boolean {
   for (const k of m.keys()) if (typeof k !== "number" || allowed.indexOf(k) < 0) return false;
   return true;
@@ -651,7 +633,7 @@ export class FrameOpener {
   /** Restores epoch keys saved by `exportEpochSecrets` (after `importReplayState`, if both are kept). */
   importEpochSecrets(secrets: readonly DeviceEpochSecrets[]): void {
     const hex = (h: string, n: number): Uint8Array => {
-      const b = /^[0-9a-f]*$/.test(h) && h.length === 2 * n ? fromHexBytes(h) : null;
+      const b = /^[0-9a-f]*$/.test(h) && h.length === 2 * n ? fromHex(h) : null;
       if (b === null) throw new RangeError("bad epoch secrets");
       return b;
     };
@@ -659,11 +641,11 @@ export class FrameOpener {
       if (!/^[0-9a-f]{16}$/.test(d.deviceId)) throw new RangeError("bad epoch secrets device");
       const epochs: OpeningEpoch[] = d.epochs.map((e) => {
         if (!Number.isInteger(e.epoch) || e.epoch < 0 || e.epoch > MAX_EPOCH || (e.aeadAlg !== "A128GCM" && e.aeadAlg !== "ChaCha20/Poly1305")) throw new RangeError("bad epoch secrets epoch");
-        const deviceId = fromHexBytes(d.deviceId);
+        const deviceId = hex(d.deviceId, 8);
         return {
           epoch: e.epoch,
           aeadAlg: e.aeadAlg,
-          ephemeralPublicKey: fromHexBytes(e.ephemeralPublicKey),
+          ephemeralPublicKey: hex(e.ephemeralPublicKey, e.ephemeralPublicKey.length >> 1),
           keys: { contentKey: hex(e.contentKey, aeadKeyLength(e.aeadAlg)), baseIv: hex(e.baseIv, BASE_IV_LENGTH), linkKey: hex(e.linkKey, LINK_KEY_LENGTH) },
           externalAad: frameExternalAad(deviceId, e.epoch),
         };

@@ -4,6 +4,8 @@
  * DISCONNECT. `MqttReader` takes bytes as they arrive from a socket and returns whole packets;
  * malformed input gives a typed error (the connection must then be closed), never an exception.
  */
+import { utf8Encode } from "./bytes.js";
+
 export const MQTT_CONNECT = 1;
 export const MQTT_CONNACK = 2;
 export const MQTT_PUBLISH = 3;
@@ -44,18 +46,6 @@ export interface ConnectOptions {
   keepAliveS: number;
   cleanSession: boolean;
   will?: { topic: string; payload: Uint8Array; qos: 0 | 1; retain: boolean };
-}
-
-function utf8(text: string): Uint8Array {
-  const out: number[] = [];
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-  }
-  return new Uint8Array(out);
 }
 
 /** Strict UTF-8 decoding; null for invalid sequences or U+0000 (forbidden in MQTT strings). */
@@ -129,15 +119,15 @@ export function encodeConnect(o: ConnectOptions): Uint8Array {
   if (o.will) flags |= 0x04 | (o.will.qos << 3) | (o.will.retain ? 0x20 : 0);
   if (o.password !== undefined) flags |= 0x40;
   if (o.username !== undefined) flags |= 0x80;
-  const w = new Writer().lengthPrefixed(utf8("MQTT")).byte(4).byte(flags).u16(o.keepAliveS).lengthPrefixed(utf8(o.clientId));
-  if (o.will) w.lengthPrefixed(utf8(o.will.topic)).lengthPrefixed(o.will.payload);
-  if (o.username !== undefined) w.lengthPrefixed(utf8(o.username));
-  if (o.password !== undefined) w.lengthPrefixed(utf8(o.password));
+  const w = new Writer().lengthPrefixed(utf8Encode("MQTT")).byte(4).byte(flags).u16(o.keepAliveS).lengthPrefixed(utf8Encode(o.clientId));
+  if (o.will) w.lengthPrefixed(utf8Encode(o.will.topic)).lengthPrefixed(o.will.payload);
+  if (o.username !== undefined) w.lengthPrefixed(utf8Encode(o.username));
+  if (o.password !== undefined) w.lengthPrefixed(utf8Encode(o.password));
   return w.packet(MQTT_CONNECT << 4);
 }
 
 export function encodePublish(topic: string, payload: Uint8Array, qos: 0 | 1, packetId: number, dup = false, retain = false): Uint8Array {
-  const w = new Writer().lengthPrefixed(utf8(topic));
+  const w = new Writer().lengthPrefixed(utf8Encode(topic));
   if (qos > 0) w.u16(packetId);
   w.bytes(payload);
   return w.packet((MQTT_PUBLISH << 4) | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0));
@@ -149,7 +139,7 @@ export function encodePuback(packetId: number): Uint8Array {
 
 export function encodeSubscribe(packetId: number, topics: { topic: string; qos: 0 | 1 }[]): Uint8Array {
   const w = new Writer().u16(packetId);
-  for (const t of topics) w.lengthPrefixed(utf8(t.topic)).byte(t.qos);
+  for (const t of topics) w.lengthPrefixed(utf8Encode(t.topic)).byte(t.qos);
   return w.packet((MQTT_SUBSCRIBE << 4) | 2);
 }
 

@@ -21,13 +21,13 @@
  * types, other AADs).
  *
  * 0xA9 and 0xA8 are CBOR map headers no sealed message, command or bundle starts with; like the
- * link messages of firmware/link/link-messages.ts they share the write and notify paths.
+ * link messages of protocol/link-messages.ts they share the write and notify paths.
  */
 import type { Crypto, SignatureAlgorithm } from "../hal/contracts/crypto.js";
 import { CborWriter, decodeCbor } from "./cbor.js";
 import type { CborKey, CborValue } from "./cbor.js";
 import { CONTENT_TYPE_PROVISIONING_RESPONSE } from "./content-types.js";
-import { HEADER_ALG, HEADER_CONTENT_TYPE, createSign1, decodeSign1, signatureAlgFromId, signatureAlgId, verifySign1 } from "./cose.js";
+import { HEADER_ALG, HEADER_CONTENT_TYPE, createSign1, decodeSign1, signatureAlgFromId, signatureAlgId, validPublicKey, verifySign1 } from "./cose.js";
 
 export const PROVISIONING_REQUEST_TYPE = 0xa9;
 export const PROVISIONING_RESPONSE_TYPE = 0xa8;
@@ -124,8 +124,7 @@ export function openProvisioningResponse(crypto: Crypto, m: Uint8Array, challeng
   if (deviceId !== null && !(deviceId instanceof Uint8Array && deviceId.length === 8)) return { ok: false, detail: "device id is neither null nor 8 bytes" };
   if (alg === null) return { ok: false, detail: "unsupported signature algorithm" };
   if (signatureAlgFromId(msg.alg) !== alg) return { ok: false, detail: "the proof is not signed with the key's algorithm" };
-  const keyLength = alg === "ES256" ? 65 : 32;
-  if (!(publicKey instanceof Uint8Array) || publicKey.length !== keyLength || (alg === "ES256" && publicKey[0] !== 4)) return { ok: false, detail: `identity key is not a ${alg} public key` };
+  if (!validPublicKey(alg, publicKey)) return { ok: false, detail: `identity key is not a ${alg} public key` };
   if (typeof version !== "string" || version.length > MAX_VERSION_LENGTH) return { ok: false, detail: "firmware version is not a short text" };
   if (!verifySign1(crypto, msg, publicKey, challenge, alg).ok) return { ok: false, detail: "the proof of possession does not verify (wrong challenge or key)" };
   return { ok: true, proof: { deviceId: deviceId === null ? null : deviceId.slice(), alg, publicKey: publicKey.slice(), firmwareVersion: version } };

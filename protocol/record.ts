@@ -9,6 +9,7 @@
  */
 import { CborWriter, decodeCbor, describeCborError } from "./cbor.js";
 import type { CborValue } from "./cbor.js";
+import { utf8Length } from "./bytes.js";
 
 export const RECORD_SCHEMA = 1;
 
@@ -64,6 +65,15 @@ export const ALERT_NO_CONTACT = 1 << 3;
 export const ALERT_SENSOR_FAULT = 1 << 4;
 export const ALERT_LOW_TEMPERATURE = 1 << 5;
 export const MAX_ALERTS = 0xff;
+/** Names of the alert bits, index = bit number. */
+export const ALERT_NAMES: readonly string[] = ["bradycardia", "tachycardia", "fever", "no-contact", "sensor-fault", "low-temperature"];
+
+/** Names of the alert bits set in `bits`, for logs, the simulator and the dashboard. */
+export function alertNames(bits: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < ALERT_NAMES.length; i++) if (bits & (1 << i)) out.push(ALERT_NAMES[i]);
+  return out;
+}
 
 export const MAX_READINGS = 64;
 export const MAX_FIRMWARE_VERSION_BYTES = 32;
@@ -139,20 +149,6 @@ export class RecordEncodeError extends RangeError {
     super(`${path}: ${message}`);
     this.name = "RecordEncodeError";
   }
-}
-
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
 }
 
 function intIn(v: unknown, min: number, max: number): v is number {

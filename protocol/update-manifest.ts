@@ -24,20 +24,14 @@
  * open epoch's key (protocol/frame.ts `FrameSealer.sealSigned`), like a command result.
  */
 import type { Crypto, SignatureAlgorithm } from "../hal/contracts/crypto.js";
-import { CborWriter, bytesEqual, decodeCbor, describeCborError, utf8Encode, type CborValue } from "./cbor.js";
+import { CborWriter, decodeCbor, describeCborError, type CborValue } from "./cbor.js";
+import { bytesEqual, clipUtf8, utf8Length } from "./bytes.js";
 import { HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, createSign1, decodeSign1, signatureAlgFromId, verifySign1 } from "./cose.js";
 import { CONTENT_TYPE_MANIFEST, CONTENT_TYPE_UPDATE_STATUS } from "./content-types.js";
 
 export const MANIFEST_FORMAT = 1;
-export const MANIFEST_KEY_FORMAT = 1;
-export const MANIFEST_KEY_SEQUENCE = 2;
-export const MANIFEST_KEY_VENDOR = 3;
-export const MANIFEST_KEY_CLASS = 4;
-export const MANIFEST_KEY_VERSION = 5;
-export const MANIFEST_KEY_SIZE = 6;
-export const MANIFEST_KEY_DIGEST = 7;
-export const MANIFEST_KEY_MIN_BATTERY = 8;
-export const MANIFEST_KEY_IMAGE_NAME = 9;
+/** Keys of the manifest payload map. */
+export const MANIFEST_KEY = { format: 1, sequence: 2, vendor: 3, class: 4, version: 5, size: 6, digest: 7, minBattery: 8, imageName: 9 } as const;
 /** COSE algorithm id of SHA-256 (RFC 9054). */
 export const COSE_ALG_SHA256 = -16;
 export const ID_LENGTH = 16;
@@ -78,10 +72,6 @@ export function releaseKeyId(crypto: Crypto, publicKey: Uint8Array): Uint8Array 
   return crypto.sha256(publicKey).slice(0, KID_LENGTH);
 }
 
-function utf8Length(s: string): number {
-  return utf8Encode(s).length;
-}
-
 /** Deterministic CBOR of the manifest payload. Throws RangeError on out-of-range fields (signing side). */
 export function encodeManifestPayload(m: UpdateManifest): Uint8Array {
   if (!Number.isInteger(m.sequence) || m.sequence < 0 || m.sequence > MAX_SEQUENCE) throw new RangeError(`sequence ${m.sequence} outside 0..${MAX_SEQUENCE}`);
@@ -94,15 +84,15 @@ export function encodeManifestPayload(m: UpdateManifest): Uint8Array {
   const count = 7 + (m.minBatteryPercent > 0 ? 1 : 0) + (m.imageName !== null ? 1 : 0);
   const w = new CborWriter(160);
   w.mapHeader(count);
-  w.int(MANIFEST_KEY_FORMAT).int(MANIFEST_FORMAT);
-  w.int(MANIFEST_KEY_SEQUENCE).int(m.sequence);
-  w.int(MANIFEST_KEY_VENDOR).bytes(m.vendorId);
-  w.int(MANIFEST_KEY_CLASS).bytes(m.classId);
-  w.int(MANIFEST_KEY_VERSION).text(m.version);
-  w.int(MANIFEST_KEY_SIZE).int(m.imageSize);
-  w.int(MANIFEST_KEY_DIGEST).arrayHeader(2).int(COSE_ALG_SHA256).bytes(m.imageDigest);
-  if (m.minBatteryPercent > 0) w.int(MANIFEST_KEY_MIN_BATTERY).int(m.minBatteryPercent);
-  if (m.imageName !== null) w.int(MANIFEST_KEY_IMAGE_NAME).text(m.imageName);
+  w.int(MANIFEST_KEY.format).int(MANIFEST_FORMAT);
+  w.int(MANIFEST_KEY.sequence).int(m.sequence);
+  w.int(MANIFEST_KEY.vendor).bytes(m.vendorId);
+  w.int(MANIFEST_KEY.class).bytes(m.classId);
+  w.int(MANIFEST_KEY.version).text(m.version);
+  w.int(MANIFEST_KEY.size).int(m.imageSize);
+  w.int(MANIFEST_KEY.digest).arrayHeader(2).int(COSE_ALG_SHA256).bytes(m.imageDigest);
+  if (m.minBatteryPercent > 0) w.int(MANIFEST_KEY.minBattery).int(m.minBatteryPercent);
+  if (m.imageName !== null) w.int(MANIFEST_KEY.imageName).text(m.imageName);
   return w.toBytes();
 }
 
@@ -140,26 +130,26 @@ export function decodeManifestPayload(payload: Uint8Array): ManifestResult {
   const v = d.value;
   if (!(v instanceof Map)) return fail("malformed", "payload is not a map");
   for (const k of v.keys()) {
-    if (typeof k !== "number" || k < MANIFEST_KEY_FORMAT || k > MANIFEST_KEY_IMAGE_NAME) return fail("bad-field", `unknown key ${String(k)}`);
+    if (typeof k !== "number" || k < MANIFEST_KEY.format || k > MANIFEST_KEY.imageName) return fail("bad-field", `unknown key ${String(k)}`);
   }
-  if (v.get(MANIFEST_KEY_FORMAT) !== MANIFEST_FORMAT) return fail("bad-field", `manifest format ${String(v.get(MANIFEST_KEY_FORMAT))}, expected ${MANIFEST_FORMAT}`);
-  const sequence = v.get(MANIFEST_KEY_SEQUENCE);
+  if (v.get(MANIFEST_KEY.format) !== MANIFEST_FORMAT) return fail("bad-field", `manifest format ${String(v.get(MANIFEST_KEY.format))}, expected ${MANIFEST_FORMAT}`);
+  const sequence = v.get(MANIFEST_KEY.sequence);
   if (!isUint(sequence, MAX_SEQUENCE)) return fail("bad-field", "sequence is not an integer 0..2^32-1");
-  const vendorId = v.get(MANIFEST_KEY_VENDOR);
+  const vendorId = v.get(MANIFEST_KEY.vendor);
   if (!(vendorId instanceof Uint8Array) || vendorId.length !== ID_LENGTH) return fail("bad-field", `vendor id is not ${ID_LENGTH} bytes`);
-  const classId = v.get(MANIFEST_KEY_CLASS);
+  const classId = v.get(MANIFEST_KEY.class);
   if (!(classId instanceof Uint8Array) || classId.length !== ID_LENGTH) return fail("bad-field", `class id is not ${ID_LENGTH} bytes`);
-  const version = v.get(MANIFEST_KEY_VERSION);
+  const version = v.get(MANIFEST_KEY.version);
   if (typeof version !== "string" || version.length === 0 || utf8Length(version) > MAX_VERSION_BYTES) return fail("bad-field", `version is not a text of 1..${MAX_VERSION_BYTES} bytes`);
-  const imageSize = v.get(MANIFEST_KEY_SIZE);
+  const imageSize = v.get(MANIFEST_KEY.size);
   if (!isUint(imageSize, MAX_IMAGE_SIZE) || imageSize < 1) return fail("bad-field", "image size is not a positive integer");
-  const digest = v.get(MANIFEST_KEY_DIGEST);
+  const digest = v.get(MANIFEST_KEY.digest);
   if (!Array.isArray(digest) || digest.length !== 2 || digest[0] !== COSE_ALG_SHA256 || !(digest[1] instanceof Uint8Array) || digest[1].length !== 32) {
     return fail("bad-field", "image digest is not [-16 (SHA-256), 32 bytes]");
   }
-  const battery = v.has(MANIFEST_KEY_MIN_BATTERY) ? v.get(MANIFEST_KEY_MIN_BATTERY) : 0;
+  const battery = v.has(MANIFEST_KEY.minBattery) ? v.get(MANIFEST_KEY.minBattery) : 0;
   if (!isUint(battery, 100)) return fail("bad-field", "minimum battery is not 0..100");
-  const name = v.has(MANIFEST_KEY_IMAGE_NAME) ? v.get(MANIFEST_KEY_IMAGE_NAME) : null;
+  const name = v.has(MANIFEST_KEY.imageName) ? v.get(MANIFEST_KEY.imageName) : null;
   if (name !== null && (typeof name !== "string" || name.length === 0 || utf8Length(name) > MAX_IMAGE_NAME_BYTES)) return fail("bad-field", "image name is not a short text");
   return {
     ok: true,
@@ -223,14 +213,8 @@ export function inspectManifest(bytes: Uint8Array): ManifestResult {
 
 /** The status report's content type (protocol/content-types.ts). */
 export const UPDATE_STATUS_CONTENT_TYPE = CONTENT_TYPE_UPDATE_STATUS;
-export const STATUS_KEY_DEVICE = 1;
-export const STATUS_KEY_OUTCOME = 2;
-export const STATUS_KEY_REASON = 3;
-export const STATUS_KEY_VERSION = 4;
-export const STATUS_KEY_SEQUENCE = 5;
-export const STATUS_KEY_OFFSET = 6;
-export const STATUS_KEY_DETAIL = 7;
-export const STATUS_KEY_RUNNING = 8;
+/** Keys of the status report payload map. */
+export const STATUS_KEY = { device: 1, outcome: 2, reason: 3, version: 4, sequence: 5, offset: 6, detail: 7, running: 8 } as const;
 export const MAX_STATUS_BYTES = 512;
 export const MAX_DETAIL_BYTES = 160;
 
@@ -253,23 +237,17 @@ export interface UpdateStatus {
   running: string;
 }
 
-function clipUtf8(s: string, max: number): string {
-  let out = s;
-  while (utf8Length(out) > max) out = out.slice(0, out.length - 1);
-  return out;
-}
-
 export function encodeUpdateStatusPayload(s: UpdateStatus): Uint8Array {
   const w = new CborWriter(256);
   w.mapHeader(8);
-  w.int(STATUS_KEY_DEVICE).bytes(s.deviceId);
-  w.int(STATUS_KEY_OUTCOME).text(s.outcome);
-  w.int(STATUS_KEY_REASON).text(clipUtf8(s.reason, 32));
-  w.int(STATUS_KEY_VERSION).text(clipUtf8(s.version, MAX_VERSION_BYTES));
-  w.int(STATUS_KEY_SEQUENCE).int(Math.min(Math.max(0, Math.floor(s.sequence)), MAX_SEQUENCE));
-  w.int(STATUS_KEY_OFFSET).int(Math.min(Math.max(0, Math.floor(s.offset)), MAX_IMAGE_SIZE));
-  w.int(STATUS_KEY_DETAIL).text(clipUtf8(s.detail, MAX_DETAIL_BYTES));
-  w.int(STATUS_KEY_RUNNING).text(clipUtf8(s.running, MAX_VERSION_BYTES));
+  w.int(STATUS_KEY.device).bytes(s.deviceId);
+  w.int(STATUS_KEY.outcome).text(s.outcome);
+  w.int(STATUS_KEY.reason).text(clipUtf8(s.reason, 32));
+  w.int(STATUS_KEY.version).text(clipUtf8(s.version, MAX_VERSION_BYTES));
+  w.int(STATUS_KEY.sequence).int(Math.min(Math.max(0, Math.floor(s.sequence)), MAX_SEQUENCE));
+  w.int(STATUS_KEY.offset).int(Math.min(Math.max(0, Math.floor(s.offset)), MAX_IMAGE_SIZE));
+  w.int(STATUS_KEY.detail).text(clipUtf8(s.detail, MAX_DETAIL_BYTES));
+  w.int(STATUS_KEY.running).text(clipUtf8(s.running, MAX_VERSION_BYTES));
   return w.toBytes();
 }
 
@@ -328,14 +306,14 @@ export function parseUpdateStatusPayload(payload: Uint8Array, kid: Uint8Array): 
   const d = decodeCbor(payload, { maxDepth: 2 });
   if (!d.ok || !(d.value instanceof Map)) return bad("malformed", "payload is not a CBOR map");
   const v = d.value;
-  const deviceId = v.get(STATUS_KEY_DEVICE);
-  const outcome = v.get(STATUS_KEY_OUTCOME);
-  const reason = v.get(STATUS_KEY_REASON);
-  const version = v.get(STATUS_KEY_VERSION);
-  const sequence = v.get(STATUS_KEY_SEQUENCE);
-  const offset = v.get(STATUS_KEY_OFFSET);
-  const detail = v.get(STATUS_KEY_DETAIL);
-  const running = v.get(STATUS_KEY_RUNNING);
+  const deviceId = v.get(STATUS_KEY.device);
+  const outcome = v.get(STATUS_KEY.outcome);
+  const reason = v.get(STATUS_KEY.reason);
+  const version = v.get(STATUS_KEY.version);
+  const sequence = v.get(STATUS_KEY.sequence);
+  const offset = v.get(STATUS_KEY.offset);
+  const detail = v.get(STATUS_KEY.detail);
+  const running = v.get(STATUS_KEY.running);
   if (
     v.size !== 8 ||
     !(deviceId instanceof Uint8Array) ||

@@ -1,6 +1,6 @@
 import type { Crypto, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
 import type { PreferenceStore } from "../../hal/contracts/store.js";
-import { bytesEqual, toHex, utf8Encode } from "../../protocol/cbor.js";
+import { bytesEqual, clipUtf8, toHex } from "../../protocol/bytes.js";
 import type { CborKey, CborValue } from "../../protocol/cbor.js";
 import {
   COMMAND_POLICY,
@@ -8,7 +8,8 @@ import {
   signResult,
   verifyCommandSignature,
 } from "../../protocol/command.js";
-import type { AlertThresholds, Command, CommandResult, CommandStatus, Role, Transport } from "../../protocol/command.js";
+import type { Command, CommandResult, CommandStatus, Role, Transport } from "../../protocol/command.js";
+import { ALERTS_DOMAIN, ALERTS_KEYS, COMMAND_COUNTER_DOMAIN, COMMAND_COUNTER_KEYS, SETTINGS_DOMAIN, SETTINGS_KEYS, readSetting } from "../../protocol/settings.js";
 import { DEFAULT_COMMAND_RATE_LIMIT, TokenBucket } from "./rate-limit.js";
 import type { CommandRateLimit } from "./rate-limit.js";
 import type { SecurityEvents } from "./security-log.js";
@@ -20,36 +21,9 @@ import { loadRoleKey } from "./trust.js";
  */
 export const MAX_DETAIL_BYTES = 120;
 
-/** `s` cut to at most `max` bytes of UTF-8, at a character boundary. */
-function clipUtf8(s: string, max: number): string {
-  if (s.length <= max / 3) return s;
-  let out = s.length > max ? s.slice(0, max) : s;
-  while (utf8Encode(out).length > max) out = out.slice(0, out.length - 1);
-  // A lone high surrogate left at the end would not encode to valid UTF-8.
-  const last = out.charCodeAt(out.length - 1);
-  return last >= 0xd800 && last <= 0xdbff ? out.slice(0, -1) : out;
-}
-
-/** Preference domain of the highest accepted command id per role (keys: role names). */
-export const COMMAND_COUNTER_DOMAIN = "cmdSeq";
-/** Settings the commands change, read by the rest of the firmware. */
-export const SETTINGS_DOMAIN = "settings";
-export const SETTING_FRAME_PERIOD = "framePeriodS";
-export const SETTING_TRANSPORT = "transport";
-/** Alert thresholds: domain "alerts", integer keys hrLow/hrHigh (bpm), tempLow/tempHigh (centi-C). */
-export const ALERTS_DOMAIN = "alerts";
-
-export function loadAlertThresholds(store: PreferenceStore): AlertThresholds | null {
-  const hrLow = store.get(ALERTS_DOMAIN, "hrLow");
-  const hrHigh = store.get(ALERTS_DOMAIN, "hrHigh");
-  const tempLow = store.get(ALERTS_DOMAIN, "tempLow");
-  const tempHigh = store.get(ALERTS_DOMAIN, "tempHigh");
-  if (typeof hrLow !== "number" || typeof hrHigh !== "number" || typeof tempLow !== "number" || typeof tempHigh !== "number") return null;
-  return { hrLow, hrHigh, tempLow, tempHigh };
-}
-
+/** The transport the set-transport command stored ("ble" when none). */
 export function loadTransport(store: PreferenceStore): Transport {
-  const t = store.get(SETTINGS_DOMAIN, SETTING_TRANSPORT);
+  const t = readSetting(store, SETTINGS_DOMAIN, SETTINGS_KEYS.transport);
   return t === "mqtt" || t === "both" ? t : "ble";
 }
 
@@ -228,24 +202,24 @@ export class CommandHandler {
     if (!verifyCommandSignature(o.crypto, d.message, key.publicKey, key.alg)) return fail("bad-signature", `signature does not verify under the ${d.role} key`);
     if (this.verifications !== null) this.verifications.refund(t);
     // Persist the id before acting: a power cut after this point cannot make the command replayable.
-    o.store.set(COMMAND_COUNTER_DOMAIN, d.role, c.commandId);
+    o.store.set(COMMAND_COUNTER_DOMAIN, COMMAND_COUNTER_KEYS.role(d.role), c.commandId);
     const body = new Map<CborKey, CborValue>();
     let after: (() => void) | null = null;
     const a = c.args;
     switch (a.op) {
       case "set-frame-period":
-        o.store.set(SETTINGS_DOMAIN, SETTING_FRAME_PERIOD, a.seconds);
+        o.store.set(SETTINGS_DOMAIN, SETTINGS_KEYS.framePeriod, a.seconds);
         o.actions.framePeriodChanged(a.seconds);
         body.set("seconds", a.seconds);
         break;
       case "set-alert-thresholds":
-        o.store.set(ALERTS_DOMAIN, "hrLow", a.hrLow);
-        o.store.set(ALERTS_DOMAIN, "hrHigh", a.hrHigh);
-        o.store.set(ALERTS_DOMAIN, "tempLow", a.tempLow);
-        o.store.set(ALERTS_DOMAIN, "tempHigh", a.tempHigh);
+        o.store.set(ALERTS_DOMAIN, ALERTS_KEYS.hrLow, a.hrLow);
+        o.store.set(ALERTS_DOMAIN, ALERTS_KEYS.hrHigh, a.hrHigh);
+        o.store.set(ALERTS_DOMAIN, ALERTS_KEYS.tempLow, a.tempLow);
+        o.store.set(ALERTS_DOMAIN, ALERTS_KEYS.tempHigh, a.tempHigh);
         break;
       case "set-transport":
-        o.store.set(SETTINGS_DOMAIN, SETTING_TRANSPORT, a.transport);
+        o.store.set(SETTINGS_DOMAIN, SETTINGS_KEYS.transport, a.transport);
         o.actions.transportChanged(a.transport);
         body.set("transport", a.transport);
         break;
@@ -270,6 +244,11 @@ export class CommandHandler {
         body.set("head", log.head);
         break;
       }
+      default: {
+        // Exhaustive over CommandOp: a new op without a case here is a type error.
+        const unhandled: never = a;
+        return unhandled;
+      }
     }
     this.accepted++;
     if (a.op !== "read-security-log") o.events.record("command", `${d.role} ${op} #${c.commandId}`);
@@ -277,7 +256,7 @@ export class CommandHandler {
   }
 
   private lastAccepted(role: Role): number {
-    const v = this.o.store.get(COMMAND_COUNTER_DOMAIN, role);
+    const v = this.o.store.get(COMMAND_COUNTER_DOMAIN, COMMAND_COUNTER_KEYS.role(role));
     return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : 0;
   }
 }

@@ -1,22 +1,7 @@
+/** The device's provisioned identity, in Preference domain "identity" (keys: protocol/settings.ts IDENTITY_KEYS). */
 import type { AeadAlgorithm, KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
 import type { PreferenceStore } from "../../hal/contracts/store.js";
-
-/** Preference domain and keys (at most 15 characters each) of the device's provisioned identity. */
-export const IDENTITY_DOMAIN = "identity";
-export const IDENTITY_KEYS = {
-  deviceId: "deviceId",
-  /** The identity private key: generated on the device (provisioning.ts ensureIdentityKey), never exported. */
-  signingKey: "signKey",
-  signatureAlg: "signAlg",
-  /** Its public key (P-256 uncompressed, 65 bytes; Ed25519 raw, 32), written with it. */
-  publicKey: "signPub",
-  /** The device certificate (X.509 DER) the factory CA issued for that key: the TLS client certificate. */
-  certificate: "cert",
-  gatewayKey: "gwKey",
-  gatewayKeyId: "gwKeyId",
-  agreementAlg: "agreeAlg",
-  aeadAlg: "aeadAlg",
-} as const;
+import { IDENTITY_DOMAIN, IDENTITY_KEYS } from "../../protocol/settings.js";
 
 export interface DeviceCredentials {
   deviceId: Uint8Array;

@@ -1,6 +1,9 @@
 import type { Crypto } from "../../hal/contracts/crypto.js";
 import type { PreferenceStore } from "../../hal/contracts/store.js";
-import { CborWriter, bytesEqual, decodeCbor } from "../../protocol/cbor.js";
+import { bytesEqual } from "../../protocol/bytes.js";
+import { CborWriter } from "../../protocol/cbor.js";
+import { HASH_BYTES, decodeLogEntry, encodeLogEntry, type LogSummary } from "../../protocol/security-log.js";
+import { SECURITY_LOG_DOMAIN, SECURITY_LOG_KEYS } from "../../protocol/settings.js";
 
 /** What other modules (command handler, update agent) need from the log: injected, never imported. */
 export interface SecurityEvents {
@@ -8,12 +11,10 @@ export interface SecurityEvents {
   record(kind: string, detail: string, count?: number): void;
 }
 
-/** Preference domain of the log; keys "head" and "e0" .. "e<capacity-1>". */
-export const SECURITY_LOG_DOMAIN = "seclog";
+/** Entries the ring keeps (Preference domain "seclog": key "head" and one key per slot, protocol/settings.ts). */
 export const SECURITY_LOG_CAPACITY = 32;
 export const MAX_KIND_CHARS = 24;
 export const MAX_DETAIL_CHARS = 96;
-export const HASH_BYTES = 32;
 
 /**
  * Kinds an outsider can repeat at will (rejections): they are summarised, and the newest entry of
@@ -29,18 +30,6 @@ export const SUMMARY_WINDOW_MS = 3_600_000;
 
 export function isSummarisedKind(kind: string): boolean {
   return SUMMARISED_KINDS.indexOf(kind) >= 0;
-}
-
-/** The 6th item of an entry of a summarised kind (docs/protocol.md section 15). */
-export interface LogSummary {
-  /** Events this entry stands for (>= 1), the last of them at the entry's timeMs. */
-  count: number;
-  /** Wall time of the first of them. */
-  firstMs: number;
-  /** Events of this kind the log has recorded in all, this entry's included. */
-  total: number;
-  /** Set on a copy carried forward: sequence number of the entry first written with this content. */
-  carriedFrom?: number;
 }
 
 interface SummaryWindow {
@@ -100,7 +89,7 @@ export class SecurityLog implements SecurityEvents {
   ) {
     this.ticks = ticks ?? (() => this.timeNow());
     this.slotKinds = new Array<string | null>(capacity).fill(null);
-    const h = store.get(SECURITY_LOG_DOMAIN, "head");
+    const h = store.get(SECURITY_LOG_DOMAIN, SECURITY_LOG_KEYS.head);
     if (h instanceof ArrayBuffer && h.byteLength === 4 + HASH_BYTES) {
       const b = new Uint8Array(h);
       this.next = ((b[0] << 24) >>> 0) + ((b[1] << 16) | (b[2] << 8) | b[3]);
@@ -244,14 +233,9 @@ export class SecurityLog implements SecurityEvents {
   }
 
   private write(kind: string, detail: string, timeMs: number, summary: LogSummary | null): void {
-    const w = this.writer.reset().arrayHeader(summary === null ? 5 : 6).int(this.next).int(timeMs).text(kind).text(detail).bytes(this.head);
-    if (summary !== null) {
-      w.arrayHeader(summary.carriedFrom === undefined ? 3 : 4).int(summary.count).int(summary.firstMs).int(summary.total);
-      if (summary.carriedFrom !== undefined) w.int(summary.carriedFrom);
-    }
-    const entry = w.toBytes();
+    const entry = encodeLogEntry({ seq: this.next, timeMs, kind, detail, prev: this.head, ...(summary === null ? {} : { summary }) }, this.writer);
     const seq = this.next;
-    this.store.set(SECURITY_LOG_DOMAIN, `e${seq % this.capacity}`, entry.buffer as ArrayBuffer);
+    this.store.set(SECURITY_LOG_DOMAIN, SECURITY_LOG_KEYS.slot(seq % this.capacity), entry.buffer as ArrayBuffer);
     this.commitHead(seq + 1, this.crypto.sha256(entry));
     this.slotKinds[seq % this.capacity] = kind;
     if (isSummarisedKind(kind)) this.newest.set(kind, seq);
@@ -259,7 +243,7 @@ export class SecurityLog implements SecurityEvents {
   }
 
   private slot(n: number): Uint8Array | null {
-    const v = this.store.get(SECURITY_LOG_DOMAIN, `e${n % this.capacity}`);
+    const v = this.store.get(SECURITY_LOG_DOMAIN, SECURITY_LOG_KEYS.slot(n % this.capacity));
     return v instanceof ArrayBuffer ? new Uint8Array(v) : null;
   }
 
@@ -270,71 +254,8 @@ export class SecurityLog implements SecurityEvents {
     b[2] = (next >>> 8) & 0xff;
     b[3] = next & 0xff;
     b.set(hash, 4);
-    this.store.set(SECURITY_LOG_DOMAIN, "head", b.buffer as ArrayBuffer);
+    this.store.set(SECURITY_LOG_DOMAIN, SECURITY_LOG_KEYS.head, b.buffer as ArrayBuffer);
     this.next = next;
     this.head = hash;
   }
-}
-
-export interface LogEntry {
-  seq: number;
-  timeMs: number;
-  kind: string;
-  detail: string;
-  prev: Uint8Array;
-  /** Present on entries of summarised kinds (6-item entries). */
-  summary?: LogSummary;
-}
-
-function isUint(v: unknown): v is number {
-  return typeof v === "number" && Number.isInteger(v) && v >= 0;
-}
-
-/** Decodes one stored entry; null when it is not a 5-item array or a 6-item one with a valid summary. Never throws. */
-export function decodeLogEntry(bytes: Uint8Array): LogEntry | null {
-  const d = decodeCbor(bytes, { maxDepth: 2 });
-  if (!d.ok || !Array.isArray(d.value) || (d.value.length !== 5 && d.value.length !== 6)) return null;
-  const [seq, timeMs, kind, detail, prev, summary] = d.value;
-  if (!isUint(seq) || !isUint(timeMs)) return null;
-  if (typeof kind !== "string" || typeof detail !== "string") return null;
-  if (!(prev instanceof Uint8Array) || prev.length !== HASH_BYTES) return null;
-  if (d.value.length === 5) return { seq, timeMs, kind, detail, prev };
-  if (!Array.isArray(summary) || (summary.length !== 3 && summary.length !== 4)) return null;
-  const [count, firstMs, total, carriedFrom] = summary;
-  if (!isUint(count) || count < 1 || !isUint(firstMs) || !isUint(total) || total < count) return null;
-  if (summary.length === 3) return { seq, timeMs, kind, detail, prev, summary: { count, firstMs, total } };
-  if (!isUint(carriedFrom) || carriedFrom >= seq) return null;
-  return { seq, timeMs, kind, detail, prev, summary: { count, firstMs, total, carriedFrom } };
-}
-
-export type ChainCheck =
-  | { ok: true; entries: LogEntry[] }
-  | { ok: false; index: number; problem: string };
-
-/**
- * Checks a run of consecutive entries (as returned by `read`): each decodes, sequence numbers
- * follow each other, each entry's `prev` is the SHA-256 of the entry before it, and the last
- * entry hashes to `head` when the run reaches the log's `next`. The first entry's own `prev` is
- * trusted (it links to an entry no longer retained, or is zero for entry 0).
- */
-export function verifyLogChain(
-  sha256: (data: Uint8Array) => Uint8Array,
-  entries: readonly Uint8Array[],
-  head?: { next: number; hash: Uint8Array },
-): ChainCheck {
-  const out: LogEntry[] = [];
-  for (let i = 0; i < entries.length; i++) {
-    const e = decodeLogEntry(entries[i]);
-    if (e === null) return { ok: false, index: i, problem: "entry does not decode" };
-    if (i === 0 && e.seq === 0 && !e.prev.every((x) => x === 0)) return { ok: false, index: 0, problem: "entry 0 must link to zero" };
-    if (i > 0) {
-      if (e.seq !== out[i - 1].seq + 1) return { ok: false, index: i, problem: `sequence ${e.seq} does not follow ${out[i - 1].seq}` };
-      if (!bytesEqual(e.prev, sha256(entries[i - 1]))) return { ok: false, index: i, problem: "link to the previous entry broken" };
-    }
-    out.push(e);
-  }
-  if (head !== undefined && out.length > 0 && out[out.length - 1].seq + 1 === head.next) {
-    if (!bytesEqual(sha256(entries[entries.length - 1]), head.hash)) return { ok: false, index: entries.length - 1, problem: "newest entry does not match the head hash" };
-  }
-  return { ok: true, entries: out };
 }

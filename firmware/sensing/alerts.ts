@@ -1,17 +1,12 @@
+/**
+ * The alert logic: thresholds from Preference and the state machine that raises and clears the
+ * alert bits of a reading (the bits and their names are protocol/record.ts ALERT_*).
+ */
 import type { PreferenceStore } from "../../hal/contracts/store.js";
+import { ALERT_BRADYCARDIA, ALERT_FEVER, ALERT_LOW_TEMPERATURE, ALERT_NO_CONTACT, ALERT_TACHYCARDIA } from "../../protocol/record.js";
+import { ALERTS_DOMAIN, ALERTS_KEYS, readSetting } from "../../protocol/settings.js";
 
-/** Alert bits of a reading (record key 6). */
-export const ALERT_BRADYCARDIA = 1 << 0;
-export const ALERT_TACHYCARDIA = 1 << 1;
-export const ALERT_FEVER = 1 << 2;
-export const ALERT_NO_CONTACT = 1 << 3;
-export const ALERT_SENSOR_FAULT = 1 << 4;
-export const ALERT_LOW_TEMPERATURE = 1 << 5;
-export const ALERT_NAMES: readonly string[] = ["bradycardia", "tachycardia", "fever", "no-contact", "sensor-fault", "low-temperature"];
-
-/** Preference domain and keys of the thresholds (integers; the set-alert-thresholds command writes the first four). */
-export const ALERTS_DOMAIN = "alerts";
-
+/** The thresholds, as Preference domain "alerts" holds them (keys and ranges: protocol/settings.ts). */
 export interface AlertThresholdSettings {
   /** Bradycardia below this heart rate, bpm. */
   hrLow: number;
@@ -45,25 +40,12 @@ export const DEFAULT_ALERT_THRESHOLDS: AlertThresholdSettings = {
   faultS: 5,
 };
 
-const LIMITS: { readonly [K in keyof AlertThresholdSettings]: readonly [number, number] } = {
-  hrLow: [20, 150],
-  hrHigh: [60, 250],
-  tempLow: [2000, 4000],
-  tempHigh: [3000, 4500],
-  hrHyst: [0, 30],
-  tempHyst: [0, 200],
-  minDurS: [1, 600],
-  noContactS: [1, 600],
-  faultS: [1, 600],
-};
-
 /** Reads the thresholds from Preference domain "alerts"; missing or out-of-range keys keep their defaults. */
 export function loadAlertSettings(store: PreferenceStore): AlertThresholdSettings {
   const s: AlertThresholdSettings = { ...DEFAULT_ALERT_THRESHOLDS };
-  for (const key of Object.keys(LIMITS) as (keyof AlertThresholdSettings)[]) {
-    const v = store.get(ALERTS_DOMAIN, key);
-    const [lo, hi] = LIMITS[key];
-    if (typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi) s[key] = v;
+  for (const key of Object.keys(ALERTS_KEYS) as (keyof AlertThresholdSettings)[]) {
+    const v = readSetting(store, ALERTS_DOMAIN, ALERTS_KEYS[key]);
+    if (typeof v === "number") s[key] = v;
   }
   if (s.hrLow >= s.hrHigh) {
     s.hrLow = DEFAULT_ALERT_THRESHOLDS.hrLow;
@@ -155,11 +137,4 @@ export class AlertMonitor {
       }
     }
   }
-}
-
-/** Names of the alert bits, for logs and the simulator. */
-export function alertNames(bits: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < ALERT_NAMES.length; i++) if (bits & (1 << i)) out.push(ALERT_NAMES[i]);
-  return out;
 }

@@ -1,5 +1,5 @@
 import type { FlashPartition } from "../../hal/contracts/flash.js";
-import { crc32 } from "./crc32.js";
+import { crc32 } from "../../protocol/crc32.js";
 
 /**
  * The durable frame queue: sealed messages wait in a ring log in a flash partition until the

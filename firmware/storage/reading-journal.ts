@@ -1,6 +1,6 @@
 import type { Reading } from "../../protocol/record.js";
 import { MAX_CENTI_C, MAX_DECI_BPM, MAX_FLAGS, MAX_READINGS, MAX_TIME_MS, MIN_CENTI_C } from "../../protocol/record.js";
-import { crc32 } from "./crc32.js";
+import { crc32 } from "../../protocol/crc32.js";
 import { BLOCK_HEADER_BYTES, type FrameQueue } from "./frame-queue.js";
 
 /**

@@ -23,12 +23,11 @@ import type { Log } from "../../hal/contracts/log.js";
 import type { PreferenceStore } from "../../hal/contracts/store.js";
 import type { Timers, TimerId } from "../../hal/contracts/timer.js";
 import type { UpdateSlots, UpdateWriter } from "../../hal/contracts/update.js";
-import { bytesEqual, toHex } from "../../protocol/cbor.js";
+import { bytesEqual, toHex } from "../../protocol/bytes.js";
 import { verifyManifest, type UpdateManifest, type UpdateOutcome } from "../../protocol/update-manifest.js";
+import { UPDATE_DOMAIN, UPDATE_KEYS } from "../../protocol/settings.js";
 import { loadRoleKey } from "../security/trust.js";
 
-export const UPDATE_DOMAIN = "update";
-export const UPDATE_KEYS = { floor: "seq", pendingSeq: "pendSeq", pendingVersion: "pendVer", progress: "resume" } as const;
 /** Durable progress is recorded every this many bytes of image (a multiple of the flash erase block). */
 export const CHECKPOINT_BYTES = 65536;
 /** Bytes of the slot hashed per read when a download resumes. */
@@ -406,7 +405,10 @@ export class UpdateAgent {
 
   /**
    * Runs the self-test every `intervalMs` until it passes (then the image confirms itself and the
-   * anti-rollback floor is raised) or `deadlineMs` passes (then a pending image rolls back).
+   * anti-rollback floor is raised) or `deadlineMs` passes. Then a new (pending) image has failed
+   * and rolls back; an established image has nothing to roll back to, so for it the check is only
+   * not complete yet (a sensor still coming back, say): logged once as such, and it goes on, ten
+   * times less often, until it passes.
    */
   startBootCheck(selfTest: () => SelfTestResult, intervalMs = 1000, deadlineMs = 60_000): void {
     const { store, running } = this.o;
@@ -420,25 +422,44 @@ export class UpdateAgent {
       this.o.report({ outcome: "rolled-back", reason: "not-confirmed", version, sequence: pendingSeq, offset: 0, detail: `running ${running.version} again` });
     }
     let elapsed = 0;
+    let overdue = false;
     const attempt = (): boolean => {
       const r = selfTest();
       if (r.ok) {
+        if (overdue) this.o.log.log("info", `image self-test passed after ${Math.round(elapsed / 1000)} s`);
         this.confirm();
         return true;
       }
-      if (elapsed >= deadlineMs) {
-        this.selfTestFailed(r.failing);
-        return true;
+      if (elapsed >= deadlineMs && !overdue) {
+        if (this.runningIsPending()) {
+          this.selfTestFailed(r.failing);
+          return true;
+        }
+        overdue = true;
+        this.o.log.log("warn", `image self-test not yet complete after ${Math.round(elapsed / 1000)} s (${r.failing}); the running image is established and stays; checking again`);
+        this.scheduleBootCheck(intervalMs * 10, (ms) => {
+          elapsed += ms;
+          return attempt();
+        });
       }
       return false;
     };
-    this.bootTimer = this.o.timers.repeat(() => {
-      elapsed += intervalMs;
-      if (attempt() && this.bootTimer !== null) {
-        this.o.timers.clear(this.bootTimer);
+    this.scheduleBootCheck(intervalMs, (ms) => {
+      elapsed += ms;
+      return attempt();
+    });
+  }
+
+  /** Runs `tick` every `everyMs` (replacing the boot check's timer) until it returns true. */
+  private scheduleBootCheck(everyMs: number, tick: (ms: number) => boolean): void {
+    if (this.bootTimer !== null) this.o.timers.clear(this.bootTimer);
+    const timer = this.o.timers.repeat(() => {
+      if (tick(everyMs) && this.bootTimer === timer) {
+        this.o.timers.clear(timer);
         this.bootTimer = null;
       }
-    }, intervalMs);
+    }, everyMs);
+    this.bootTimer = timer;
   }
 
   stop(): void {
@@ -483,12 +504,11 @@ export class UpdateAgent {
     }
   }
 
+  /** A new image's verdict: it failed its self-test and goes back to the previous one. */
   private selfTestFailed(failing: string): void {
     const { running, slots } = this.o;
-    this.o.log.log("error", `self-test failed: ${failing}`);
+    this.o.log.log("error", `image self-test failed: ${failing}; rolling back to the previous image`);
     this.o.security?.record("update-self-test-failed", `${running.version}: ${failing}`);
-    // Only a new image goes back: an established one stays (going back would be a downgrade).
-    if (!this.runningIsPending()) return;
     this.o.report({ outcome: "failed", reason: "self-test-failed", version: running.version, sequence: running.sequence, offset: 0, detail: `${failing}; rolling back` });
     this.o.timers.set(() => slots.rollback(), this.o.restartDelayMs ?? 2000);
   }

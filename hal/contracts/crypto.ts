@@ -8,6 +8,18 @@ export type SignatureAlgorithm = "ES256" | "EdDSA";
 export type AeadAlgorithm = "A128GCM" | "ChaCha20/Poly1305";
 export type KeyAgreementAlgorithm = "P-256" | "X25519";
 
+/** A source of random bytes: the hardware RNG, or a seeded one for reproducible simulator runs. */
+export type RandomSource = (length: number) => Uint8Array;
+
+/** AEAD nonces (AES-GCM, ChaCha20/Poly1305) are 12 bytes, their tags 16. */
+export const AEAD_NONCE_LENGTH = 12;
+export const AEAD_TAG_LENGTH = 16;
+/**
+ * Bytes drawn from a random source for one new P-256 secret key, which both implementations
+ * derive as seed mod (n - 1) + 1 (48 = n + n/2 bytes: negligible modulo bias).
+ */
+export const P256_SEED_LENGTH = 48;
+
 export interface KeyPair {
   privateKey: Uint8Array;
   publicKey: Uint8Array;

@@ -32,18 +32,12 @@ import {
   randomFill,
   sha256,
 } from "psa-crypto";
-import type { AeadAlgorithm, Crypto, KeyAgreementAlgorithm, KeyPair, SignatureAlgorithm } from "../contracts/crypto.js";
-
-/** A source of random bytes (a seeded one in the simulator). */
-export type RandomSource = (length: number) => Uint8Array;
+import { AEAD_NONCE_LENGTH, P256_SEED_LENGTH, type AeadAlgorithm, type Crypto, type KeyAgreementAlgorithm, type KeyPair, type RandomSource, type SignatureAlgorithm } from "../contracts/crypto.js";
 
 const P256_SCALAR_LENGTH = 32;
 const P256_PUBLIC_LENGTH = 65;
-/** Bytes drawn from a given random source for one P-256 key (n + n/2: negligible modulo bias). */
-const P256_SEED_LENGTH = 48;
 const SIGNATURE_LENGTH = 64;
 const GCM_KEY_LENGTH = 16;
-const NONCE_LENGTH = 12;
 const HKDF_MAX_LENGTH = 255 * 32;
 
 /** The algorithms this device has, for error messages. */
@@ -108,7 +102,7 @@ export class ModdableCrypto implements Crypto {
   aeadSeal(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     if (alg !== "A128GCM") unsupported("AEAD", alg);
     if (key.length !== GCM_KEY_LENGTH) throw new RangeError(`${alg} key must be ${GCM_KEY_LENGTH} bytes`);
-    if (nonce.length !== NONCE_LENGTH) throw new RangeError(`${alg} nonce must be ${NONCE_LENGTH} bytes`);
+    if (nonce.length !== AEAD_NONCE_LENGTH) throw new RangeError(`${alg} nonce must be ${AEAD_NONCE_LENGTH} bytes`);
     return new Uint8Array(aes128GcmSeal(key, nonce, aad, plaintext));
   }
 

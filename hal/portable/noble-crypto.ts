@@ -24,21 +24,7 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { gcm } from "@noble/ciphers/aes.js";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
-import type {
-  AeadAlgorithm,
-  Crypto,
-  KeyAgreementAlgorithm,
-  KeyPair,
-  SignatureAlgorithm,
-} from "../contracts/crypto.js";
-
-/** A source of cryptographically secure random bytes (or a seeded one in the simulator). */
-export type RandomSource = (length: number) => Uint8Array;
-
-const TAG_LENGTH = 16;
-const NONCE_LENGTH = 12;
-/** P-256 secret keys are derived from 48 uniform bytes (n + n/2, negligible modulo bias). */
-const P256_SEED_LENGTH = 48;
+import { AEAD_NONCE_LENGTH, AEAD_TAG_LENGTH, P256_SEED_LENGTH, type AeadAlgorithm, type Crypto, type KeyAgreementAlgorithm, type KeyPair, type RandomSource, type SignatureAlgorithm } from "../contracts/crypto.js";
 
 function aeadKeyLength(alg: AeadAlgorithm): number {
   if (alg === "A128GCM") return 16;
@@ -112,7 +98,7 @@ export class NobleCrypto implements Crypto {
   aeadSeal(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     const keyLength = aeadKeyLength(alg);
     if (key.length !== keyLength) throw new RangeError(`${alg} key must be ${keyLength} bytes`);
-    if (nonce.length !== NONCE_LENGTH) throw new RangeError(`${alg} nonce must be ${NONCE_LENGTH} bytes`);
+    if (nonce.length !== AEAD_NONCE_LENGTH) throw new RangeError(`${alg} nonce must be ${AEAD_NONCE_LENGTH} bytes`);
     const cipher = alg === "A128GCM" ? gcm(key, nonce, aad) : chacha20poly1305(key, nonce, aad);
     return cipher.encrypt(plaintext);
   }
@@ -120,7 +106,7 @@ export class NobleCrypto implements Crypto {
   aeadOpen(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
     try {
       const keyLength = aeadKeyLength(alg);
-      if (key.length !== keyLength || nonce.length !== NONCE_LENGTH || ciphertext.length < TAG_LENGTH) return null;
+      if (key.length !== keyLength || nonce.length !== AEAD_NONCE_LENGTH || ciphertext.length < AEAD_TAG_LENGTH) return null;
       const cipher = alg === "A128GCM" ? gcm(key, nonce, aad) : chacha20poly1305(key, nonce, aad);
       return cipher.decrypt(ciphertext);
     } catch {
