@@ -54,3 +54,76 @@ export function statusFromError(error: unknown): DriverStatus {
   if (error instanceof I2cError) return FAILURES[error.kind] ?? FAILURES["bus-error"];
   return FAILURES["bus-error"];
 }
+
+/**
+ * What every sensor driver shares: the bus handle (null once closed), the status of the last
+ * operation and `healthy`, and `close`. Subclasses reach the handle through `openBus`, which
+ * reports "closed" once it is gone, and turn anything an SMBus call throws into the status with
+ * `failed`; `released` runs on `close` to clear what the chip's state implied.
+ */
+export abstract class BusDriver {
+  private bus: SMBus | null;
+  /** Outcome of the last operation. */
+  status: DriverStatus = STATUS_OK;
+
+  constructor(bus: SMBus) {
+    this.bus = bus;
+  }
+
+  /** False after a failed operation, until one succeeds; false for good after `close`. */
+  get healthy(): boolean {
+    return this.status.ok;
+  }
+
+  /** Closes the bus handle (the chip keeps its state); closing again does nothing. */
+  close(): void {
+    const bus = this.bus;
+    this.bus = null;
+    this.released();
+    if (bus !== null) closeBus(bus);
+    this.status = FAILURES.closed;
+  }
+
+  /** Clears the driver's view of the chip when its handle is closed (nothing by default). */
+  protected released(): void {}
+
+  /** The open handle, or null with the status "closed". */
+  protected openBus(): SMBus | null {
+    if (this.bus === null) this.status = FAILURES.closed;
+    return this.bus;
+  }
+
+  /** Sets the status; true when it is a success. */
+  protected setStatus(status: DriverStatus): boolean {
+    this.status = status;
+    return status.ok;
+  }
+
+  /** The status for what an SMBus call threw; always false. */
+  protected failed(error: unknown): boolean {
+    return this.setStatus(statusFromError(error));
+  }
+
+  /** Reads one 8-bit register and checks it against the chip's identification value ("wrong-part" otherwise). */
+  protected checkId(register: number, expected: number, mask = 0xff): boolean {
+    const bus = this.openBus();
+    if (bus === null) return false;
+    try {
+      return this.setStatus((bus.readUint8(register) & mask) === expected ? STATUS_OK : FAILURES["wrong-part"]);
+    } catch (e) {
+      return this.failed(e);
+    }
+  }
+
+  /** Writes one 8-bit register. */
+  protected writeRegister(register: number, value: number): boolean {
+    const bus = this.openBus();
+    if (bus === null) return false;
+    try {
+      bus.writeUint8(register, value);
+      return this.setStatus(STATUS_OK);
+    } catch (e) {
+      return this.failed(e);
+    }
+  }
+}

@@ -1,13 +1,9 @@
 import type { SMBus } from "../../hal/contracts/i2c.js";
-import { closeBus, failure, STATUS_OK, statusFromError } from "./driver-status.js";
-import type { DriverStatus } from "./driver-status.js";
+import { BusDriver, failure, STATUS_OK } from "./driver-status.js";
+import type { Accelerometer, SelfTestStep } from "./roles.js";
 
-const REG_WHO_AM_I = 0x0f;
-const REG_CTRL_REG1 = 0x20;
-const REG_CTRL_REG4 = 0x23;
-const REG_OUT_X_L = 0x28;
-const REG_FIFO_CTRL = 0x2e;
-const REG_FIFO_SRC = 0x2f;
+/** The registers the driver uses (datasheet section 7). */
+const REG = { WHO_AM_I: 0x0f, CTRL_REG1: 0x20, CTRL_REG4: 0x23, OUT_X_L: 0x28, FIFO_CTRL: 0x2e, FIFO_SRC: 0x2f } as const;
 /** Sub-address bit 7: the register address increments through a burst. */
 const AUTO_INCREMENT = 0x80;
 
@@ -61,7 +57,7 @@ export const LIS2DH12_SELF_TEST_MAX_MG = 360 * 4;
 export const LIS2DH12_SELF_TEST_PHASE_MS = 250;
 
 /** Progress of the self-test: still collecting, or its verdict. */
-export type Lis2dh12SelfTestStep = "running" | "passed" | "failed";
+export type Lis2dh12SelfTestStep = SelfTestStep;
 
 /** Acquisition settings (datasheet values; anything else is rejected as `invalid-config`). */
 export interface Lis2dh12Config {
@@ -99,8 +95,7 @@ export interface Lis2dh12Options {
  * SDK's ECMA-419 LIS3DH driver (modules/drivers/sensors/lis3dh: WHO_AM_I 0x33, CTRL_REG1 rate and
  * axes, CTRL_REG4 = BDU | FS | HR, OUT_X_L | 0x80 bursts), plus the FIFO.
  */
-export class Lis2dh12 {
-  private bus: SMBus | null;
+export class Lis2dh12 extends BusDriver implements Accelerometer {
   private readonly clock: { ticks(): number } | null;
   private readonly fifoBytes = new Uint8Array(MAX_BURST * BYTES_PER_SAMPLE);
   /** blocks[k] covers the first 6 * 2^k bytes of fifoBytes (k = 0 .. 3): the burst sizes. */
@@ -116,8 +111,6 @@ export class Lis2dh12 {
   private offX = 0;
   private offY = 0;
   private offZ = 0;
-  /** Outcome of the last operation. */
-  status: DriverStatus = STATUS_OK;
   /** Output data rate in Hz after `configure` (0 before, in power-down, and after a self-test). */
   outputRate = 0;
   /** Samples the FIFO lost before the last drain (overwritten while it was full). */
@@ -132,41 +125,26 @@ export class Lis2dh12 {
   readonly selfTestChangeMg = new Float32Array(3);
 
   constructor(bus: SMBus, options: Lis2dh12Options = {}) {
-    this.bus = bus;
+    super(bus);
     this.clock = options.clock ?? null;
     for (let size = 1; size <= MAX_BURST; size *= 2) this.blocks.push(this.fifoBytes.subarray(0, BYTES_PER_SAMPLE * size));
   }
 
-  /** False after a failed operation, until one succeeds; false for good after `close`. */
-  get healthy(): boolean {
-    return this.status.ok;
-  }
-
-  /** Closes the bus handle (the chip keeps sampling); closing again does nothing. */
-  close(): void {
-    const bus = this.bus;
-    this.bus = null;
+  /** On `close` (the chip keeps sampling): no rate, no self-test. */
+  protected override released(): void {
     this.outputRate = 0;
     this.selfTestPhase = 0;
-    if (bus !== null) closeBus(bus);
-    this.status = failure("closed");
   }
 
   /** Checks that a LIS2DH12 (or another part of its family) answers: WHO_AM_I 0x33. */
   probe(): boolean {
-    const bus = this.bus;
-    if (bus === null) return this.setStatus(failure("closed"));
-    try {
-      return this.setStatus(bus.readUint8(REG_WHO_AM_I) === WHO_AM_I ? STATUS_OK : failure("wrong-part"));
-    } catch (e) {
-      return this.setStatus(statusFromError(e));
-    }
+    return this.checkId(REG.WHO_AM_I, WHO_AM_I);
   }
 
   /** Programs high-resolution sampling into the FIFO (stream mode) and starts it with the FIFO empty. */
   configure(config: Lis2dh12Config): boolean {
-    const bus = this.bus;
-    if (bus === null) return this.setStatus(failure("closed"));
+    const bus = this.openBus();
+    if (bus === null) return false;
     const rateCode = RATES_HZ.indexOf(config.rateHz);
     const rangeCode = RANGES_G.indexOf(config.rangeG);
     const watermark = config.watermarkSamples ?? DEFAULT_WATERMARK;
@@ -189,14 +167,7 @@ export class Lis2dh12 {
   shutdown(): boolean {
     this.outputRate = 0;
     this.selfTestPhase = 0;
-    const bus = this.bus;
-    if (bus === null) return this.setStatus(failure("closed"));
-    try {
-      bus.writeUint8(REG_CTRL_REG1, 0);
-      return this.setStatus(STATUS_OK);
-    } catch (e) {
-      return this.setStatus(statusFromError(e));
-    }
+    return this.writeRegister(REG.CTRL_REG1, 0);
   }
 
   /**
@@ -206,20 +177,17 @@ export class Lis2dh12 {
    * since the previous drain. Returns 0 on a bus error (see `status`).
    */
   drain(x: Float32Array, y: Float32Array, z: Float32Array): number {
-    const bus = this.bus;
-    if (bus === null) {
-      this.setStatus(failure("closed"));
-      return 0;
-    }
+    const bus = this.openBus();
+    if (bus === null) return 0;
     if (this.outputRate === 0) {
       this.setStatus(failure("not-ready"));
       return 0;
     }
     let source: number;
     try {
-      source = bus.readUint8(REG_FIFO_SRC);
+      source = bus.readUint8(REG.FIFO_SRC);
     } catch (e) {
-      this.setStatus(statusFromError(e));
+      this.failed(e);
       return 0;
     }
     const overrun = (source & FIFO_SRC_OVRN) !== 0;
@@ -239,7 +207,7 @@ export class Lis2dh12 {
           continue;
         }
         const bytes = this.blocks[k];
-        bus.readBuffer(REG_OUT_X_L | AUTO_INCREMENT, bytes);
+        bus.readBuffer(REG.OUT_X_L | AUTO_INCREMENT, bytes);
         for (let i = 0, o = 0; i < size; i++, o += BYTES_PER_SAMPLE, at++) {
           x[at] = int16(bytes, o) * scale;
           y[at] = int16(bytes, o + 2) * scale;
@@ -247,7 +215,7 @@ export class Lis2dh12 {
         }
       }
     } catch (e) {
-      this.setStatus(statusFromError(e));
+      this.failed(e);
       return 0;
     }
     const now = this.clock !== null ? this.clock.ticks() : 0;
@@ -268,8 +236,8 @@ export class Lis2dh12 {
    * until both phases have their samples, then the verdict.
    */
   beginSelfTest(): boolean {
-    const bus = this.bus;
-    if (bus === null) return this.setStatus(failure("closed"));
+    const bus = this.openBus();
+    if (bus === null) return false;
     this.outputRate = 0;
     this.selfTestPhase = 0;
     // +-2 g, normal mode, self-test off.
@@ -280,11 +248,8 @@ export class Lis2dh12 {
 
   /** Collects the current self-test phase's samples once there are enough; see `beginSelfTest`. */
   continueSelfTest(): Lis2dh12SelfTestStep {
-    const bus = this.bus;
-    if (bus === null) {
-      this.setStatus(failure("closed"));
-      return "failed";
-    }
+    const bus = this.openBus();
+    if (bus === null) return "failed";
     if (this.selfTestPhase === 0) {
       this.setStatus(failure("not-ready"));
       return "failed";
@@ -295,7 +260,7 @@ export class Lis2dh12 {
     let meanY = 0;
     let meanZ = 0;
     try {
-      if (unreadLevels(bus.readUint8(REG_FIFO_SRC)) < need) {
+      if (unreadLevels(bus.readUint8(REG.FIFO_SRC)) < need) {
         this.setStatus(STATUS_OK);
         return "running";
       }
@@ -304,7 +269,7 @@ export class Lis2dh12 {
       for (let k = this.blocks.length - 1; k >= 0; k--) {
         if (((need >> k) & 1) === 0) continue;
         const bytes = this.blocks[k];
-        bus.readBuffer(REG_OUT_X_L | AUTO_INCREMENT, bytes);
+        bus.readBuffer(REG.OUT_X_L | AUTO_INCREMENT, bytes);
         for (let o = 0; o < bytes.length; o += BYTES_PER_SAMPLE, level++) {
           if (level < SELF_TEST_SETTLE_SAMPLES) continue;
           meanX += int16(bytes, o);
@@ -321,19 +286,19 @@ export class Lis2dh12 {
         this.offY = meanY;
         this.offZ = meanZ;
         // Self-test 0 on, the FIFO emptied through bypass: the next phase's samples all carry it.
-        bus.writeUint8(REG_CTRL_REG4, CTRL4_BDU | CTRL4_ST0);
-        bus.writeUint8(REG_FIFO_CTRL, FIFO_BYPASS);
-        bus.writeUint8(REG_FIFO_CTRL, FIFO_STREAM | FIFO_FTH);
+        bus.writeUint8(REG.CTRL_REG4, CTRL4_BDU | CTRL4_ST0);
+        bus.writeUint8(REG.FIFO_CTRL, FIFO_BYPASS);
+        bus.writeUint8(REG.FIFO_CTRL, FIFO_STREAM | FIFO_FTH);
         this.selfTestPhase = 2;
         this.setStatus(STATUS_OK);
         return "running";
       }
       // Done: self-test off and power-down, as the procedure ends.
-      bus.writeUint8(REG_CTRL_REG4, CTRL4_BDU);
-      bus.writeUint8(REG_CTRL_REG1, 0);
+      bus.writeUint8(REG.CTRL_REG4, CTRL4_BDU);
+      bus.writeUint8(REG.CTRL_REG1, 0);
     } catch (e) {
       this.selfTestPhase = 0;
-      this.setStatus(statusFromError(e));
+      this.failed(e);
       return "failed";
     }
     this.selfTestPhase = 0;
@@ -378,13 +343,13 @@ export class Lis2dh12 {
     controls[4] = CTRL5_FIFO_EN;
     controls[5] = 0;
     try {
-      bus.writeBuffer(REG_CTRL_REG1 | AUTO_INCREMENT, controls);
-      bus.writeUint8(REG_FIFO_CTRL, FIFO_BYPASS);
-      bus.writeUint8(REG_FIFO_CTRL, fifoControl);
-      bus.writeUint8(REG_CTRL_REG1, ctrl1);
+      bus.writeBuffer(REG.CTRL_REG1 | AUTO_INCREMENT, controls);
+      bus.writeUint8(REG.FIFO_CTRL, FIFO_BYPASS);
+      bus.writeUint8(REG.FIFO_CTRL, fifoControl);
+      bus.writeUint8(REG.CTRL_REG1, ctrl1);
     } catch (e) {
       this.outputRate = 0;
-      return this.setStatus(statusFromError(e));
+      return this.failed(e);
     }
     const now = this.clock !== null ? this.clock.ticks() : 0;
     this.configuredAtMs = now;
@@ -404,11 +369,6 @@ export class Lis2dh12 {
     const produced = Math.floor(((now - this.configuredAtMs) * rate) / 1000) - Math.floor(((this.lastDrainMs - this.configuredAtMs) * rate) / 1000);
     const lost = produced + this.leftUnread - available;
     return lost > 0 ? lost : 0;
-  }
-
-  private setStatus(status: DriverStatus): boolean {
-    this.status = status;
-    return status.ok;
   }
 }
 

@@ -1,27 +1,18 @@
 import type { SMBus } from "../../hal/contracts/i2c.js";
-import { closeBus, failure, STATUS_OK, statusFromError } from "./driver-status.js";
-import type { DriverStatus } from "./driver-status.js";
+import { BusDriver, failure, STATUS_OK } from "./driver-status.js";
+import type { PpgConfig, PpgSensor } from "./roles.js";
 
-const REG_INT_STATUS_1 = 0x00;
-const REG_FIFO_WR_PTR = 0x04;
-const REG_FIFO_DATA = 0x07;
-const REG_FIFO_CONFIG = 0x08;
-const REG_MODE_CONFIG = 0x09;
-const REG_SPO2_CONFIG = 0x0a;
-const REG_LED1_PA = 0x0c;
-const REG_LED2_PA = 0x0d;
-const REG_INT_ENABLE_1 = 0x02;
-const REG_DIE_TINT = 0x1f;
-const REG_DIE_TEMP_CONFIG = 0x21;
-const REG_PART_ID = 0xff;
+/** The registers the driver uses (datasheet register map). */
+const REG = {
+  INT_STATUS_1: 0x00, INT_ENABLE_1: 0x02, FIFO_WR_PTR: 0x04, FIFO_DATA: 0x07, FIFO_CONFIG: 0x08,
+  MODE_CONFIG: 0x09, SPO2_CONFIG: 0x0a, LED1_PA: 0x0c, LED2_PA: 0x0d, DIE_TINT: 0x1f, DIE_TEMP_CONFIG: 0x21, PART_ID: 0xff,
+} as const;
 
 const PART_ID = 0x15;
 const FIFO_DEPTH = 32;
 const INT_A_FULL = 0x80;
-const MODE_RESET = 0x40;
-const MODE_SHUTDOWN = 0x80;
-const MODE_HEART_RATE = 0x02;
-const MODE_SPO2 = 0x03;
+/** MODE_CONFIG: reset and shutdown bits, MODE[2:0]. */
+const MODE = { RESET: 0x40, SHUTDOWN: 0x80, HEART_RATE: 0x02, SPO2: 0x03 } as const;
 const RESET_POLLS = 10;
 
 const SAMPLE_RATES: readonly number[] = [50, 100, 200, 400, 800, 1000, 1600, 3200];
@@ -33,28 +24,8 @@ const LED_MA_PER_STEP = 0.2;
 
 export type Max30102Mode = "spo2" | "heart-rate";
 
-/** Acquisition settings (datasheet values; anything else is rejected as `invalid-config`). */
-export interface Max30102Config {
-  /** ADC sample rate: 50, 100, 200, 400, 800, 1000, 1600 or 3200 samples/s. */
-  sampleRate: number;
-  /** On-chip averaging: 1, 2, 4, 8, 16 or 32; the FIFO receives sampleRate / averaging samples/s. */
-  averaging: number;
-  /** LED pulse width: 69, 118, 215 or 411 us (15 to 18 bits of resolution). */
-  pulseWidthUs: number;
-  /** ADC full scale: 2048, 4096, 8192 or 16384 nA. */
-  adcRangeNa: number;
-  /** Drive current of both LEDs, 0 to 51 mA in 0.2 mA steps. */
-  ledCurrentMa: number;
-  /** "spo2" (red + IR, default) or "heart-rate" (red only). */
-  mode?: Max30102Mode;
-  /** Overwrite the oldest samples when the FIFO is full instead of dropping new ones (default false). */
-  rollover?: boolean;
-  /**
-   * Unread samples that raise the FIFO-almost-full interrupt (A_FULL), 17..32 (default 32: "FIFO
-   * full"). With the INT pin wired, the FIFO is drained when it fires.
-   */
-  almostFullSamples?: number;
-}
+/** Acquisition settings: the PPG role's (`PpgConfig`), in the MAX30102's datasheet values. */
+export type Max30102Config = PpgConfig;
 
 /**
  * Driver for the MAX30102 pulse-oximetry sensor over an SMBus.
@@ -66,8 +37,7 @@ export interface Max30102Config {
  * `status` (and `healthy` turns false) and the method returns false, 0 or null. `close`
  * releases the bus handle; every later call reports "closed" without touching the bus.
  */
-export class Max30102 {
-  private bus: SMBus | null;
+export class Max30102 extends BusDriver implements PpgSensor {
   /** Status, enables, write pointer, overflow counter, read pointer (registers 0x00-0x06). */
   private readonly header = new Uint8Array(7);
   private readonly fifoBytes = new Uint8Array(FIFO_DEPTH * 6);
@@ -77,8 +47,6 @@ export class Max30102 {
   private readonly clearPointers = new Uint8Array(3);
   private channels = 0;
   private dieConversionStarted = false;
-  /** Outcome of the last operation. */
-  status: DriverStatus = STATUS_OK;
   /** Samples the chip dropped before the last drain (at least this many: the counter saturates at 31). */
   lostSamples = 0;
   /** Samples dropped since `configure`. */
@@ -89,59 +57,43 @@ export class Max30102 {
   outputRate = 0;
 
   constructor(bus: SMBus) {
-    this.bus = bus;
+    super(bus);
     for (let k = 0; k <= FIFO_DEPTH * 2; k++) this.fifoViews.push(this.fifoBytes.subarray(0, 3 * k));
   }
 
-  /** False after a failed operation, until one succeeds; false for good after `close`. */
-  get healthy(): boolean {
-    return this.status.ok;
-  }
-
-  /** Closes the bus handle (the chip keeps its state); closing again does nothing. */
-  close(): void {
-    const bus = this.bus;
-    this.bus = null;
+  /** On `close` (the chip keeps its state): not sampling, no die conversion pending. */
+  protected override released(): void {
     this.channels = 0;
     this.outputRate = 0;
     this.dieConversionStarted = false;
-    if (bus !== null) closeBus(bus);
-    this.status = failure("closed");
   }
 
   /** Checks that a MAX30102 answers (part ID 0x15). */
   probe(): boolean {
-    const bus = this.bus;
-    if (bus === null) return this.setStatus(failure("closed"));
-    try {
-      const id = bus.readUint8(REG_PART_ID);
-      return this.setStatus(id === PART_ID ? STATUS_OK : failure("wrong-part"));
-    } catch (e) {
-      return this.setStatus(statusFromError(e));
-    }
+    return this.checkId(REG.PART_ID, PART_ID);
   }
 
   /** Power-on reset of every register; sampling stops until `configure`. */
   reset(): boolean {
     this.channels = 0;
     this.outputRate = 0;
-    const bus = this.bus;
-    if (bus === null) return this.setStatus(failure("closed"));
+    const bus = this.openBus();
+    if (bus === null) return false;
     try {
-      bus.writeUint8(REG_MODE_CONFIG, MODE_RESET);
+      bus.writeUint8(REG.MODE_CONFIG, MODE.RESET);
       for (let i = 0; i < RESET_POLLS; i++) {
-        if ((bus.readUint8(REG_MODE_CONFIG) & MODE_RESET) === 0) return this.setStatus(STATUS_OK);
+        if ((bus.readUint8(REG.MODE_CONFIG) & MODE.RESET) === 0) return this.setStatus(STATUS_OK);
       }
       return this.setStatus(failure("timeout"));
     } catch (e) {
-      return this.setStatus(statusFromError(e));
+      return this.failed(e);
     }
   }
 
   /** Programs sampling and starts it with an empty FIFO. */
   configure(config: Max30102Config): boolean {
-    const bus = this.bus;
-    if (bus === null) return this.setStatus(failure("closed"));
+    const bus = this.openBus();
+    if (bus === null) return false;
     const rateCode = SAMPLE_RATES.indexOf(config.sampleRate);
     const averagingCode = AVERAGING.indexOf(config.averaging);
     const widthCode = PULSE_WIDTHS_US.indexOf(config.pulseWidthUs);
@@ -154,21 +106,21 @@ export class Max30102 {
       return this.setStatus(failure("invalid-config"));
     }
     try {
-      bus.writeUint8(REG_MODE_CONFIG, MODE_SHUTDOWN);
+      bus.writeUint8(REG.MODE_CONFIG, MODE.SHUTDOWN);
       // A_FULL needs at least 17 unread samples, so with equal write and read pointers the flag
       // (read in the same burst as the pointers) tells a full FIFO from an empty one.
-      bus.writeUint8(REG_FIFO_CONFIG, (averagingCode << 5) | (config.rollover ? 0x10 : 0) | (FIFO_DEPTH - almostFull));
-      bus.writeUint8(REG_SPO2_CONFIG, (rangeCode << 5) | (rateCode << 2) | widthCode);
-      bus.writeUint8(REG_LED1_PA, led);
-      bus.writeUint8(REG_LED2_PA, mode === "spo2" ? led : 0);
-      bus.writeUint8(REG_INT_ENABLE_1, INT_A_FULL);
+      bus.writeUint8(REG.FIFO_CONFIG, (averagingCode << 5) | (config.rollover ? 0x10 : 0) | (FIFO_DEPTH - almostFull));
+      bus.writeUint8(REG.SPO2_CONFIG, (rangeCode << 5) | (rateCode << 2) | widthCode);
+      bus.writeUint8(REG.LED1_PA, led);
+      bus.writeUint8(REG.LED2_PA, mode === "spo2" ? led : 0);
+      bus.writeUint8(REG.INT_ENABLE_1, INT_A_FULL);
       this.clearPointers.fill(0);
-      bus.writeBuffer(REG_FIFO_WR_PTR, this.clearPointers);
-      bus.readUint8(REG_INT_STATUS_1);
-      bus.writeUint8(REG_MODE_CONFIG, mode === "spo2" ? MODE_SPO2 : MODE_HEART_RATE);
+      bus.writeBuffer(REG.FIFO_WR_PTR, this.clearPointers);
+      bus.readUint8(REG.INT_STATUS_1);
+      bus.writeUint8(REG.MODE_CONFIG, mode === "spo2" ? MODE.SPO2 : MODE.HEART_RATE);
     } catch (e) {
       this.channels = 0;
-      return this.setStatus(statusFromError(e));
+      return this.failed(e);
     }
     this.channels = mode === "spo2" ? 2 : 1;
     this.outputRate = config.sampleRate / config.averaging;
@@ -182,14 +134,7 @@ export class Max30102 {
   shutdown(): boolean {
     this.channels = 0;
     this.outputRate = 0;
-    const bus = this.bus;
-    if (bus === null) return this.setStatus(failure("closed"));
-    try {
-      bus.writeUint8(REG_MODE_CONFIG, MODE_SHUTDOWN);
-      return this.setStatus(STATUS_OK);
-    } catch (e) {
-      return this.setStatus(statusFromError(e));
-    }
+    return this.writeRegister(REG.MODE_CONFIG, MODE.SHUTDOWN);
   }
 
   /**
@@ -201,11 +146,8 @@ export class Max30102 {
    * low bits are zero below 18-bit resolution). Returns 0 on a bus error (see `status`).
    */
   drain(pulse: Int32Array, red: Int32Array | null = null): number {
-    const bus = this.bus;
-    if (bus === null) {
-      this.setStatus(failure("closed"));
-      return 0;
-    }
+    const bus = this.openBus();
+    if (bus === null) return 0;
     const channels = this.channels;
     if (channels === 0) {
       this.setStatus(failure("not-ready"));
@@ -213,9 +155,9 @@ export class Max30102 {
     }
     const header = this.header;
     try {
-      bus.readBuffer(REG_INT_STATUS_1, header);
+      bus.readBuffer(REG.INT_STATUS_1, header);
     } catch (e) {
-      this.setStatus(statusFromError(e));
+      this.failed(e);
       return 0;
     }
     const writePointer = header[4] & 0x1f;
@@ -233,9 +175,9 @@ export class Max30102 {
     }
     const bytes = this.fifoViews[count * channels];
     try {
-      bus.readBuffer(REG_FIFO_DATA, bytes);
+      bus.readBuffer(REG.FIFO_DATA, bytes);
     } catch (e) {
-      this.setStatus(statusFromError(e));
+      this.failed(e);
       return 0;
     }
     const stride = 3 * channels;
@@ -258,15 +200,9 @@ export class Max30102 {
 
   /** Starts a die temperature conversion (about 29 ms). */
   startDieTemperature(): boolean {
-    const bus = this.bus;
-    if (bus === null) return this.setStatus(failure("closed"));
-    try {
-      bus.writeUint8(REG_DIE_TEMP_CONFIG, 0x01);
-      this.dieConversionStarted = true;
-      return this.setStatus(STATUS_OK);
-    } catch (e) {
-      return this.setStatus(statusFromError(e));
-    }
+    if (!this.writeRegister(REG.DIE_TEMP_CONFIG, 0x01)) return false;
+    this.dieConversionStarted = true;
+    return true;
   }
 
   /**
@@ -274,32 +210,24 @@ export class Max30102 {
    * while it is still running (`status` "busy"), when none was started, or on a bus error.
    */
   readDieTemperature(): number | null {
-    const bus = this.bus;
-    if (bus === null) {
-      this.setStatus(failure("closed"));
-      return null;
-    }
+    const bus = this.openBus();
+    if (bus === null) return null;
     if (!this.dieConversionStarted) {
       this.setStatus(failure("not-ready"));
       return null;
     }
     try {
-      if ((bus.readUint8(REG_DIE_TEMP_CONFIG) & 0x01) !== 0) {
+      if ((bus.readUint8(REG.DIE_TEMP_CONFIG) & 0x01) !== 0) {
         this.setStatus(failure("busy"));
         return null;
       }
-      bus.readBuffer(REG_DIE_TINT, this.dieBytes);
+      bus.readBuffer(REG.DIE_TINT, this.dieBytes);
     } catch (e) {
-      this.setStatus(statusFromError(e));
+      this.failed(e);
       return null;
     }
     const integer = this.dieBytes[0] >= 0x80 ? this.dieBytes[0] - 0x100 : this.dieBytes[0];
     this.setStatus(STATUS_OK);
     return integer + (this.dieBytes[1] & 0x0f) * 0.0625;
-  }
-
-  private setStatus(status: DriverStatus): boolean {
-    this.status = status;
-    return status.ok;
   }
 }

@@ -131,16 +131,10 @@ export const BEAT_MARKS = 16;
 export class HeartRateEstimator {
   readonly sampleRate: number;
   private readonly rrWindow: number;
-  private readonly minDcCounts: number;
-  private readonly minPerfusion: number;
-  private readonly goodPerfusion: number;
-  private readonly minRrMs: number;
-  private readonly maxRrMs: number;
-  private readonly minQuality: number;
-  private readonly msPerSample: number;
-  private readonly dcAlpha: number;
-  private readonly envelopeDecay: number;
-  private readonly settleSamples: number;
+  /** What counts as contact, a usable pulse, a plausible beat and a reportable rate (from the options). */
+  private readonly limits: Readonly<{ minDcCounts: number; minPerfusion: number; goodPerfusion: number; minRrMs: number; maxRrMs: number; minQuality: number }>;
+  /** The sample rate's constants: sample period, DC and envelope filter coefficients, settling after a restart. */
+  private readonly timing: Readonly<{ msPerSample: number; dcAlpha: number; envelopeDecay: number; settleSamples: number }>;
   private readonly highPass: Biquad;
   private readonly lowPass: Biquad;
   private readonly rr: Float64Array;
@@ -199,16 +193,21 @@ export class HeartRateEstimator {
     if (!(o.sampleRate >= 10)) throw new RangeError(`heart-rate sample rate ${o.sampleRate} must be at least 10 samples/s`);
     this.sampleRate = o.sampleRate;
     this.rrWindow = Math.max(3, Math.floor(o.rrWindow ?? 8));
-    this.minDcCounts = o.minDcCounts ?? 10000;
-    this.minPerfusion = o.minPerfusion ?? 0.0005;
-    this.goodPerfusion = Math.max(o.goodPerfusion ?? 0.003, this.minPerfusion * 1.01);
-    this.minRrMs = 60000 / (o.maxBpm ?? 220);
-    this.maxRrMs = 60000 / (o.minBpm ?? 30);
-    this.minQuality = o.minQuality ?? 30;
-    this.msPerSample = 1000 / o.sampleRate;
-    this.dcAlpha = 1 - Math.exp(-1 / (o.sampleRate * DC_TIME_CONSTANT_S));
-    this.envelopeDecay = Math.exp(-1 / (o.sampleRate * ENVELOPE_TIME_CONSTANT_S));
-    this.settleSamples = Math.round(o.sampleRate * SETTLE_S);
+    const minPerfusion = o.minPerfusion ?? 0.0005;
+    this.limits = {
+      minDcCounts: o.minDcCounts ?? 10000,
+      minPerfusion,
+      goodPerfusion: Math.max(o.goodPerfusion ?? 0.003, minPerfusion * 1.01),
+      minRrMs: 60000 / (o.maxBpm ?? 220),
+      maxRrMs: 60000 / (o.minBpm ?? 30),
+      minQuality: o.minQuality ?? 30,
+    };
+    this.timing = {
+      msPerSample: 1000 / o.sampleRate,
+      dcAlpha: 1 - Math.exp(-1 / (o.sampleRate * DC_TIME_CONSTANT_S)),
+      envelopeDecay: Math.exp(-1 / (o.sampleRate * ENVELOPE_TIME_CONSTANT_S)),
+      settleSamples: Math.round(o.sampleRate * SETTLE_S),
+    };
     this.highPass = Biquad.highPass(0.5, o.sampleRate);
     this.lowPass = Biquad.lowPass(Math.min(4, o.sampleRate * 0.4), o.sampleRate);
     this.rr = new Float64Array(this.rrWindow);
@@ -216,7 +215,7 @@ export class HeartRateEstimator {
     this.redHighPass = Biquad.highPass(0.5, o.sampleRate);
     this.redLowPass = Biquad.lowPass(Math.min(4, o.sampleRate * 0.4), o.sampleRate);
     this.motionAlpha = 1 - Math.exp(-1 / (o.sampleRate * MOTION_TIME_CONSTANT_S));
-    this.history = new Float32Array(Math.ceil(o.sampleRate * (PERIODICITY_WINDOW_S + this.maxRrMs / 1000)) + 2);
+    this.history = new Float32Array(Math.ceil(o.sampleRate * (PERIODICITY_WINDOW_S + this.limits.maxRrMs / 1000)) + 2);
     this.dcCoupled = o.dcCoupled ?? true;
     this.updateEvery = o.updateEveryS ?? UPDATE_EVERY_S;
     this.tracker = new SpectralTracker({ sampleRate: o.sampleRate, accelRate: o.accelRate, tuning: o.tuning });
@@ -232,8 +231,8 @@ export class HeartRateEstimator {
       }
       this.restart(sample, n);
     }
-    this.dc += (sample - this.dc) * this.dcAlpha;
-    if (this.dcCoupled && this.dc < this.minDcCounts) {
+    this.dc += (sample - this.dc) * this.timing.dcAlpha;
+    if (this.dcCoupled && this.dc < this.limits.minDcCounts) {
       if (this.contact) {
         this.forgetBeats();
         this.tracker.reset();
@@ -244,7 +243,7 @@ export class HeartRateEstimator {
     this.tracker.pushPpg(sample);
     if (!this.contact) {
       this.contact = true;
-      this.settleUntil = n + this.settleSamples;
+      this.settleUntil = n + this.timing.settleSamples;
     }
     const y = this.lowPass.step(this.highPass.step(this.dc - sample));
     this.lastY = y;
@@ -258,9 +257,9 @@ export class HeartRateEstimator {
     this.historyNext = (this.historyNext + 1) % this.history.length;
     if (this.historyCount < this.history.length) this.historyCount++;
     if (this.y1 > this.y2 && this.y1 >= y) this.localMaximum(n - 1, this.y2, this.y1, y);
-    this.envelope = y > this.envelope ? y : this.envelope * this.envelopeDecay;
+    this.envelope = y > this.envelope ? y : this.envelope * this.timing.envelopeDecay;
     if (y < this.runningMin) this.runningMin = y;
-    if (this.hasCandidate && n * this.msPerSample - this.candidateMs >= this.refractoryMs()) this.confirmCandidate();
+    if (this.hasCandidate && n * this.timing.msPerSample - this.candidateMs >= this.refractoryMs()) this.confirmCandidate();
     this.y2 = this.y1;
     this.y1 = y;
   }
@@ -279,7 +278,7 @@ export class HeartRateEstimator {
       this.powerPulse = 0;
       this.powerMotion = 0;
     }
-    this.redDc += (red - this.redDc) * this.dcAlpha;
+    this.redDc += (red - this.redDc) * this.timing.dcAlpha;
     const yr = this.redLowPass.step(this.redHighPass.step(this.redDc - red));
     if (!this.contact || this.redDc <= 0 || this.dc <= 0) return;
     this.hasRed = true;
@@ -370,8 +369,8 @@ export class HeartRateEstimator {
       return { bpm: null, quality: 0, lastRrMs, noContact: false, motion, irregular: false, reason: refilling ? HR_REASON_GAP : HR_REASON_WARMING_UP };
     }
     const perfusion = this.dc > 0 ? this.amplitude / this.dc : 0;
-    const strength = this.dcCoupled ? clamp01((perfusion - this.minPerfusion) / (this.goodPerfusion - this.minPerfusion)) : 1;
-    if (this.dcCoupled && perfusion < this.minPerfusion) return { bpm: null, quality: 0, lastRrMs, noContact: false, motion, irregular: false, reason: HR_REASON_WEAK_PULSE };
+    const strength = this.dcCoupled ? clamp01((perfusion - this.limits.minPerfusion) / (this.limits.goodPerfusion - this.limits.minPerfusion)) : 1;
+    if (this.dcCoupled && perfusion < this.limits.minPerfusion) return { bpm: null, quality: 0, lastRrMs, noContact: false, motion, irregular: false, reason: HR_REASON_WEAK_PULSE };
 
     // Clean, strong beats at irregular intervals (the red channel or the accelerometer saying "no
     // motion") are an irregular rhythm, not noise: the rate is then the mean over all kept beats.
@@ -384,7 +383,7 @@ export class HeartRateEstimator {
       for (let i = 0; i < count; i++) deviation += Math.abs(this.rr[(this.rrNext - 1 - i + w) % w] - median);
       const irregularity = deviation / count / median;
       const cleanliness = clamp01((MOTION_DIRTY - motionIndex) / (MOTION_DIRTY - MOTION_CLEAN));
-      const nowMs = this.sampleIndex * this.msPerSample;
+      const nowMs = this.sampleIndex * this.timing.msPerSample;
       const stale = this.lastBeatMs < 0 || nowMs - this.lastBeatMs > Math.max(2.5 * median, 2000);
       if (!stale && cleanliness >= 1 && irregularity > IRREGULAR_FROM && all >= 5 && strength > 0.5) {
         const periodicity = clamp01((this.correlationAtLag(median) - PERIODICITY_FLOOR) / (PERIODICITY_FULL - PERIODICITY_FLOOR));
@@ -397,7 +396,7 @@ export class HeartRateEstimator {
     const concentration = tracker.moving ? 1 : clamp01((tracker.concentration - CONCENTRATION_FLOOR) / (CONCENTRATION_FULL - CONCENTRATION_FLOOR));
     const belief = clamp01(tracker.confidence / CONFIDENCE_FULL);
     const quality = Math.round(100 * belief * concentration * strength * (tracker.onArtefact ? ON_ARTEFACT_CREDIT : 1));
-    if (quality < this.minQuality) {
+    if (quality < this.limits.minQuality) {
       const reason = tracker.moving ? HR_REASON_MOTION : strength < 1 || concentration === 0 ? HR_REASON_WEAK_PULSE : HR_REASON_AMBIGUOUS;
       return { bpm: null, quality, lastRrMs, noContact: false, motion, irregular: false, reason };
     }
@@ -459,7 +458,7 @@ export class HeartRateEstimator {
    * evenly.
    */
   private correlationAtLag(rrMs: number): number {
-    const lag = Math.round(rrMs / this.msPerSample);
+    const lag = Math.round(rrMs / this.timing.msPerSample);
     const h = this.history;
     const size = h.length;
     const span = Math.min(Math.round(PERIODICITY_WINDOW_S * this.sampleRate), this.historyCount - lag);
@@ -486,7 +485,7 @@ export class HeartRateEstimator {
     this.y2 = 0;
     this.envelope = 0;
     this.historyCount = 0;
-    this.settleUntil = n + this.settleSamples;
+    this.settleUntil = n + this.timing.settleSamples;
     this.hasCandidate = false;
     this.lastBeatMs = -1;
   }
@@ -503,7 +502,7 @@ export class HeartRateEstimator {
   private refractoryMs(): number {
     const count = this.rrCount < this.rrWindow ? this.rrCount : this.rrWindow;
     const adaptive = count >= 3 ? 0.4 * this.medianRr(count) : 0;
-    return adaptive > this.minRrMs ? adaptive : this.minRrMs;
+    return adaptive > this.limits.minRrMs ? adaptive : this.limits.minRrMs;
   }
 
   private localMaximum(index: number, before: number, peak: number, after: number): void {
@@ -513,7 +512,7 @@ export class HeartRateEstimator {
     else if (offset < -0.5) offset = -0.5;
     const value = peak - 0.25 * (before - after) * offset;
     if (value <= 0 || value < PEAK_THRESHOLD * this.envelope) return;
-    const atMs = (index + offset) * this.msPerSample;
+    const atMs = (index + offset) * this.timing.msPerSample;
     if (this.hasCandidate) {
       if (atMs - this.candidateMs < this.refractoryMs()) {
         if (value > this.candidateValue) {
@@ -539,7 +538,7 @@ export class HeartRateEstimator {
     this.hasCandidate = false;
     if (this.lastBeatMs >= 0) {
       const rr = this.candidateMs - this.lastBeatMs;
-      if (rr >= this.minRrMs && rr <= this.maxRrMs) {
+      if (rr >= this.limits.minRrMs && rr <= this.limits.maxRrMs) {
         this.rr[this.rrNext] = rr;
         this.rrNext = (this.rrNext + 1) % this.rrWindow;
         this.rrCount++;

@@ -3,34 +3,21 @@ import type { InterruptLine, InterruptOpener } from "../../hal/contracts/interru
 import type { Log } from "../../hal/contracts/log.js";
 import type { PreferenceStore } from "../../hal/contracts/store.js";
 import type { Clock } from "../../hal/contracts/timer.js";
-import { Lis2dh12 } from "../drivers/lis2dh12.js";
-import { Max30102 } from "../drivers/max30102.js";
-import { Max30205 } from "../drivers/max30205.js";
-import { Tmp117 } from "../drivers/tmp117.js";
-import type { SkinThermometer } from "../drivers/tmp117.js";
+import { SENSOR_CHIPS } from "../drivers/chips.js";
+import type { AccelerometerChip, ChipRow, SensorChipTable, ThermometerChip } from "../drivers/chips.js";
+import type { Accelerometer, PpgSensor, SensorDriver, SkinThermometer } from "../drivers/roles.js";
 import { AlertMonitor, loadAlertSettings } from "./alerts.js";
 import { HeartRateEstimator, MOTION_THRESHOLD } from "./heart-rate.js";
 import { TemperatureFilter } from "./temperature.js";
+import { FLAG_HR_SENSOR_FAULT, FLAG_IRREGULAR_RHYTHM, FLAG_MOTION, FLAG_NO_CONTACT, FLAG_TEMP_SENSOR_FAULT } from "../../protocol/record.js";
+import { SENSING_DOMAIN, SENSING_KEYS, readSetting } from "../../protocol/settings.js";
 
-export const PPG_ADDRESS = 0x57;
-export const THERMOMETER_ADDRESS = 0x48;
-/** The LIS2DH12 accelerometer (SA0 high). */
-export const ACCELEROMETER_ADDRESS = 0x19;
 /**
  * Accelerometer rate and full scale: 50 Hz, the PPG's rate in the firmware (the estimator takes
  * accelerometer samples at its own sample rate unless told otherwise); +-4 g holds a running wrist.
  */
 export const ACCEL_RATE_HZ = 50;
 export const ACCEL_RANGE_G = 4;
-/** Preference domain of the sensing calibration; key "tempOffset" = skin-temperature offset in centi-C. */
-export const SENSING_DOMAIN = "sensing";
-
-/** Reading flag bits (the same values as protocol/record.ts). */
-const FLAG_NO_CONTACT = 1 << 0;
-const FLAG_HR_SENSOR_FAULT = 1 << 1;
-const FLAG_TEMP_SENSOR_FAULT = 1 << 2;
-const FLAG_MOTION = 1 << 3;
-const FLAG_IRREGULAR_RHYTHM = 1 << 6;
 
 /** Samples per drain at most (the FIFO holds 32). */
 const DRAIN_CAPACITY = 32;
@@ -55,14 +42,15 @@ export type SelfTestState = "pending" | "passed" | "failed";
 export interface SensingStatus {
   selfTest: SelfTestState;
   selfTestDetail: string;
-  thermometer: "max30205" | "tmp117" | "none";
+  /** The thermometer found (its name in the probe table), "none" until one answers its probe. */
+  thermometer: ThermometerChip | "none";
   ppgFault: string;
   tempFault: string;
   lostSamples: number;
   recoveries: number;
   dieTempC: number | null;
-  /** The accelerometer found at 0x19 ("none" until one answers its probe). */
-  accelerometer: "lis2dh12" | "none";
+  /** The accelerometer found (its name in the probe table), "none" until one answers its probe. */
+  accelerometer: AccelerometerChip | "none";
   /**
    * Why the accelerometer is not in use ("" while it is): a bus fault, "wrong-part", "self-test".
    * It is not a PPG fault: the heart rate goes on without the motion reference.
@@ -99,9 +87,11 @@ export interface SensingReading {
  * The sensing side of the firmware: the PPG and thermometer drivers, the heart-rate estimator,
  * the temperature filter and the alerts, with fault handling.
  *
- * - Boot: probe and configure the MAX30102; probe a MAX30205, then a TMP117, at 0x48; start a die
- *   temperature conversion. The self-test passes when the part ID matched, the die temperature
- *   is plausible (0-60 C) and the FIFO filled within the first second.
+ * - Boot: find each role's chip by probing the rows of the probe table (`firmware/drivers/chips.ts`)
+ *   in order: the PPG (MAX30102), the thermometer (a MAX30205, then a TMP117, at 0x48), the
+ *   accelerometer (LIS2DH12); configure the PPG and start a die temperature conversion. The
+ *   self-test passes when the part ID matched, the die temperature is plausible (0-60 C) and the
+ *   FIFO filled within the first second.
  * - Every drain: FIFO to the estimator (IR and red); lost samples (overflow counter) are
  *   accounted and mark a gap; a full-scale ADC (saturation) or any loss is a PPG fault.
  * - Bus errors: the driver turns unhealthy, the reading says so (flag, null value); the chip is
@@ -117,9 +107,8 @@ export interface SensingReading {
  *   goes on without it; bus faults are retried with the same backoff (a failed self-test is not).
  * - The bus: the SDK's I2C refuses to open an address that another handle holds
  *   (`RangeError("duplicate address")`), so the pipeline holds at most one handle per address.
- *   Nothing is opened before `start`; a failed thermometer probe closes its handle before the
- *   next chip (or a retry) opens 0x48 again, a failed accelerometer probe before 0x19 is opened
- *   again; `stop` closes every handle and the interrupt line.
+ *   Nothing is opened before `start`; a failed probe closes its handle before the next chip of
+ *   the table (or a retry) opens the address again; `stop` closes every handle and the interrupt line.
  *   An open that throws is logged and handled as a sensor fault, with the same retries.
  */
 export class SensingPipeline {
@@ -130,9 +119,10 @@ export class SensingPipeline {
   private readonly open: SMBusOpener;
   private readonly store: PreferenceStore;
   private readonly log: Log;
-  private ppg: Max30102 | null = null;
+  private readonly chips: SensorChipTable;
+  private ppg: PpgSensor | null = null;
   private thermometer: SkinThermometer | null = null;
-  private accel: Lis2dh12 | null = null;
+  private accel: Accelerometer | null = null;
   /** The accelerometer is configured and drained into the estimator (its self-test is over). */
   private accelSampling = false;
   private readonly clock: Clock | undefined;
@@ -190,17 +180,19 @@ export class SensingPipeline {
   /**
    * Reads the calibration and alert settings; opens nothing (the bus is opened by `start`). With
    * `clock`, the samples an accelerometer FIFO overrun lost are counted from the time between drains.
+   * `chips` replaces the probe table (default `SENSOR_CHIPS`); the status reports its rows' names.
    */
-  constructor(options: { i2c: SMBusOpener; store: PreferenceStore; log: Log; sampleRate: number; interrupt?: InterruptOpener; clock?: Clock }) {
+  constructor(options: { i2c: SMBusOpener; store: PreferenceStore; log: Log; sampleRate: number; interrupt?: InterruptOpener; clock?: Clock; chips?: SensorChipTable }) {
     this.open = options.i2c;
+    this.chips = options.chips ?? SENSOR_CHIPS;
     this.clock = options.clock;
     this.openInterrupt = options.interrupt ?? null;
     this.store = options.store;
     this.log = options.log;
     this.sampleRate = options.sampleRate;
     this.heartRate = new HeartRateEstimator(options.sampleRate);
-    const offset = this.store.get(SENSING_DOMAIN, "tempOffset");
-    this.temperature = new TemperatureFilter({ calibrationOffsetC: typeof offset === "number" && Number.isInteger(offset) && Math.abs(offset) <= 500 ? offset / 100 : 0 });
+    const offset = readSetting(this.store, SENSING_DOMAIN, SENSING_KEYS.tempOffset);
+    this.temperature = new TemperatureFilter({ calibrationOffsetC: typeof offset === "number" ? offset / 100 : 0 });
     this.alerts = new AlertMonitor(loadAlertSettings(this.store));
   }
 
@@ -467,85 +459,87 @@ export class SensingPipeline {
     }
   }
 
-  /** Opens the PPG if no handle is held, then probes and configures it. */
+  /**
+   * Opens and probes `rows` in order (called with no handle to their addresses held): the first
+   * chip whose probe succeeds, with its driver, or why none did (a bus fault, "wrong-part"; an
+   * open the bus refused stops the search with "bus-error"). A failed probe closes its handle
+   * before the next open.
+   */
+  private probeChips<D extends SensorDriver>(rows: readonly ChipRow<D>[]): { row: ChipRow<D>; driver: D } | string {
+    let fault = "bus-error";
+    for (const row of rows) {
+      const bus = this.openDevice(row.address);
+      if (bus === null) return "bus-error";
+      const driver = row.create(bus, { clock: this.clock });
+      if (driver.probe()) return { row, driver };
+      fault = faultOf(driver);
+      driver.close();
+    }
+    return fault;
+  }
+
+  /** Finds the PPG if no handle is held (else probes it again), then configures it. */
   private startPpg(): boolean {
-    if (this.ppg === null) {
-      const bus = this.openDevice(PPG_ADDRESS);
-      if (bus === null) {
-        this.status.ppgFault = "bus-error";
+    let ppg = this.ppg;
+    if (ppg === null) {
+      const found = this.probeChips(this.chips.ppg);
+      if (typeof found === "string") {
+        this.status.ppgFault = found;
         return false;
       }
-      this.ppg = new Max30102(bus);
+      ppg = this.ppg = found.driver;
+    } else if (!ppg.probe()) {
+      this.status.ppgFault = faultOf(ppg);
+      return false;
     }
-    const ppg = this.ppg;
     const almostFullSamples = this.interruptLine !== null ? ALMOST_FULL_SAMPLES : undefined;
-    const ok = ppg.probe() && ppg.configure({ sampleRate: this.sampleRate, averaging: 1, pulseWidthUs: 411, adcRangeNa: 4096, ledCurrentMa: 6.4, almostFullSamples });
-    this.status.ppgFault = ok ? "" : ppg.status.ok ? "" : ppg.status.error;
+    const ok = ppg.configure({ sampleRate: this.sampleRate, averaging: 1, pulseWidthUs: 411, adcRangeNa: 4096, ledCurrentMa: 6.4, almostFullSamples });
+    this.status.ppgFault = ok ? "" : faultOf(ppg);
     return ok;
   }
 
-  /**
-   * Probes a MAX30205, then a TMP117, at 0x48 (called with no thermometer handle held). A failed
-   * probe closes its handle before the next open of the address.
-   */
+  /** Probes the thermometers of the table in order (called with no thermometer handle held). */
   private startThermometer(): boolean {
-    let fault = "bus-error";
-    const maxBus = this.openDevice(THERMOMETER_ADDRESS);
-    if (maxBus !== null) {
-      const max = new Max30205(maxBus);
-      if (max.probe()) {
-        this.thermometer = max;
-        this.status.thermometer = "max30205";
-        this.status.tempFault = "";
-        return true;
-      }
-      max.close();
-      const tmpBus = this.openDevice(THERMOMETER_ADDRESS);
-      if (tmpBus !== null) {
-        const tmp = new Tmp117(tmpBus);
-        if (tmp.probe()) {
-          this.thermometer = tmp;
-          this.status.thermometer = "tmp117";
-          this.status.tempFault = "";
-          return true;
-        }
-        fault = tmp.status.ok ? "absent" : tmp.status.error;
-        tmp.close();
-      }
+    const found = this.probeChips(this.chips.thermometer);
+    if (typeof found !== "string") {
+      this.thermometer = found.driver;
+      this.status.thermometer = found.row.name as ThermometerChip;
+      this.status.tempFault = "";
+      return true;
     }
-    this.status.tempFault = fault;
+    this.status.tempFault = found;
     if (this.thermometer === null) this.tempRetryAt = this.seconds + this.tempBackoff;
     return false;
   }
 
   /**
-   * Opens the accelerometer if no handle is held, probes it, then starts its self-test
-   * (`selfTest`) or configures it. Returns "" or why it is not in use; a failed probe closes the
-   * handle (0x19 is opened afresh on the retry).
+   * Finds the accelerometer if no handle is held (else probes it again), then starts its
+   * self-test (`selfTest`) or configures it. Returns "" or why it is not in use; a failed probe
+   * closes the handle (the address is opened afresh on the retry).
    */
   private startAccelerometer(selfTest: boolean): string {
-    if (this.accel === null) {
-      const bus = this.openDevice(ACCELEROMETER_ADDRESS);
-      if (bus === null) return "bus-error";
-      this.accel = new Lis2dh12(bus, { clock: this.clock });
-    }
-    const accel = this.accel;
-    if (!accel.probe()) {
-      const error = accel.status.ok ? "bus-error" : accel.status.error;
+    let accel = this.accel;
+    if (accel !== null && !accel.probe()) {
+      const error = faultOf(accel);
       this.accel = null;
       accel.close();
       return error;
     }
-    this.status.accelerometer = "lis2dh12";
+    if (accel === null) {
+      const found = this.probeChips(this.chips.accelerometer);
+      if (typeof found === "string") return found;
+      accel = this.accel = found.driver;
+      this.status.accelerometer = found.row.name as AccelerometerChip;
+    }
     if (selfTest) {
-      if (!accel.beginSelfTest()) return accel.status.ok ? "bus-error" : accel.status.error;
+      if (!accel.beginSelfTest()) return faultOf(accel);
       this.status.accelSelfTest = "pending";
       return "";
     }
     return this.configureAccelerometer(accel);
   }
 
-  private configureAccelerometer(accel: Lis2dh12): string {
+  private configureAccelerometer(accel: Accelerometer): string {
     if (!accel.configure({ rateHz: ACCEL_RATE_HZ, rangeG: ACCEL_RANGE_G })) return accel.status.ok ? "bus-error" : accel.status.error;
     this.accelSampling = true;
     this.status.accelFault = "";
@@ -553,7 +547,7 @@ export class SensingPipeline {
   }
 
   /** One step of the accelerometer's start self-test; on its verdict, sampling (passed) or retirement (failed). */
-  private accelSelfTestStep(accel: Lis2dh12): void {
+  private accelSelfTestStep(accel: Accelerometer): void {
     const step = accel.continueSelfTest();
     if (step === "running") return;
     const c = accel.selfTestChangeMg;
@@ -645,7 +639,7 @@ export class SensingPipeline {
     }
   }
 
-  private selfTestStep(ppg: Max30102): void {
+  private selfTestStep(ppg: PpgSensor): void {
     const die = ppg.readDieTemperature();
     this.status.dieTempC = die;
     if (die === null || !(die >= 0 && die <= 60)) {
@@ -667,7 +661,7 @@ export class SensingPipeline {
   }
 
   /** Thermometer drift check against the die temperature (both follow the skin). */
-  private dieCheck(ppg: Max30102): void {
+  private dieCheck(ppg: PpgSensor): void {
     const die = ppg.readDieTemperature();
     ppg.startDieTemperature();
     if (die === null) return;
@@ -688,4 +682,10 @@ export class SensingPipeline {
       if (this.status.tempFault === "drift") this.status.tempFault = "";
     }
   }
+}
+
+/** Why a driver's last operation failed ("bus-error" when its status says none did). */
+function faultOf(driver: SensorDriver): string {
+  const status = driver.status;
+  return status.ok ? "bus-error" : status.error;
 }

@@ -7,13 +7,13 @@ import { SimBattery } from "./battery.js";
 import { SimBleLink } from "./ble-link.js";
 import type { SimBleLinkOptions } from "./ble-link.js";
 import { SimI2cBus } from "./i2c-bus.js";
-import { LIS2DH12_ADDRESS, Lis2dh12Model } from "./lis2dh12.js";
-import { MAX30102_ADDRESS, Max30102Model } from "./max30102.js";
-import { MAX30205_ADDRESS, Max30205Model } from "./max30205.js";
+import { ACCELEROMETER_MODELS, PPG_MODELS, thermometerModel } from "./chips.js";
+import type { SimThermometerChip, ThermometerModel } from "./chips.js";
+import type { Lis2dh12Model } from "./lis2dh12.js";
+import type { Max30102Model } from "./max30102.js";
 import { NorFlash } from "./nor-flash.js";
-import { SimNetwork } from "./network.js";
+import { SimNetwork } from "./socket-network.js";
 import { PpgSource } from "./ppg-source.js";
-import { TMP117_ADDRESS, Tmp117Model } from "./tmp117.js";
 import type { PpgSourceOptions } from "./ppg-source.js";
 import { SimPreferenceStore } from "./preference-store.js";
 import { hashUint32, SimRng } from "./rng.js";
@@ -37,8 +37,8 @@ export interface VirtualBoardOptions {
   link?: Omit<SimBleLinkOptions, "timers" | "centralMtu">;
   /** Die temperature of the PPG sensor relative to skin temperature (default -1.5 C). */
   dieOffsetC?: number;
-  /** Which skin thermometer sits at 0x48 (default "max30205"). */
-  thermometerChip?: "max30205" | "tmp117";
+  /** Which skin thermometer is fitted (hal/sim/chips.ts; default: the table's first, the MAX30205 at 0x48). */
+  thermometerChip?: SimThermometerChip;
   /** Whether the LIS2DH12 accelerometer is fitted at 0x19 (default true). */
   accelerometer?: boolean;
   /** Faults that start (and optionally end) at set times. */
@@ -104,7 +104,7 @@ export class VirtualBoard {
   readonly bus: SimI2cBus;
   ppgSource: PpgSource;
   readonly ppg: Max30102Model;
-  readonly thermometer: Max30205Model | Tmp117Model;
+  readonly thermometer: ThermometerModel;
   readonly thermometerAddress: number;
   /** The LIS2DH12 at 0x19 (on the bus unless the options say it is not fitted). */
   readonly accelerometer: Lis2dh12Model;
@@ -117,7 +117,7 @@ export class VirtualBoard {
   readonly link: SimBleLink;
   /** The module's 4 MB SPI NOR flash, partitioned as sdkconfig/partitions.csv says. */
   readonly flash: NorFlash;
-  /** Wi-Fi: sockets forwarded to the host's real ones (hal/sim/network.ts). */
+  /** Wi-Fi: sockets forwarded to the host's real ones (hal/sim/socket-network.ts). */
   readonly network: SimNetwork;
   /** The cell, drained by time and radio use. */
   readonly battery: SimBattery;
@@ -136,7 +136,7 @@ export class VirtualBoard {
     const dieOffset = options.dieOffsetC ?? -1.5;
     this.wearerSeed = this.rng.nextUint32();
     this.ppgSource = new PpgSource({ ...options.ppg, seed: this.wearerSeed, heartRate: options.heartRate });
-    this.ppg = new Max30102Model({
+    this.ppg = PPG_MODELS[0].create({
       clock: this.clock,
       source: this.ppgSource,
       dieTemperatureAt: (t) => this.skinTemperatureTrace.valueAt(t) + dieOffset,
@@ -145,24 +145,20 @@ export class VirtualBoard {
     this.skinForThermometer = PiecewiseLinear.fromTemperature(options.skinTempC);
     const thermometerSeed = this.rng.nextUint32();
     const sensed = (t: number) => this.sensedTemperature(this.skinForThermometer.valueAt(t), t);
-    if (options.thermometerChip === "tmp117") {
-      this.thermometer = new Tmp117Model({ clock: this.clock, temperatureAt: sensed, seed: thermometerSeed });
-      this.thermometerAddress = TMP117_ADDRESS;
-    } else {
-      this.thermometer = new Max30205Model({ clock: this.clock, temperatureAt: sensed, seed: thermometerSeed });
-      this.thermometerAddress = MAX30205_ADDRESS;
-    }
+    const thermometer = thermometerModel(options.thermometerChip);
+    this.thermometer = thermometer.create({ clock: this.clock, temperatureAt: sensed, seed: thermometerSeed });
+    this.thermometerAddress = thermometer.address;
     // Seeded from the board's seed without a draw from `rng` (the session draws from it after construction).
-    this.accelerometer = new Lis2dh12Model({
+    this.accelerometer = ACCELEROMETER_MODELS[0].create({
       clock: this.clock,
       seed: hashUint32(options.seed >>> 0, 0x4c4953, 0x3244),
       accelerationAt: (t, out) => this.sensedAcceleration(t, out),
     });
     this.accelerometerFitted = options.accelerometer !== false;
     this.bus = new SimI2cBus();
-    this.bus.attach(MAX30102_ADDRESS, this.ppg);
+    this.bus.attach(PPG_MODELS[0].address, this.ppg);
     this.bus.attach(this.thermometerAddress, this.thermometer);
-    if (this.accelerometerFitted) this.bus.attach(LIS2DH12_ADDRESS, this.accelerometer);
+    if (this.accelerometerFitted) this.bus.attach(ACCELEROMETER_MODELS[0].address, this.accelerometer);
     for (const f of options.faults ?? []) {
       this.clock.set(() => this.injectFault(f), Math.max(0, f.atS * 1000));
       if (f.durationS !== undefined) this.clock.set(() => this.clearFault(f), Math.max(0, (f.atS + f.durationS) * 1000));
@@ -255,7 +251,7 @@ export class VirtualBoard {
   }
 
   private faultAddress(target: SimFaultTarget | undefined): number {
-    return target === "thermometer" ? this.thermometerAddress : target === "accelerometer" ? LIS2DH12_ADDRESS : MAX30102_ADDRESS;
+    return target === "thermometer" ? this.thermometerAddress : target === "accelerometer" ? ACCELEROMETER_MODELS[0].address : PPG_MODELS[0].address;
   }
 
   /**

@@ -46,6 +46,35 @@ export abstract class ByteRegisterChip implements I2cChipModel {
   }
 }
 
+/**
+ * Base for chips with 16-bit registers sent MSB first whose pointer does not advance inside a
+ * transaction (the LM75 family, the TMP117): a read repeats the word at the pointer; a write hands
+ * `writeWord` the word and how many bytes came (a single byte is the high byte). `beginTransaction`
+ * runs before each transaction (conversions that fell due complete there), `afterRead` after
+ * each read (bits that clear on read).
+ */
+export abstract class WordRegisterChip implements I2cChipModel {
+  protected abstract readWord(register: number): number;
+  protected abstract writeWord(register: number, word: number, byteCount: number): void;
+
+  protected beginTransaction(): void {}
+
+  protected afterRead(_register: number): void {}
+
+  readTransaction(register: number, buffer: Uint8Array): void {
+    this.beginTransaction();
+    const word = this.readWord(register);
+    for (let i = 0; i < buffer.length; i++) buffer[i] = (i & 1) === 0 ? (word >> 8) & 0xff : word & 0xff;
+    this.afterRead(register);
+  }
+
+  writeTransaction(register: number, data: Uint8Array): void {
+    this.beginTransaction();
+    if (data.length === 0) return;
+    this.writeWord(register, data.length >= 2 ? (data[0] << 8) | data[1] : data[0] << 8, data.length >= 2 ? 2 : 1);
+  }
+}
+
 /** Bus traffic counters, for cost figures (transactions, bytes, time on the wire). */
 export interface I2cBusCounters {
   transactions: number;

@@ -11,44 +11,12 @@ export const LIS2DH12_FIFO_DEPTH = 32;
 
 /** LIS2DH12 register addresses (datasheet DocID025056 Rev 6, section 7). */
 export const LIS2DH12_REG = {
-  STATUS_REG_AUX: 0x07,
-  OUT_TEMP_L: 0x0c,
-  OUT_TEMP_H: 0x0d,
-  WHO_AM_I: 0x0f,
-  CTRL_REG0: 0x1e,
-  TEMP_CFG_REG: 0x1f,
-  CTRL_REG1: 0x20,
-  CTRL_REG2: 0x21,
-  CTRL_REG3: 0x22,
-  CTRL_REG4: 0x23,
-  CTRL_REG5: 0x24,
-  CTRL_REG6: 0x25,
-  REFERENCE: 0x26,
-  STATUS_REG: 0x27,
-  OUT_X_L: 0x28,
-  OUT_X_H: 0x29,
-  OUT_Y_L: 0x2a,
-  OUT_Y_H: 0x2b,
-  OUT_Z_L: 0x2c,
-  OUT_Z_H: 0x2d,
-  FIFO_CTRL_REG: 0x2e,
-  FIFO_SRC_REG: 0x2f,
-  INT1_CFG: 0x30,
-  INT1_SRC: 0x31,
-  INT1_THS: 0x32,
-  INT1_DURATION: 0x33,
-  INT2_CFG: 0x34,
-  INT2_SRC: 0x35,
-  INT2_THS: 0x36,
-  INT2_DURATION: 0x37,
-  CLICK_CFG: 0x38,
-  CLICK_SRC: 0x39,
-  CLICK_THS: 0x3a,
-  TIME_LIMIT: 0x3b,
-  TIME_LATENCY: 0x3c,
-  TIME_WINDOW: 0x3d,
-  ACT_THS: 0x3e,
-  ACT_DUR: 0x3f,
+  STATUS_REG_AUX: 0x07, OUT_TEMP_L: 0x0c, OUT_TEMP_H: 0x0d, WHO_AM_I: 0x0f,
+  CTRL_REG0: 0x1e, TEMP_CFG_REG: 0x1f, CTRL_REG1: 0x20, CTRL_REG2: 0x21, CTRL_REG3: 0x22, CTRL_REG4: 0x23, CTRL_REG5: 0x24, CTRL_REG6: 0x25,
+  REFERENCE: 0x26, STATUS_REG: 0x27, OUT_X_L: 0x28, OUT_X_H: 0x29, OUT_Y_L: 0x2a, OUT_Y_H: 0x2b, OUT_Z_L: 0x2c, OUT_Z_H: 0x2d,
+  FIFO_CTRL_REG: 0x2e, FIFO_SRC_REG: 0x2f,
+  INT1_CFG: 0x30, INT1_SRC: 0x31, INT1_THS: 0x32, INT1_DURATION: 0x33, INT2_CFG: 0x34, INT2_SRC: 0x35, INT2_THS: 0x36, INT2_DURATION: 0x37,
+  CLICK_CFG: 0x38, CLICK_SRC: 0x39, CLICK_THS: 0x3a, TIME_LIMIT: 0x3b, TIME_LATENCY: 0x3c, TIME_WINDOW: 0x3d, ACT_THS: 0x3e, ACT_DUR: 0x3f,
 } as const;
 
 /** CTRL_REG1: ODR[3:0] in bits 7:4, LPen, Zen, Yen, Xen. Power-on value 0x07 (power-down, axes on). */
@@ -70,17 +38,11 @@ export const LIS2DH12_CTRL5_FIFO_EN = 0x40;
 /** CTRL_REG6: INT pins active low. */
 export const LIS2DH12_CTRL6_INT_POLARITY = 0x02;
 /** STATUS_REG bits. */
-export const LIS2DH12_STATUS_ZYXOR = 0x80;
-export const LIS2DH12_STATUS_ZYXDA = 0x08;
+export const LIS2DH12_STATUS = { ZYXOR: 0x80, ZYXDA: 0x08 } as const;
 /** FIFO_SRC_REG bits; FSS[4:0] in bits 4:0. */
-export const LIS2DH12_FIFO_SRC_WTM = 0x80;
-export const LIS2DH12_FIFO_SRC_OVRN = 0x40;
-export const LIS2DH12_FIFO_SRC_EMPTY = 0x20;
-/** FIFO_CTRL_REG FM[1:0] (bits 7:6): bypass, FIFO, stream, stream-to-FIFO; TR bit 5; FTH[4:0]. */
-export const LIS2DH12_FIFO_BYPASS = 0;
-export const LIS2DH12_FIFO_FIFO = 1;
-export const LIS2DH12_FIFO_STREAM = 2;
-export const LIS2DH12_FIFO_STREAM_TO_FIFO = 3;
+export const LIS2DH12_FIFO_SRC = { WTM: 0x80, OVRN: 0x40, EMPTY: 0x20 } as const;
+/** FIFO_CTRL_REG FM[1:0] (bits 7:6) modes; TR bit 5; FTH[4:0]. */
+export const LIS2DH12_FIFO_MODE = { BYPASS: 0, FIFO: 1, STREAM: 2, STREAM_TO_FIFO: 3 } as const;
 
 /** Output data rates (Hz) by ODR[3:0] 0-7; 0 is power-down. Codes 8 and 9 depend on the mode (`odrHz`). */
 export const LIS2DH12_ODR_HZ: readonly number[] = [0, 1, 10, 25, 50, 100, 200, 400];
@@ -346,8 +308,8 @@ export class Lis2dh12Model implements I2cChipModel {
         return;
       case R.FIFO_CTRL_REG:
         r[register] = v;
-        if (v >> 6 === LIS2DH12_FIFO_BYPASS) this.clearFifo();
-        else if (v >> 6 === LIS2DH12_FIFO_FIFO && this.unread === LIS2DH12_FIFO_DEPTH) this.fifoStopped = true;
+        if (v >> 6 === LIS2DH12_FIFO_MODE.BYPASS) this.clearFifo();
+        else if (v >> 6 === LIS2DH12_FIFO_MODE.FIFO && this.unread === LIS2DH12_FIFO_DEPTH) this.fifoStopped = true;
         return;
       case R.INT1_THS:
       case R.INT1_DURATION:
@@ -388,7 +350,7 @@ export class Lis2dh12Model implements I2cChipModel {
     } else {
       this.bduHold &= ~(1 << axis);
       this.status &= ~((0x11 << axis) & 0x77);
-      if ((this.status & 0x07) === 0) this.status &= ~(LIS2DH12_STATUS_ZYXDA | LIS2DH12_STATUS_ZYXOR);
+      if ((this.status & 0x07) === 0) this.status &= ~(LIS2DH12_STATUS.ZYXDA | LIS2DH12_STATUS.ZYXOR);
       if (axis === 2 && this.fifoActive()) this.popFifo();
     }
     return byte;
@@ -398,9 +360,9 @@ export class Lis2dh12Model implements I2cChipModel {
     const fss = this.unread > 31 ? 31 : this.unread;
     const fth = this.regs[LIS2DH12_REG.FIFO_CTRL_REG] & 0x1f;
     let v = fss;
-    if (fss > fth) v |= LIS2DH12_FIFO_SRC_WTM;
-    if (this.overrun || this.fault === "fifo-overflow") v |= LIS2DH12_FIFO_SRC_OVRN;
-    if (this.unread === 0) v |= LIS2DH12_FIFO_SRC_EMPTY;
+    if (fss > fth) v |= LIS2DH12_FIFO_SRC.WTM;
+    if (this.overrun || this.fault === "fifo-overflow") v |= LIS2DH12_FIFO_SRC.OVRN;
+    if (this.unread === 0) v |= LIS2DH12_FIFO_SRC.EMPTY;
     return v;
   }
 
@@ -444,7 +406,7 @@ export class Lis2dh12Model implements I2cChipModel {
   /** Accounts `count` samples whose data would be overwritten or dropped before anyone could read them. */
   private skipSamples(count: number): void {
     const fifo = this.fifoActive();
-    if (fifo && this.fault !== "fifo-overflow" && !this.fifoStopped && this.fifoMode() === LIS2DH12_FIFO_FIFO) {
+    if (fifo && this.fault !== "fifo-overflow" && !this.fifoStopped && this.fifoMode() === LIS2DH12_FIFO_MODE.FIFO) {
       // FIFO mode keeps the oldest: those that fit are produced for real (the last one stops it), the rest are dropped.
       const base = this.producedSinceAnchor;
       const room = LIS2DH12_FIFO_DEPTH - this.unread;
@@ -475,11 +437,11 @@ export class Lis2dh12Model implements I2cChipModel {
       this.fifoRead = 0;
       this.unread = 0;
       this.overrun = true;
-      this.status |= LIS2DH12_STATUS_ZYXOR | ((this.enabledAxes() << 4) & 0x70);
+      this.status |= LIS2DH12_STATUS.ZYXOR | ((this.enabledAxes() << 4) & 0x70);
       return;
     }
     // Bypass: each new sample overwrote the previous one in the output registers.
-    this.status |= LIS2DH12_STATUS_ZYXOR | ((this.enabledAxes() << 4) & 0x70);
+    this.status |= LIS2DH12_STATUS.ZYXOR | ((this.enabledAxes() << 4) & 0x70);
   }
 
   private produce(tSeconds: number): void {
@@ -487,8 +449,8 @@ export class Lis2dh12Model implements I2cChipModel {
     // Data available; a second sample before the first was read is an overrun.
     const da = this.enabledAxes();
     this.status |= ((this.status & da) << 4) | da;
-    if (this.status & LIS2DH12_STATUS_ZYXDA) this.status |= LIS2DH12_STATUS_ZYXOR;
-    if (da) this.status |= LIS2DH12_STATUS_ZYXDA;
+    if (this.status & LIS2DH12_STATUS.ZYXDA) this.status |= LIS2DH12_STATUS.ZYXOR;
+    if (da) this.status |= LIS2DH12_STATUS.ZYXDA;
     const fifo = this.fifoActive();
     if (fifo && (this.fault === "fifo-overflow" || this.fifoStopped)) {
       this.totalLost++;
@@ -517,7 +479,7 @@ export class Lis2dh12Model implements I2cChipModel {
 
   private markFull(): void {
     this.overrun = true;
-    if (this.fifoMode() === LIS2DH12_FIFO_FIFO) this.fifoStopped = true;
+    if (this.fifoMode() === LIS2DH12_FIFO_MODE.FIFO) this.fifoStopped = true;
   }
 
   /** One sample at `tSeconds`: left-justified 16-bit codes of x, y, z into `out`. */
@@ -562,10 +524,10 @@ export class Lis2dh12Model implements I2cChipModel {
 
   private int1Active(): boolean {
     const ctrl3 = this.regs[LIS2DH12_REG.CTRL_REG3];
-    if (ctrl3 & LIS2DH12_CTRL3_I1_ZYXDA && this.status & LIS2DH12_STATUS_ZYXDA) return true;
+    if (ctrl3 & LIS2DH12_CTRL3_I1_ZYXDA && this.status & LIS2DH12_STATUS.ZYXDA) return true;
     if (!this.fifoActive()) return false;
-    if (ctrl3 & LIS2DH12_CTRL3_I1_OVERRUN && (this.fifoSource() & LIS2DH12_FIFO_SRC_OVRN) !== 0) return true;
-    return (ctrl3 & LIS2DH12_CTRL3_I1_WTM) !== 0 && (this.fifoSource() & LIS2DH12_FIFO_SRC_WTM) !== 0;
+    if (ctrl3 & LIS2DH12_CTRL3_I1_OVERRUN && (this.fifoSource() & LIS2DH12_FIFO_SRC.OVRN) !== 0) return true;
+    return (ctrl3 & LIS2DH12_CTRL3_I1_WTM) !== 0 && (this.fifoSource() & LIS2DH12_FIFO_SRC.WTM) !== 0;
   }
 
   /** Sets a timer at the next sample that can activate INT1 (while it is inactive). */
@@ -628,7 +590,7 @@ export class Lis2dh12Model implements I2cChipModel {
 
   /** FIFO enabled and not in bypass: samples go through the FIFO. */
   private fifoActive(): boolean {
-    return this.fifoEnabled() && this.fifoMode() !== LIS2DH12_FIFO_BYPASS;
+    return this.fifoEnabled() && this.fifoMode() !== LIS2DH12_FIFO_MODE.BYPASS;
   }
 
   private enabledAxes(): number {

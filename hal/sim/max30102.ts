@@ -5,43 +5,21 @@ import type { PpgSource } from "./ppg-source.js";
 
 /** MAX30102 register addresses (datasheet register map). */
 export const MAX30102_REG = {
-  INT_STATUS_1: 0x00,
-  INT_STATUS_2: 0x01,
-  INT_ENABLE_1: 0x02,
-  INT_ENABLE_2: 0x03,
-  FIFO_WR_PTR: 0x04,
-  OVF_COUNTER: 0x05,
-  FIFO_RD_PTR: 0x06,
-  FIFO_DATA: 0x07,
-  FIFO_CONFIG: 0x08,
-  MODE_CONFIG: 0x09,
-  SPO2_CONFIG: 0x0a,
-  LED1_PA: 0x0c,
-  LED2_PA: 0x0d,
-  MULTI_LED_1: 0x11,
-  MULTI_LED_2: 0x12,
-  DIE_TINT: 0x1f,
-  DIE_TFRAC: 0x20,
-  DIE_TEMP_CONFIG: 0x21,
-  REV_ID: 0xfe,
-  PART_ID: 0xff,
+  INT_STATUS_1: 0x00, INT_STATUS_2: 0x01, INT_ENABLE_1: 0x02, INT_ENABLE_2: 0x03,
+  FIFO_WR_PTR: 0x04, OVF_COUNTER: 0x05, FIFO_RD_PTR: 0x06, FIFO_DATA: 0x07, FIFO_CONFIG: 0x08,
+  MODE_CONFIG: 0x09, SPO2_CONFIG: 0x0a, LED1_PA: 0x0c, LED2_PA: 0x0d, MULTI_LED_1: 0x11, MULTI_LED_2: 0x12,
+  DIE_TINT: 0x1f, DIE_TFRAC: 0x20, DIE_TEMP_CONFIG: 0x21,
+  REV_ID: 0xfe, PART_ID: 0xff,
 } as const;
 
 export const MAX30102_ADDRESS = 0x57;
 export const MAX30102_PART_ID = 0x15;
 export const MAX30102_FIFO_DEPTH = 32;
 
-/** Interrupt status 1 bits. */
-export const MAX30102_INT_A_FULL = 0x80;
-export const MAX30102_INT_PPG_RDY = 0x40;
-export const MAX30102_INT_ALC_OVF = 0x20;
-export const MAX30102_INT_PWR_RDY = 0x01;
-/** Interrupt status 2 bit. */
-export const MAX30102_INT_DIE_TEMP_RDY = 0x02;
-
-export const MAX30102_MODE_HEART_RATE = 0x02;
-export const MAX30102_MODE_SPO2 = 0x03;
-export const MAX30102_MODE_MULTI_LED = 0x07;
+/** Interrupt bits: A_FULL, PPG_RDY, ALC_OVF and PWR_RDY in status/enable 1, DIE_TEMP_RDY in status/enable 2. */
+export const MAX30102_INT = { A_FULL: 0x80, PPG_RDY: 0x40, ALC_OVF: 0x20, PWR_RDY: 0x01, DIE_TEMP_RDY: 0x02 } as const;
+/** MODE_CONFIG MODE[2:0]. */
+export const MAX30102_MODE = { HEART_RATE: 0x02, SPO2: 0x03, MULTI_LED: 0x07 } as const;
 
 /** Sample rates selected by SPO2_CONFIG bits 4:2. */
 export const MAX30102_SAMPLE_RATES: readonly number[] = [50, 100, 200, 400, 800, 1000, 1600, 3200];
@@ -119,7 +97,7 @@ export class Max30102Model extends ByteRegisterChip {
     this.dieTemperatureAt = options.dieTemperatureAt ?? (() => 32);
     this.revision = options.revision ?? 0x03;
     this.powerOnReset();
-    this.regs[MAX30102_REG.INT_STATUS_1] = MAX30102_INT_PWR_RDY;
+    this.regs[MAX30102_REG.INT_STATUS_1] = MAX30102_INT.PWR_RDY;
   }
 
   /** The light the photodiode sees from now on (a new wearer, see VirtualBoard.changeWearer). */
@@ -197,12 +175,12 @@ export class Max30102Model extends ByteRegisterChip {
     const r = this.regs;
     const now = this.clock.ticks();
     let due = Infinity;
-    if (r[MAX30102_REG.INT_ENABLE_2] & MAX30102_INT_DIE_TEMP_RDY && this.dieConversionDueMs >= 0) due = this.dieConversionDueMs;
+    if (r[MAX30102_REG.INT_ENABLE_2] & MAX30102_INT.DIE_TEMP_RDY && this.dieConversionDueMs >= 0) due = this.dieConversionDueMs;
     const enables = r[MAX30102_REG.INT_ENABLE_1];
-    if (this.sampling() && enables & (MAX30102_INT_A_FULL | MAX30102_INT_PPG_RDY | MAX30102_INT_ALC_OVF)) {
+    if (this.sampling() && enables & (MAX30102_INT.A_FULL | MAX30102_INT.PPG_RDY | MAX30102_INT.ALC_OVF)) {
       const msPerSample = (1000 * this.averaging()) / this.sampleRate();
       let samples = 1;
-      if (!(enables & (MAX30102_INT_PPG_RDY | MAX30102_INT_ALC_OVF))) {
+      if (!(enables & (MAX30102_INT.PPG_RDY | MAX30102_INT.ALC_OVF))) {
         const threshold = MAX30102_FIFO_DEPTH - (r[MAX30102_REG.FIFO_CONFIG] & 0x0f);
         samples = Math.max(1, threshold - this.unread);
       }
@@ -331,7 +309,7 @@ export class Max30102Model extends ByteRegisterChip {
       this.totalProduced += pending;
       this.dropSamples(pending);
       this.producedSinceAnchor = due;
-      this.regs[MAX30102_REG.INT_STATUS_1] |= MAX30102_INT_A_FULL;
+      this.regs[MAX30102_REG.INT_STATUS_1] |= MAX30102_INT.A_FULL;
       return;
     }
     const rollover = (this.regs[MAX30102_REG.FIFO_CONFIG] & 0x10) !== 0;
@@ -375,7 +353,7 @@ export class Max30102Model extends ByteRegisterChip {
     if (this.fault === "saturated") {
       this.fifo[slot] = FULL_SCALE & mask;
       this.fifo[slot + 1] = this.channels() === 2 ? FULL_SCALE & mask : 0;
-      r[MAX30102_REG.INT_STATUS_1] |= MAX30102_INT_ALC_OVF;
+      r[MAX30102_REG.INT_STATUS_1] |= MAX30102_INT.ALC_OVF;
       this.finishPush();
       return;
     }
@@ -394,8 +372,8 @@ export class Max30102Model extends ByteRegisterChip {
     const r = this.regs;
     this.writePointer = (this.writePointer + 1) & 0x1f;
     this.unread++;
-    r[MAX30102_REG.INT_STATUS_1] |= MAX30102_INT_PPG_RDY;
-    if (this.unread >= MAX30102_FIFO_DEPTH - (r[MAX30102_REG.FIFO_CONFIG] & 0x0f)) r[MAX30102_REG.INT_STATUS_1] |= MAX30102_INT_A_FULL;
+    r[MAX30102_REG.INT_STATUS_1] |= MAX30102_INT.PPG_RDY;
+    if (this.unread >= MAX30102_FIFO_DEPTH - (r[MAX30102_REG.FIFO_CONFIG] & 0x0f)) r[MAX30102_REG.INT_STATUS_1] |= MAX30102_INT.A_FULL;
   }
 
   /** Rollover mode: `count` pushes whose data would be overwritten before anyone could read it. */
@@ -429,7 +407,7 @@ export class Max30102Model extends ByteRegisterChip {
     const value = this.fifo[this.readPointer * 2 + channel];
     const within = this.byteIndex - channel * bytesPerChannel;
     const byte = within === 0 ? (value >> 16) & 0x03 : within === 1 ? (value >> 8) & 0xff : value & 0xff;
-    this.regs[MAX30102_REG.INT_STATUS_1] &= ~MAX30102_INT_PPG_RDY;
+    this.regs[MAX30102_REG.INT_STATUS_1] &= ~MAX30102_INT.PPG_RDY;
     this.byteIndex++;
     if (this.byteIndex === bytesPerChannel * this.channels()) {
       this.byteIndex = 0;
@@ -447,7 +425,7 @@ export class Max30102Model extends ByteRegisterChip {
     r[MAX30102_REG.DIE_TINT] = (sixteenths >> 4) & 0xff;
     r[MAX30102_REG.DIE_TFRAC] = sixteenths & 0x0f;
     r[MAX30102_REG.DIE_TEMP_CONFIG] = 0;
-    r[MAX30102_REG.INT_STATUS_2] |= MAX30102_INT_DIE_TEMP_RDY;
+    r[MAX30102_REG.INT_STATUS_2] |= MAX30102_INT.DIE_TEMP_RDY;
     this.dieConversionDueMs = -1;
   }
 
@@ -480,11 +458,11 @@ export class Max30102Model extends ByteRegisterChip {
     const mode = this.regs[MAX30102_REG.MODE_CONFIG];
     if (mode & 0x80) return false;
     const m = mode & 0x07;
-    return m === MAX30102_MODE_HEART_RATE || m === MAX30102_MODE_SPO2;
+    return m === MAX30102_MODE.HEART_RATE || m === MAX30102_MODE.SPO2;
   }
 
   private channels(): number {
-    return (this.regs[MAX30102_REG.MODE_CONFIG] & 0x07) === MAX30102_MODE_SPO2 ? 2 : 1;
+    return (this.regs[MAX30102_REG.MODE_CONFIG] & 0x07) === MAX30102_MODE.SPO2 ? 2 : 1;
   }
 
   private sampleRate(): number {

@@ -53,12 +53,9 @@ export interface PpgSourceOptions {
 export const PPG_REFERENCE_LED_MA = 6.4;
 export const PPG_REFERENCE_ADC_RANGE_NA = 4096;
 
-// Pulse shape in phase units (one beat = 1): systolic peak, then the dicrotic wave.
-const SYSTOLIC_CENTER = 0.22;
-const SYSTOLIC_WIDTH = 0.075;
-const DICROTIC_CENTER = 0.52;
-const DICROTIC_WIDTH = 0.1;
-const DICROTIC_AMPLITUDE = 0.35;
+/** Pulse shape in phase units (one beat = 1): the systolic peak, then the dicrotic wave (amplitude relative to the peak). */
+const SYSTOLIC = { center: 0.22, width: 0.075 };
+const DICROTIC = { center: 0.52, width: 0.1, amplitude: 0.35 };
 /** Beats kept for lookups behind the newest generated one. */
 const BEAT_RING = 64;
 /** Light that still leaks past a skin-contact sensor, as a fraction of the ambient light. */
@@ -93,14 +90,14 @@ function wrappedGaussian(phase: number, center: number, width: number): number {
 }
 
 function rawPulse(phase: number): number {
-  return wrappedGaussian(phase, SYSTOLIC_CENTER, SYSTOLIC_WIDTH) + DICROTIC_AMPLITUDE * wrappedGaussian(phase, DICROTIC_CENTER, DICROTIC_WIDTH);
+  return wrappedGaussian(phase, SYSTOLIC.center, SYSTOLIC.width) + DICROTIC.amplitude * wrappedGaussian(phase, DICROTIC.center, DICROTIC.width);
 }
 
 /** One beat's pulse at phase `u` since its onset (not wrapped: tails reach neighbouring beats). */
 function beatPulse(u: number): number {
-  const a = u - SYSTOLIC_CENTER;
-  const b = u - DICROTIC_CENTER;
-  return Math.exp((-a * a) / (2 * SYSTOLIC_WIDTH * SYSTOLIC_WIDTH)) + DICROTIC_AMPLITUDE * Math.exp((-b * b) / (2 * DICROTIC_WIDTH * DICROTIC_WIDTH));
+  const a = u - SYSTOLIC.center;
+  const b = u - DICROTIC.center;
+  return Math.exp((-a * a) / (2 * SYSTOLIC.width * SYSTOLIC.width)) + DICROTIC.amplitude * Math.exp((-b * b) / (2 * DICROTIC.width * DICROTIC.width));
 }
 
 function optionalTrace(trace: LevelTrace | undefined): PiecewiseLinear | null {

@@ -1,5 +1,6 @@
 import { PREFERENCE_NAME_MAX, PREFERENCE_VALUE_MAX } from "../contracts/store.js";
 import type { PreferenceStore, PreferenceValue } from "../contracts/store.js";
+import { utf8Length } from "../contracts/bytes.js";
 
 /** Contents of a store at one moment, for carrying settings across a simulated reboot. */
 export interface PreferenceSnapshot {
@@ -120,19 +121,4 @@ function describeType(value: unknown): string {
   if (value === null) return "null";
   if (ArrayBuffer.isView(value)) return `${(value as object).constructor.name} (store its ArrayBuffer)`;
   return typeof value;
-}
-
-/** UTF-8 length of a string (no TextEncoder in portable code). */
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
 }

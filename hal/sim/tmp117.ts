@@ -1,5 +1,5 @@
 import type { Clock } from "../contracts/timer.js";
-import type { I2cChipModel } from "./i2c-bus.js";
+import { WordRegisterChip } from "./i2c-bus.js";
 import { hashGaussian } from "./rng.js";
 
 /** Default address (ADD0 to ground); 0x49-0x4B with ADD0 to V+, SDA or SCL. */
@@ -7,16 +7,8 @@ export const TMP117_ADDRESS = 0x48;
 
 /** TMP117 register pointers (16-bit registers, MSB first). */
 export const TMP117_REG = {
-  TEMP_RESULT: 0x00,
-  CONFIGURATION: 0x01,
-  THIGH_LIMIT: 0x02,
-  TLOW_LIMIT: 0x03,
-  EEPROM_UL: 0x04,
-  EEPROM1: 0x05,
-  EEPROM2: 0x06,
-  TEMP_OFFSET: 0x07,
-  EEPROM3: 0x08,
-  DEVICE_ID: 0x0f,
+  TEMP_RESULT: 0x00, CONFIGURATION: 0x01, THIGH_LIMIT: 0x02, TLOW_LIMIT: 0x03, TEMP_OFFSET: 0x07, DEVICE_ID: 0x0f,
+  EEPROM_UL: 0x04, EEPROM1: 0x05, EEPROM2: 0x06, EEPROM3: 0x08,
 } as const;
 
 export const TMP117_DEVICE_ID = 0x0117;
@@ -25,18 +17,11 @@ export const TMP117_LSB_C = 0.0078125;
 /** Result register value until the first conversion completes. */
 export const TMP117_RESULT_RESET = 0x8000;
 /** Configuration after power-on or soft reset: continuous, CONV = 4 (1 s cycle), AVG = 8. */
-export const TMP117_CONFIG_DEFAULT = 0x0220;
-export const TMP117_THIGH_DEFAULT = 0x6000;
-export const TMP117_TLOW_DEFAULT = 0x8000;
-
-export const TMP117_CONFIG_HIGH_ALERT = 0x8000;
-export const TMP117_CONFIG_LOW_ALERT = 0x4000;
-export const TMP117_CONFIG_DATA_READY = 0x2000;
-export const TMP117_CONFIG_SOFT_RESET = 0x0002;
-/** MOD[1:0] (bits 11:10): continuous, shutdown, continuous, one-shot. */
-export const TMP117_MODE_CONTINUOUS = 0;
-export const TMP117_MODE_SHUTDOWN = 1;
-export const TMP117_MODE_ONE_SHOT = 3;
+export const TMP117_POWER_ON = { CONFIGURATION: 0x0220, THIGH: 0x6000, TLOW: 0x8000 } as const;
+/** Configuration register flags (bits 15:13 read-only status) and the self-clearing soft reset. */
+export const TMP117_CONFIG = { HIGH_ALERT: 0x8000, LOW_ALERT: 0x4000, DATA_READY: 0x2000, SOFT_RESET: 0x0002 } as const;
+/** MOD[1:0] (bits 11:10): continuous (0 or 2), shutdown, one-shot. */
+export const TMP117_MODE = { CONTINUOUS: 0, SHUTDOWN: 1, ONE_SHOT: 3 } as const;
 
 /** Active conversion time in ms for AVG = 0 (none), 1 (8), 2 (32), 3 (64). */
 export const TMP117_ACTIVE_MS: readonly number[] = [15.5, 125, 500, 1000];
@@ -72,16 +57,16 @@ export interface Tmp117ModelOptions {
  * alert flags. One-shot mode performs one averaged conversion and returns to shutdown. The offset
  * register is added to each result; a soft reset restores the power-on values.
  */
-export class Tmp117Model implements I2cChipModel {
+export class Tmp117Model extends WordRegisterChip {
   private readonly clock: Clock;
   private readonly temperatureAt: (tSeconds: number) => number;
   private readonly noiseSeed: number;
   private readonly noiseC: number;
   private readonly revision: number;
   private result = TMP117_RESULT_RESET;
-  private config = TMP117_CONFIG_DEFAULT;
-  private thigh = TMP117_THIGH_DEFAULT;
-  private tlow = TMP117_TLOW_DEFAULT;
+  private config: number = TMP117_POWER_ON.CONFIGURATION;
+  private thigh: number = TMP117_POWER_ON.THIGH;
+  private tlow: number = TMP117_POWER_ON.TLOW;
   private offset = 0;
   private eeprom = new Uint16Array(4);
   private anchorMs = 0;
@@ -90,6 +75,7 @@ export class Tmp117Model implements I2cChipModel {
   private conversions = 0;
 
   constructor(options: Tmp117ModelOptions) {
+    super();
     this.clock = options.clock;
     this.temperatureAt = options.temperatureAt;
     this.noiseSeed = options.seed >>> 0;
@@ -104,20 +90,20 @@ export class Tmp117Model implements I2cChipModel {
     return this.conversions;
   }
 
-  readTransaction(register: number, buffer: Uint8Array): void {
+  protected override beginTransaction(): void {
     this.catchUp();
-    const word = this.readWord(register);
-    for (let i = 0; i < buffer.length; i++) buffer[i] = (i & 1) === 0 ? (word >> 8) & 0xff : word & 0xff;
+  }
+
+  /** Reading the configuration clears Data_Ready and, in alert mode, the alert flags. */
+  protected override afterRead(register: number): void {
     if (register === TMP117_REG.CONFIGURATION) {
-      this.config &= ~TMP117_CONFIG_DATA_READY;
-      if ((this.config & 0x0010) === 0) this.config &= ~(TMP117_CONFIG_HIGH_ALERT | TMP117_CONFIG_LOW_ALERT);
+      this.config &= ~TMP117_CONFIG.DATA_READY;
+      if ((this.config & 0x0010) === 0) this.config &= ~(TMP117_CONFIG.HIGH_ALERT | TMP117_CONFIG.LOW_ALERT);
     }
   }
 
-  writeTransaction(register: number, data: Uint8Array): void {
-    this.catchUp();
-    if (data.length < 2) return; // a pointer-only write: nothing to store
-    const word = (data[0] << 8) | data[1];
+  protected writeWord(register: number, word: number, byteCount: number): void {
+    if (byteCount < 2) return; // a partial write: nothing to store
     switch (register) {
       case TMP117_REG.CONFIGURATION:
         this.writeConfiguration(word);
@@ -141,7 +127,7 @@ export class Tmp117Model implements I2cChipModel {
     }
   }
 
-  private readWord(register: number): number {
+  protected readWord(register: number): number {
     switch (register) {
       case TMP117_REG.TEMP_RESULT:
         return this.result;
@@ -179,23 +165,23 @@ export class Tmp117Model implements I2cChipModel {
   }
 
   private writeConfiguration(word: number): void {
-    if (word & TMP117_CONFIG_SOFT_RESET) {
+    if (word & TMP117_CONFIG.SOFT_RESET) {
       this.result = TMP117_RESULT_RESET;
-      this.config = TMP117_CONFIG_DEFAULT;
-      this.thigh = TMP117_THIGH_DEFAULT;
-      this.tlow = TMP117_TLOW_DEFAULT;
+      this.config = TMP117_POWER_ON.CONFIGURATION;
+      this.thigh = TMP117_POWER_ON.THIGH;
+      this.tlow = TMP117_POWER_ON.TLOW;
       this.offset = 0;
       this.oneShotDueMs = -1;
       this.restart();
       return;
     }
-    const flags = this.config & (TMP117_CONFIG_HIGH_ALERT | TMP117_CONFIG_LOW_ALERT | TMP117_CONFIG_DATA_READY);
+    const flags = this.config & (TMP117_CONFIG.HIGH_ALERT | TMP117_CONFIG.LOW_ALERT | TMP117_CONFIG.DATA_READY);
     // Bits 15:12 are read-only status; bits 11:2 are written; bit 1 (reset) self-clears; bit 0 reserved.
     this.config = flags | (word & 0x0ffc);
     const mode = this.mode();
-    if (mode === TMP117_MODE_ONE_SHOT) {
+    if (mode === TMP117_MODE.ONE_SHOT) {
       this.oneShotDueMs = this.clock.ticks() + TMP117_ACTIVE_MS[this.averagingCode()];
-    } else if (mode !== TMP117_MODE_SHUTDOWN) {
+    } else if (mode !== TMP117_MODE.SHUTDOWN) {
       this.oneShotDueMs = -1;
       this.restart();
     } else {
@@ -211,15 +197,15 @@ export class Tmp117Model implements I2cChipModel {
   private catchUp(): void {
     const now = this.clock.ticks();
     const mode = this.mode();
-    if (mode === TMP117_MODE_ONE_SHOT) {
+    if (mode === TMP117_MODE.ONE_SHOT) {
       if (this.oneShotDueMs >= 0 && now >= this.oneShotDueMs) {
         this.convert(this.oneShotDueMs);
         this.oneShotDueMs = -1;
-        this.config = (this.config & ~0x0c00) | (TMP117_MODE_SHUTDOWN << 10);
+        this.config = (this.config & ~0x0c00) | (TMP117_MODE.SHUTDOWN << 10);
       }
       return;
     }
-    if (mode === TMP117_MODE_SHUTDOWN) return;
+    if (mode === TMP117_MODE.SHUTDOWN) return;
     const active = TMP117_ACTIVE_MS[this.averagingCode()];
     const cycle = this.cycleMs();
     if (now - this.anchorMs < active) return;
@@ -239,11 +225,11 @@ export class Tmp117Model implements I2cChipModel {
     else if (code < -0x8000) code = -0x8000;
     this.result = code & 0xffff;
     this.conversions++;
-    let flags = TMP117_CONFIG_DATA_READY;
+    let flags = TMP117_CONFIG.DATA_READY;
     const signedHigh = this.thigh >= 0x8000 ? this.thigh - 0x10000 : this.thigh;
     const signedLow = this.tlow >= 0x8000 ? this.tlow - 0x10000 : this.tlow;
-    if (code > signedHigh) flags |= TMP117_CONFIG_HIGH_ALERT;
-    if (code < signedLow) flags |= TMP117_CONFIG_LOW_ALERT;
+    if (code > signedHigh) flags |= TMP117_CONFIG.HIGH_ALERT;
+    if (code < signedLow) flags |= TMP117_CONFIG.LOW_ALERT;
     this.config |= flags;
   }
 }

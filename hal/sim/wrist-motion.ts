@@ -9,31 +9,27 @@ const G0 = 9.80665;
 
 // Orientation of the watch (radians). Pitch: the forearm tilted down (hand lower than the elbow)
 // turns the sensor's x axis (along the forearm, towards the hand) towards the ground. Roll: about x.
-/** Forearm resting on a desk or the lap, face up, slightly tilted. */
-const PITCH_STILL = 0.15;
-/** Walking: the arm hangs and swings from the shoulder, the forearm about 60 degrees down. */
-const PITCH_WALKING = 1.1;
-/** Running: the elbow bent to about 90 degrees, the forearm closer to horizontal. */
-const PITCH_RUNNING = 0.65;
+/**
+ * Forearm pitch by posture: still (resting on a desk or the lap, face up, slightly tilted),
+ * walking (the arm hangs and swings from the shoulder, the forearm about 60 degrees down) and
+ * running (the elbow bent to about 90 degrees, the forearm closer to horizontal).
+ */
+const PITCH = { still: 0.15, walking: 1.1, running: 0.65 };
 const ROLL_MEAN = 0.25;
-/** Arm swing amplitude (radians) at motion level 1; it grows as motion^0.75. */
-const SWING_RAD = 0.75;
-/** Shoulder-to-wrist distance of the swing (m): the straight arm walking, shorter with the elbow bent. */
-const SWING_RADIUS_M = 0.6;
-const SWING_RADIUS_BENT_M = 0.4;
-/** Vertical step impact at the wrist (g, first harmonic) = IMPACT_LINEAR * m + IMPACT_SQUARE * m^2. */
-const IMPACT_LINEAR = 0.35;
-const IMPACT_SQUARE = 0.45;
-/** Relative amplitudes of the impact's second and third harmonics. */
-const IMPACT_H2 = 0.5;
-const IMPACT_H3 = 0.25;
+/**
+ * The arm swing: amplitude (radians) at motion level 1, growing as motion^0.75; shoulder-to-wrist
+ * distance (m), the straight arm walking, shorter with the elbow bent.
+ */
+const SWING = { rad: 0.75, radiusM: 0.6, radiusBentM: 0.4 };
+/**
+ * Vertical step impact at the wrist (g, first harmonic) = linear * m + square * m^2, and the
+ * relative amplitudes of its second and third harmonics.
+ */
+const IMPACT_G = { linear: 0.35, square: 0.45, h2: 0.5, h3: 0.25 };
 /** Lateral body sway at half the cadence along the sensor's y axis (g at motion level 1). */
 const SWAY_G = 0.06;
-/** Band-limited motion noise: components per axis, amplitude of each (g at motion level 1), band. */
-const NOISE_COMPONENTS = 3;
-const NOISE_G = 0.02;
-const NOISE_LOW_HZ = 0.5;
-const NOISE_HIGH_HZ = 8;
+/** Band-limited motion noise: components per axis, amplitude of each (g at motion level 1), band (Hz). */
+const NOISE_BAND = { components: 3, g: 0.02, lowHz: 0.5, highHz: 8 };
 /** Offsets in WristMotion's constants: impact phases (3), wander (frequency, phase) x 3, noise (frequency, phase) pairs. */
 const IMPACT = 0;
 const WANDER = 3;
@@ -80,9 +76,9 @@ export class WristMotion {
   /**
    * The random constants, in one array (few objects: the desktop simulator's fixed heap): impact
    * harmonics' phases, wander frequencies (Hz) and phases, then per noise component its
-   * frequency (Hz) and phase, NOISE_COMPONENTS per axis.
+   * frequency (Hz) and phase, NOISE_BAND.components per axis.
    */
-  private readonly constants = new Float64Array(NOISE + 6 * NOISE_COMPONENTS);
+  private readonly constants = new Float64Array(NOISE + 6 * NOISE_BAND.components);
   // The last evaluated time and its results (red and IR, or a burst of reads, ask for one time twice).
   private cachedT = Number.NaN;
   /** Total acceleration at [0..2], its dynamic part at [3..5]. */
@@ -101,8 +97,8 @@ export class WristMotion {
       c[WANDER + 2 * i] = 0.005 + 0.025 * rng.nextFloat();
       c[WANDER + 2 * i + 1] = 2 * Math.PI * rng.nextFloat();
     }
-    for (let i = 0; i < 3 * NOISE_COMPONENTS; i++) {
-      c[NOISE + 2 * i] = NOISE_LOW_HZ + (NOISE_HIGH_HZ - NOISE_LOW_HZ) * rng.nextFloat();
+    for (let i = 0; i < 3 * NOISE_BAND.components; i++) {
+      c[NOISE + 2 * i] = NOISE_BAND.lowHz + (NOISE_BAND.highHz - NOISE_BAND.lowHz) * rng.nextFloat();
       c[NOISE + 2 * i + 1] = 2 * Math.PI * rng.nextFloat();
     }
   }
@@ -150,9 +146,9 @@ export class WristMotion {
     const walking = m < 0.3 ? m / 0.3 : 1;
     const running = m > 0.35 ? (m - 0.35) / 0.65 : 0;
     const pitch0 =
-      PITCH_STILL +
-      (PITCH_WALKING - PITCH_STILL) * walking +
-      (PITCH_RUNNING - PITCH_WALKING) * running +
+      PITCH.still +
+      (PITCH.walking - PITCH.still) * walking +
+      (PITCH.running - PITCH.walking) * running +
       0.06 * Math.sin(2 * Math.PI * c[WANDER] * t + c[WANDER + 1]) +
       0.04 * Math.sin(2 * Math.PI * c[WANDER + 2] * t + c[WANDER + 3]);
     const roll = ROLL_MEAN + 0.08 * Math.sin(2 * Math.PI * c[WANDER + 4] * t + c[WANDER + 5]);
@@ -174,13 +170,13 @@ export class WristMotion {
     const f = this.cadenceAt(t);
     const p = this.stepPhaseAt(t);
     // Arm swing: pitch angle theta = A sin(pi p + phi) (half the step rate), its rate and acceleration.
-    const amplitude = SWING_RAD * Math.pow(m, 0.75);
+    const amplitude = SWING.rad * Math.pow(m, 0.75);
     const swingArg = Math.PI * p + this.swingPhase;
     const omega = Math.PI * f;
     const theta = amplitude * Math.sin(swingArg);
     const thetaDot = amplitude * omega * Math.cos(swingArg);
     const thetaDdot = -amplitude * omega * omega * Math.sin(swingArg);
-    const radius = SWING_RADIUS_M - (SWING_RADIUS_M - SWING_RADIUS_BENT_M) * m;
+    const radius = SWING.radiusM - (SWING.radiusM - SWING.radiusBentM) * m;
     const pitch = pitch0 + theta;
     // "Up" in the sensor frame: what gravity alone reads.
     const upX = -Math.sin(pitch);
@@ -189,18 +185,18 @@ export class WristMotion {
     // Step impact along the vertical, at the cadence and its harmonics.
     const step = 2 * Math.PI * p;
     const impact =
-      (IMPACT_LINEAR * m + IMPACT_SQUARE * m * m) *
-      (Math.sin(step + c[IMPACT]) + IMPACT_H2 * Math.sin(2 * step + c[IMPACT + 1]) + IMPACT_H3 * Math.sin(3 * step + c[IMPACT + 2]));
+      (IMPACT_G.linear * m + IMPACT_G.square * m * m) *
+      (Math.sin(step + c[IMPACT]) + IMPACT_G.h2 * Math.sin(2 * step + c[IMPACT + 1]) + IMPACT_G.h3 * Math.sin(3 * step + c[IMPACT + 2]));
     const tangential = (radius * thetaDdot) / G0;
     const centripetal = (radius * thetaDot * thetaDot) / G0;
     const sway = SWAY_G * m * Math.sin(swingArg + this.swayPhase);
     for (let axis = 0; axis < 3; axis++) {
       let noise = 0;
-      for (let k = 0; k < NOISE_COMPONENTS; k++) {
-        const i = NOISE + 2 * (axis * NOISE_COMPONENTS + k);
+      for (let k = 0; k < NOISE_BAND.components; k++) {
+        const i = NOISE + 2 * (axis * NOISE_BAND.components + k);
         noise += Math.sin(2 * Math.PI * c[i] * t + c[i + 1]);
       }
-      out[axis] = noise * NOISE_G * m;
+      out[axis] = noise * NOISE_BAND.g * m;
     }
     out[0] += upX * (1 + impact) - centripetal;
     out[1] += upY * (1 + impact) + sway;

@@ -1,8 +1,9 @@
 /// <reference path="../../../typings/index.d.ts" />
 /**
  * The wearable's sensor chips for the desktop simulator, which has no I2C: the project's
- * register-level models (hal/sim) of the MAX30102 at 0x57, the skin thermometer at 0x48
- * (a MAX30205, or a TMP117 with `simThermometer=tmp117`) and the LIS2DH12 accelerometer at 0x19
+ * register-level models (hal/sim, built from the table in hal/sim/chips.ts) of the MAX30102 at
+ * 0x57, the skin thermometer at 0x48 (the table's first, a MAX30205, or the one `simThermometer`
+ * names, e.g. a TMP117) and the LIS2DH12 accelerometer at 0x19
  * (sensing the PPG source's wrist motion: a still wrist, gravity with slow wander), on a virtual
  * bus whose clock follows the SDK's real time. Only the chips are modelled here, not the rest of
  * the virtual board.
@@ -12,13 +13,10 @@
  */
 import config from "mc/config";
 import Time from "time";
+import { ACCELEROMETER_MODELS, PPG_MODELS, thermometerModel } from "../../sim/chips.js";
 import { SimI2cBus } from "../../sim/i2c-bus.js";
-import { LIS2DH12_ADDRESS, Lis2dh12Model } from "../../sim/lis2dh12.js";
-import { MAX30102_ADDRESS, Max30102Model } from "../../sim/max30102.js";
-import { MAX30205_ADDRESS, Max30205Model } from "../../sim/max30205.js";
 import { PpgSource } from "../../sim/ppg-source.js";
 import { SimRng } from "../../sim/rng.js";
-import { TMP117_ADDRESS, Tmp117Model } from "../../sim/tmp117.js";
 import { PiecewiseLinear, type HeartRatePoint } from "../../sim/traces.js";
 import { VirtualClock } from "../../sim/virtual-clock.js";
 
@@ -59,18 +57,15 @@ export function sensorBus(): SensorBus {
   const skinC = numberAt("simSkinC", 33.5);
   const skin = PiecewiseLinear.fromTemperature([{ atS: 0, celsius: skinC }]);
   const source = new PpgSource({ seed: rng.nextUint32(), heartRate });
-  const ppg = new Max30102Model({
-    clock,
-    source,
-    dieTemperatureAt: (t) => skin.valueAt(t) - 1.5,
-  });
+  const ppg = PPG_MODELS[0];
   const bus = new SimI2cBus();
-  bus.attach(MAX30102_ADDRESS, ppg);
+  bus.attach(ppg.address, ppg.create({ clock, source, dieTemperatureAt: (t) => skin.valueAt(t) - 1.5 }));
   const thermometerSeed = rng.nextUint32();
-  const temperatureAt = (t: number) => skin.valueAt(t);
-  if (config["simThermometer"] === "tmp117") bus.attach(TMP117_ADDRESS, new Tmp117Model({ clock, temperatureAt, seed: thermometerSeed }));
-  else bus.attach(MAX30205_ADDRESS, new Max30205Model({ clock, temperatureAt, seed: thermometerSeed }));
-  bus.attach(LIS2DH12_ADDRESS, new Lis2dh12Model({ clock, seed: rng.nextUint32(), accelerationAt: (t, out) => source.wrist.accelerationAt(t, out) }));
+  const name = config["simThermometer"];
+  const thermometer = thermometerModel(typeof name === "string" && name !== "" ? name : undefined);
+  bus.attach(thermometer.address, thermometer.create({ clock, temperatureAt: (t: number) => skin.valueAt(t), seed: thermometerSeed }));
+  const accelerometer = ACCELEROMETER_MODELS[0];
+  bus.attach(accelerometer.address, accelerometer.create({ clock, seed: rng.nextUint32(), accelerationAt: (t, out) => source.wrist.accelerationAt(t, out) }));
   const bootTicks = Time.ticks;
   instance = {
     bus,

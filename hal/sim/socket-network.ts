@@ -1,5 +1,6 @@
 import type { SocketOpener, SocketOptions, TcpSocket, TlsOptions } from "../contracts/socket.js";
 import type { Timers } from "../contracts/timer.js";
+import { utf8DecodeLossy } from "../contracts/bytes.js";
 
 /**
  * What carries the virtual board's sockets to real ones: the host side of the simulator (through
@@ -77,7 +78,7 @@ export class SimNetwork {
       else if (kind === "data" && data) {
         this.counters.bytesIn += data.length;
         s.onReadable(data);
-      } else if (kind === "error") this.fail(id, data ? utf8Text(data) : "connection closed");
+      } else if (kind === "error") this.fail(id, data ? utf8DecodeLossy(data) : "connection closed");
     }, 0);
   }
 
@@ -92,10 +93,4 @@ export class SimNetwork {
     if (this.host) this.host.close(id);
     s.onError(message);
   }
-}
-
-function utf8Text(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i] < 0x80 ? b[i] : 0x3f);
-  return s;
 }
