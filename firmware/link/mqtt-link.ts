@@ -1,271 +1,223 @@
 import type { FrameLink } from "../../hal/contracts/link.js";
 import type { Log } from "../../hal/contracts/log.js";
-import type { SocketOpener, TcpSocket, TlsClientIdentity } from "../../hal/contracts/socket.js";
-import type { Clock, Timers } from "../../hal/contracts/timer.js";
-import { MqttReader, encodeConnect, encodePingreq, encodePuback, encodePublish, encodeSubscribe, type MqttPacket } from "../../protocol/mqtt.js";
+import type { MqttAccount, MqttConnection, MqttConnector, NetworkUp } from "../../hal/contracts/mqtt.js";
+import type { Timers } from "../../hal/contracts/timer.js";
 
 /**
- * The FrameLink contract over MQTT 3.1.1 on a TCP/TLS socket (the portable client; on the device
- * hal/moddable/mqtt-link.ts wraps the SDK's ECMA-419 MQTT client instead).
+ * The FrameLink contract over MQTT: the one MQTT session of the firmware, on the device (over the
+ * SDK's MQTT client, hal/moddable/mqtt-client.ts) and in the simulator (over the board's sockets,
+ * mqtt-socket-client.ts). The connector carries the bytes; this session decides when and what.
  *
  * Topics (docs/gateway.md): the device publishes link messages to `<prefix>/frames` (QoS 1) and
- * its presence to `<prefix>/status` ("online", retained; the broker publishes the will "offline"
- * when the connection dies), and subscribes to `<prefix>/acks` and `<prefix>/commands` (QoS 1).
- * QoS 1 publishes wait in a bounded in-flight table and go again with DUP set when their PUBACK
- * does not come; reconnection backs off exponentially with jitter.
+ * its presence to `<prefix>/status` ("online", retained; the broker publishes the retained will
+ * "offline" when the connection dies), and subscribes to `<prefix>/commands` and `<prefix>/acks`
+ * (QoS 1). The account is read at each attempt: without one (not provisioned), or without the
+ * device certificate a mutual-TLS broker needs, it does not connect and looks again a second
+ * later. With a Wi-Fi station nothing is tried while it is down, and its return connects at
+ * once. A failed or lost connection is retried with exponential backoff (1 s doubling to 60 s)
+ * and jitter, so that a ward's devices do not retry in step.
  */
-export interface MqttLinkOptions {
-  socket: SocketOpener;
+export interface MqttLinkOptions<Identity> {
+  connector: MqttConnector<Identity>;
+  /** Who the device is on the broker; null while it is not provisioned. */
+  account: () => MqttAccount<Identity> | null;
   timers: Timers;
-  clock: Clock;
   log: Log;
   /** A uniform random number in [0, 1) for the jitter. */
   random: () => number;
-  host: string;
-  port: number;
-  /** TLS server name; null for plain TCP (loopback tests only). */
-  tlsServerName: string | null;
-  /**
-   * Mutual TLS: the device certificate and identity key from the device's store, read at each
-   * connection; null while the device has none (not provisioned: it does not connect, and looks
-   * again a second later). Absent: server-authenticated TLS only.
-   */
-  tlsClient?: () => TlsClientIdentity | null;
-  clientId: string;
-  username?: string;
-  password?: string;
-  /** e.g. `wearable/<device id>`. */
-  topicPrefix: string;
-  keepAliveS?: number;
+  /** Wi-Fi: joined by `start`, left by `stop`. Absent: the network is always there. */
+  network?: NetworkUp;
   /** Largest publish payload (default 2048: one link message in one publish). */
   maxPayload?: number;
-  /** Publishes in flight without PUBACK (default 16). */
-  inFlight?: number;
-  /** Retransmission timeout (default 10 s). */
-  retransmitMs?: number;
+  keepAliveS?: number;
   /** First and largest reconnection delay (default 1 s and 60 s). */
   backoffMinMs?: number;
   backoffMaxMs?: number;
+  /** The jitter's span as fractions of the nominal delay (default 0.5 to 1.0). */
+  jitter?: readonly [number, number];
 }
 
 export interface MqttLinkCounters {
   connects: number;
   connectionLosses: number;
+  /** Attempts that failed and connections that were lost. */
+  failures: number;
   published: number;
-  retransmitted: number;
-  pubacks: number;
   received: number;
-  protocolErrors: number;
 }
 
-interface InFlight {
-  packetId: number;
-  payload: Uint8Array;
-  sentMs: number;
-}
+/** How often an account (or its certificate) is looked for while the device has none. */
+export const MQTT_IDENTITY_POLL_MS = 1000;
 
-export class MqttFrameLink implements FrameLink {
+export class MqttFrameLink<Identity> implements FrameLink {
   onWrite: ((payload: Uint8Array) => void) | null = null;
   onConnectionChange: ((connected: boolean) => void) | null = null;
-  readonly counters: MqttLinkCounters = { connects: 0, connectionLosses: 0, published: 0, retransmitted: 0, pubacks: 0, received: 0, protocolErrors: 0 };
+  readonly counters: MqttLinkCounters = { connects: 0, connectionLosses: 0, failures: 0, published: 0, received: 0 };
   readonly maxPayload: number;
 
-  private readonly o: MqttLinkOptions;
-  private socket: TcpSocket | null = null;
-  private reader = new MqttReader();
+  private readonly o: MqttLinkOptions<Identity>;
+  private conn: MqttConnection | null = null;
+  /** Bumped when a connection is dropped: callbacks of older connections are ignored. */
+  private generation = 0;
   private up = false;
-  private stopped = true;
-  private nextPacketId = 1;
-  private readonly inFlight: InFlight[] = [];
-  private readonly capacity: number;
-  private tick: number | null = null;
-  private reconnectTimer: number | null = null;
+  private wanted = false;
   private attempt = 0;
-  private lastHeardMs = 0;
-  private lastSentMs = 0;
-  private waitingForIdentity = false;
+  private retry: number | null = null;
+  private prefix = "";
+  /** Why the session waits for an identity (logged once per wait), or null. */
+  private waiting: string | null = null;
 
-  constructor(options: MqttLinkOptions) {
+  constructor(options: MqttLinkOptions<Identity>) {
     this.o = options;
     this.maxPayload = options.maxPayload ?? 2048;
-    this.capacity = options.inFlight ?? 16;
+    if (options.network) {
+      options.network.onChange = (netUp) => {
+        if (netUp) this.connect();
+        else {
+          // Nothing is tried while Wi-Fi is down; its return connects at once.
+          this.cancelRetry();
+          this.drop("Wi-Fi down", false);
+        }
+      };
+    }
   }
 
   get connected(): boolean {
     return this.up;
   }
 
-  /** Delay before reconnection attempt `n` (0-based): min * 2^n capped at max, times 0.5-1.0 (jitter). */
-  static backoffMs(n: number, minMs: number, maxMs: number, random: number): number {
+  /** Delay before reconnection attempt `n` (0-based): min * 2^n capped at max, times the jitter (default 0.5-1.0). */
+  static backoffMs(n: number, minMs: number, maxMs: number, random: number, jitter: readonly [number, number] = [0.5, 1]): number {
     const base = Math.min(maxMs, minMs * 2 ** Math.min(n, 20));
-    return Math.round(base * (0.5 + random / 2));
+    return Math.round(base * (jitter[0] + (jitter[1] - jitter[0]) * random));
   }
 
+  /** Joins Wi-Fi (the broker follows once it is up), or connects at once without a station. */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.connect();
-    this.tick = this.o.timers.repeat(() => this.onTick(), 1000);
+    if (this.wanted) return;
+    this.wanted = true;
+    const network = this.o.network;
+    if (!network || network.connected) this.connect();
+    else network.start();
   }
 
+  /** Leaves the broker and Wi-Fi (the transport no longer uses them). */
   stop(): void {
-    this.stopped = true;
-    if (this.tick !== null) this.o.timers.clear(this.tick);
-    if (this.reconnectTimer !== null) this.o.timers.clear(this.reconnectTimer);
-    this.tick = this.reconnectTimer = null;
-    this.drop("stopped", false);
+    this.wanted = false;
+    this.cancelRetry();
+    this.drop("transport switched off", false);
+    this.waiting = null;
+    if (this.o.network) this.o.network.stop();
   }
 
   notify(payload: Uint8Array): boolean {
-    if (!this.up || payload.length > this.maxPayload || this.inFlight.length >= this.capacity) return false;
-    const packetId = this.takePacketId();
-    const copy = payload.slice();
-    if (!this.send(encodePublish(`${this.o.topicPrefix}/frames`, copy, 1, packetId))) return false;
-    this.inFlight.push({ packetId, payload: copy, sentMs: this.o.clock.ticks() });
+    const conn = this.conn;
+    if (!conn || !this.up || payload.length > this.maxPayload) return false;
+    if (!conn.publish(`${this.prefix}/frames`, payload.slice(), 1, false)) return false;
     this.counters.published++;
     return true;
   }
 
-  private takePacketId(): number {
-    for (;;) {
-      const id = this.nextPacketId;
-      this.nextPacketId = id === 0xffff ? 1 : id + 1;
-      if (!this.inFlight.some((f) => f.packetId === id)) return id;
-    }
-  }
-
   private connect(): void {
     const o = this.o;
-    this.reader = new MqttReader();
-    const client = o.tlsClient ? o.tlsClient() : undefined;
-    if (client === null) {
-      // No device certificate yet: the broker would refuse the handshake. Look again in a second.
-      if (!this.waitingForIdentity) o.log.log("warn", "MQTT: no device certificate yet (the device is not provisioned); not connecting");
-      this.waitingForIdentity = true;
-      this.reconnectTimer = o.timers.set(() => {
-        this.reconnectTimer = null;
-        if (!this.stopped) this.connect();
-      }, 1000);
+    if (this.conn || !this.wanted || (o.network && !o.network.connected)) return;
+    this.cancelRetry();
+    const account = o.account();
+    const missing = !account ? "the device is not provisioned yet" : o.connector.requiresIdentity && account.identity === null ? "no device certificate yet (provisioning installs it)" : null;
+    if (!account || missing !== null) {
+      if (this.waiting !== missing) o.log.log("warn", `MQTT: ${missing}; not connecting`);
+      this.waiting = missing;
+      this.retry = o.timers.set(() => {
+        this.retry = null;
+        this.connect();
+      }, MQTT_IDENTITY_POLL_MS);
       return;
     }
-    this.waitingForIdentity = false;
+    this.waiting = null;
+    this.prefix = account.topicPrefix;
+    const generation = ++this.generation;
+    const current = () => generation === this.generation;
     try {
-      this.socket = o.socket({
-        host: o.host,
-        port: o.port,
-        secure: o.tlsServerName ? { serverName: o.tlsServerName, ...(client ? { client } : {}) } : null,
-        onConnect: () => {
-          this.lastHeardMs = this.lastSentMs = o.clock.ticks();
-          this.send(
-            encodeConnect({
-              clientId: o.clientId,
-              username: o.username,
-              password: o.password,
-              keepAliveS: o.keepAliveS ?? 60,
-              cleanSession: true,
-              will: { topic: `${o.topicPrefix}/status`, payload: ascii("offline"), qos: 1, retain: true },
-            }),
-          );
+      this.conn = o.connector.connect({
+        account,
+        keepAliveS: o.keepAliveS ?? 60,
+        will: { topic: `${account.topicPrefix}/status`, payload: ascii("offline"), qos: 1, retain: true },
+        subscriptions: [
+          { topic: `${account.topicPrefix}/commands`, qos: 1 },
+          { topic: `${account.topicPrefix}/acks`, qos: 1 },
+        ],
+        birth: { topic: `${account.topicPrefix}/status`, payload: ascii("online"), qos: 1, retain: true },
+        onConnected: () => {
+          if (current()) this.connectionUp();
         },
-        onReadable: (data) => this.readable(data),
-        onError: (message) => this.drop(message, true),
+        onMessage: (topic, payload, length) => {
+          if (current()) this.message(topic, payload, length);
+        },
+        onWritable: () => {
+          if (current() && this.up && this.onConnectionChange) this.onConnectionChange(true);
+        },
+        onClosed: (reason) => {
+          if (current()) this.drop(reason, true);
+        },
       });
     } catch (e) {
-      this.socket = null;
-      this.scheduleReconnect(`cannot open a socket: ${e instanceof Error ? e.message : String(e)}`);
+      this.conn = null;
+      this.generation++;
+      this.counters.failures++;
+      this.scheduleRetry(`cannot connect to ${o.connector.endpoint}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
-  private readable(data: Uint8Array): void {
-    this.lastHeardMs = this.o.clock.ticks();
-    const r = this.reader.push(data);
-    if (!r.ok) {
-      this.counters.protocolErrors++;
-      this.drop(`broker sent a malformed packet (${r.error.code})`, true);
+  private connectionUp(): void {
+    if (!this.conn) return;
+    this.up = true;
+    this.attempt = 0;
+    this.counters.connects++;
+    this.o.log.log("info", `MQTT connected to ${this.o.connector.endpoint}`);
+    if (this.onConnectionChange) this.onConnectionChange(true);
+  }
+
+  private message(topic: string, payload: Uint8Array | null, length: number): void {
+    const prefix = this.prefix;
+    if (topic !== `${prefix}/commands` && topic !== `${prefix}/acks`) return;
+    if (!payload) {
+      this.o.log.log("warn", `MQTT: dropped a ${length}-byte message on ${topic}`);
       return;
     }
-    for (const p of r.packets) this.packet(p);
+    this.counters.received++;
+    if (this.onWrite) this.onWrite(payload);
   }
 
-  private packet(p: MqttPacket): void {
-    const prefix = this.o.topicPrefix;
-    if (p.type === "connack") {
-      if (p.returnCode !== 0) {
-        this.drop(`broker refused the connection (code ${p.returnCode})`, true);
-        return;
-      }
-      this.send(encodeSubscribe(this.takePacketId(), [{ topic: `${prefix}/acks`, qos: 1 }, { topic: `${prefix}/commands`, qos: 1 }]));
-      this.send(encodePublish(`${prefix}/status`, ascii("online"), 0, 0, false, true));
-      this.up = true;
-      this.attempt = 0;
-      this.counters.connects++;
-      // Unacknowledged publishes of the previous connection go again (the uplink resends from its queue too).
-      for (const f of this.inFlight) this.retransmit(f);
-      this.o.log.log("info", `MQTT connected to ${this.o.host}:${this.o.port}`);
-      if (this.onConnectionChange) this.onConnectionChange(true);
-    } else if (p.type === "puback") {
-      const i = this.inFlight.findIndex((f) => f.packetId === p.packetId);
-      if (i >= 0) {
-        this.inFlight.splice(i, 1);
-        this.counters.pubacks++;
-        if (this.onConnectionChange && this.up) this.onConnectionChange(true);
-      }
-    } else if (p.type === "publish") {
-      if (p.qos === 1) this.send(encodePuback(p.packetId));
-      if (p.topic === `${prefix}/acks` || p.topic === `${prefix}/commands`) {
-        this.counters.received++;
-        if (this.onWrite) this.onWrite(p.payload);
-      }
-    }
+  private cancelRetry(): void {
+    if (this.retry !== null) this.o.timers.clear(this.retry);
+    this.retry = null;
   }
 
-  private onTick(): void {
-    const now = this.o.clock.ticks();
-    if (!this.up) return;
-    const keepAliveMs = (this.o.keepAliveS ?? 60) * 1000;
-    if (now - this.lastHeardMs > keepAliveMs * 1.5) {
-      this.drop("broker silent past the keep-alive", true);
-      return;
-    }
-    if (now - this.lastSentMs >= keepAliveMs / 2) this.send(encodePingreq());
-    const rto = this.o.retransmitMs ?? 10_000;
-    for (const f of this.inFlight) if (now - f.sentMs >= rto) this.retransmit(f);
-  }
-
-  private retransmit(f: InFlight): void {
-    if (this.send(encodePublish(`${this.o.topicPrefix}/frames`, f.payload, 1, f.packetId, true))) {
-      f.sentMs = this.o.clock.ticks();
-      this.counters.retransmitted++;
-    }
-  }
-
-  private send(bytes: Uint8Array): boolean {
-    const s = this.socket;
-    if (!s) return false;
-    this.lastSentMs = this.o.clock.ticks();
-    return s.write(bytes);
-  }
-
-  private drop(reason: string, reconnect: boolean): void {
+  private drop(reason: string, retry: boolean): void {
     const was = this.up;
+    const conn = this.conn;
     this.up = false;
-    const s = this.socket;
-    this.socket = null;
-    if (s) s.close();
+    this.conn = null;
+    this.generation++;
+    if (conn) conn.close();
     if (was) {
       this.counters.connectionLosses++;
       if (this.onConnectionChange) this.onConnectionChange(false);
     }
-    if (reconnect && !this.stopped) this.scheduleReconnect(reason);
+    if (!conn && !was) return;
+    this.counters.failures++;
+    if (retry) this.scheduleRetry(reason);
+    else this.o.log.log("warn", `MQTT: ${reason}`);
   }
 
-  private scheduleReconnect(reason: string): void {
-    if (this.reconnectTimer !== null || this.stopped) return;
-    const delay = MqttFrameLink.backoffMs(this.attempt++, this.o.backoffMinMs ?? 1000, this.o.backoffMaxMs ?? 60_000, this.o.random());
-    this.o.log.log("warn", `MQTT: ${reason}; reconnecting in ${(delay / 1000).toFixed(1)} s`);
-    this.reconnectTimer = this.o.timers.set(() => {
-      this.reconnectTimer = null;
-      if (!this.stopped) this.connect();
+  private scheduleRetry(reason: string): void {
+    const o = this.o;
+    if (!this.wanted || (o.network && !o.network.connected) || this.retry !== null) return;
+    const delay = MqttFrameLink.backoffMs(this.attempt++, o.backoffMinMs ?? 1000, o.backoffMaxMs ?? 60_000, o.random(), o.jitter);
+    o.log.log("warn", `MQTT: ${reason}; retrying in ${(delay / 1000).toFixed(1)} s`);
+    this.retry = o.timers.set(() => {
+      this.retry = null;
+      this.connect();
     }, delay);
   }
 }

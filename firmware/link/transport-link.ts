@@ -53,6 +53,16 @@ export class TransportLink extends SelectingLink {
     this.update();
   }
 
+  /**
+   * The firmware that used the link is gone (a reboot): Wi-Fi and the MQTT session stop, without
+   * a DISCONNECT, until the next firmware's `useTransport` asks for them.
+   */
+  stop(): void {
+    if (this.wifi && this.wifiRunning) this.wifi.stop();
+    this.wifiRunning = false;
+    this.update();
+  }
+
   protected pick(): FrameLink | null {
     const wifi = this.wifi;
     switch (this.mode) {

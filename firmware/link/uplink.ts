@@ -3,7 +3,7 @@ import type { FrameLink } from "../../hal/contracts/link.js";
 import type { Clock } from "../../hal/contracts/timer.js";
 import { fragmentMessage } from "../../protocol/link-framing.js";
 import { CLASS_ESSENTIAL, CLASS_READINGS, type AckResult, type FrameQueue, type MessageClass } from "../storage/frame-queue.js";
-import { ackAuthentic, decodeAck, encodeUnqueued, sealEnvelope } from "./link-messages.js";
+import { ackAuthentic, decodeAck, encodeUnqueued, sealEnvelope } from "../../protocol/link-messages.js";
 
 /**
  * What authenticates the link: the device's id, its crypto and the frame sealer's epochs (the
@@ -18,14 +18,6 @@ export interface LinkAuthority {
   /** The open epoch's announcement, sent unqueued at the start of a connection and on request. */
   readonly currentAnnouncement: Uint8Array | null;
 }
-
-/** An announcement request is honoured at most this often (it is not authenticated). */
-export const ANNOUNCE_REQUEST_INTERVAL_MS = 5_000;
-
-/** Without an acknowledgement for this long while connected, unacknowledged messages go again. */
-export const ACK_TIMEOUT_MS = 30_000;
-/** At most this many messages in flight (sent, not acknowledged). */
-export const SEND_WINDOW = 64;
 
 export interface UplinkCounters {
   /** Messages handed to the link (each resend counts again). */
@@ -42,9 +34,17 @@ export interface UplinkCounters {
   announceRequestsIgnored: number;
 }
 
+/** An announcement request is honoured at most this often (it is not authenticated). */
+export const ANNOUNCE_REQUEST_INTERVAL_MS = 5_000;
+
+/** Without an acknowledgement for this long while connected, unacknowledged messages go again. */
+export const ACK_TIMEOUT_MS = 30_000;
+/** At most this many messages in flight (sent, not acknowledged). */
+export const SEND_WINDOW = 64;
+
 /**
  * Sends messages from the durable queue over the link, in order, each in an envelope that
- * carries its queue number (firmware/link/link-messages.ts), split to the link's payload limit.
+ * carries its queue number (protocol/link-messages.ts), split to the link's payload limit.
  * A message leaves the queue only when the gateway acknowledges it; after a reconnection, or when
  * acknowledgements stop coming, everything unacknowledged is sent again (the gateway drops the
  * copies it already stored).

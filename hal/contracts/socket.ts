@@ -1,8 +1,10 @@
 /**
  * A TCP (optionally TLS) client socket, shaped after ECMA-419 `embedded:io/socket/tcp` and the
  * SDK's `embedded:io/socket/tcp/tls`: open with an address and callbacks, write bytes, close.
- * On the device TLS runs in the SDK (mbedTLS) with the CA and client credentials the build or
- * provisioning installs; here the firmware only names the server it expects.
+ * The simulator's MQTT connector (firmware/link/mqtt-socket-client.ts) runs over it, on the
+ * virtual board's sockets (hal/sim/socket-network.ts) that the host carries to real ones; on the
+ * device the SDK's MQTT client opens the SDK's TLS socket itself (hal/moddable/mqtt-client.ts).
+ * The firmware only names the server it expects; the TLS stack checks its chain.
  *
  * Callbacks arrive on the event loop (never inside `write` or `close`).
  */

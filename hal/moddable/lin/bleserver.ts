@@ -8,7 +8,8 @@
  * connected, and a notification longer than the negotiated MTU allows throws.
  */
 import Timer from "timer";
-import { bytesText, onHostFrame, sendToHost, textBytes } from "./host-link.js";
+import { utf8DecodeLossy, utf8Encode } from "../../contracts/bytes.js";
+import { onHostFrame, sendToHost } from "./host-link.js";
 import { GATT_TABLE } from "./gatt-table.js";
 import { Bytes } from "btutils";
 
@@ -51,7 +52,7 @@ export default class BLEServer {
 
   startAdvertising(_options: Record<string, unknown>): void {
     this.advertising = true;
-    sendToHost("A", textBytes(this.deviceName));
+    sendToHost("A", utf8Encode(this.deviceName));
   }
 
   stopAdvertising(): void {
@@ -63,9 +64,9 @@ export default class BLEServer {
     const info = GATT_TABLE[c.name];
     if (!info || !(info.properties.includes("notify") || info.properties.includes("indicate"))) throw new Error(`${c.name} cannot notify`);
     if (!this.subscribed.has(c.name)) return;
-    const bytes = value instanceof ArrayBuffer ? new Uint8Array(value) : typeof value === "number" ? Uint8Array.of(value) : typeof value === "string" ? textBytes(value) : Uint8Array.from(value);
+    const bytes = value instanceof ArrayBuffer ? new Uint8Array(value) : typeof value === "number" ? Uint8Array.of(value) : typeof value === "string" ? utf8Encode(value) : Uint8Array.from(value);
     if (bytes.length > this.mtu - 3) throw new RangeError("value longer than the ATT MTU allows");
-    const name = textBytes(c.name);
+    const name = utf8Encode(c.name);
     const out = new Uint8Array(1 + name.length + bytes.length);
     out[0] = name.length;
     out.set(name, 1);
@@ -122,7 +123,7 @@ export default class BLEServer {
     } else if (type === "D") {
       if (this.connected) this.dropped();
     } else if (type === "S" && this.connected && payload.length >= 1) {
-      const c = characteristic(bytesText(payload.subarray(1)));
+      const c = characteristic(utf8DecodeLossy(payload.subarray(1)));
       if (!c) return;
       const info = GATT_TABLE[c.name];
       if (!(info.properties.includes("notify") || info.properties.includes("indicate"))) return;
@@ -135,7 +136,7 @@ export default class BLEServer {
       }
     } else if (type === "W" && this.connected && payload.length >= 1) {
       const n = payload[0];
-      const c = characteristic(bytesText(payload.subarray(1, 1 + n)));
+      const c = characteristic(utf8DecodeLossy(payload.subarray(1, 1 + n)));
       if (!c || !GATT_TABLE[c.name].properties.some((p) => p === "write" || p === "writeNoResponse")) return;
       const value = payload.slice(1 + n);
       if (value.length > this.mtu - 3) return;

@@ -8,18 +8,13 @@
 import config from "mc/config";
 import { File } from "file";
 import type { BootDecision, OtaImageState } from "../../sim/boot-slots.js";
+import { hexToBytes } from "../../contracts/bytes.js";
 
 let decision: BootDecision | null = null;
 
 function root(): string {
   const file = config["file"] as { root?: string } | undefined;
   return file && typeof file.root === "string" ? file.root : "/tmp/";
-}
-
-function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
 }
 
 interface BootJson {
@@ -44,7 +39,7 @@ export function bootDecision(): BootDecision {
     }
   }
   decision = parsed
-    ? { slot: parsed.slot === 1 ? 1 : 0, sector: parsed.sector, actions: parsed.actions ?? [], entry: parsed.entry ? { ...parsed.entry, digestPrefix: hexBytes(parsed.entry.digestPrefix) } : null }
+    ? { slot: parsed.slot === 1 ? 1 : 0, sector: parsed.sector, actions: parsed.actions ?? [], entry: parsed.entry ? { ...parsed.entry, digestPrefix: hexToBytes(parsed.entry.digestPrefix) } : null }
     : { slot: 0, sector: -1, actions: ["boot the factory image in ota_0"], entry: null };
   return decision;
 }

@@ -109,16 +109,3 @@ export function sendToHost(type: string, payload: Uint8Array): boolean {
   backlog.push(frame);
   return true;
 }
-
-/** ASCII/UTF-8 text as bytes (names, reasons). */
-export function textBytes(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
-  return out;
-}
-
-export function bytesText(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
-  return s;
-}

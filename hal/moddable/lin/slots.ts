@@ -10,7 +10,8 @@ import type { FlashPartition } from "../../contracts/flash.js";
 import { SimUpdateSlots } from "../../sim/boot-slots.js";
 import { bootDecision } from "./boot-state.js";
 import { Flash } from "./flash-files.js";
-import { sendToHost, textBytes } from "./host-link.js";
+import { utf8Encode } from "../../contracts/bytes.js";
+import { sendToHost } from "./host-link.js";
 
 function partition(name: string): FlashPartition {
   const f = new Flash(name, true);
@@ -45,5 +46,5 @@ export function bootSlots(): SimUpdateSlots {
 
 /** A reset: the bench ends this process and boots the board again through the bootloader model. */
 export function requestReset(reason: string): void {
-  sendToHost("R", textBytes(reason));
+  sendToHost("R", utf8Encode(reason));
 }

@@ -54,7 +54,7 @@ export const fakeSdkPlugin: Plugin = {
 };
 
 export type BleLinkModule = typeof import("../../../hal/moddable/ble-link.js");
-export type MqttLinkModule = typeof import("../../../hal/moddable/mqtt-link.js");
+export type MqttClientModule = typeof import("../../../hal/moddable/mqtt-client.js");
 export type WifiStationModule = typeof import("../../../hal/moddable/wifi-station.js");
 export type HttpRangeClientModule = typeof import("../../../hal/moddable/http-range-client.js");
 export type FakeSdk = typeof import("./index.js");
@@ -62,7 +62,7 @@ export type { GattCharacteristicInfo } from "./bleserver.js";
 
 export interface DeviceAdapters {
   ble: BleLinkModule;
-  mqtt: MqttLinkModule;
+  mqtt: MqttClientModule;
   wifi: WifiStationModule;
   http: HttpRangeClientModule;
   sdk: FakeSdk;
@@ -74,7 +74,7 @@ export interface DeviceAdapters {
 
 const ENTRIES = {
   "ble-link": "hal/moddable/ble-link.ts",
-  "mqtt-link": "hal/moddable/mqtt-link.ts",
+  "mqtt-client": "hal/moddable/mqtt-client.ts",
   "wifi-station": "hal/moddable/wifi-station.ts",
   "http-range-client": "hal/moddable/http-range-client.ts",
   "fake-sdk": "host-tests/support/fake-sdk/index.ts",
@@ -100,7 +100,7 @@ export async function loadDeviceAdapters(): Promise<DeviceAdapters> {
     const load = async <T>(name: keyof typeof ENTRIES): Promise<T> => (await import(pathToFileURL(join(dir, `${name}.js`)).href)) as T;
     return {
       ble: await load<BleLinkModule>("ble-link"),
-      mqtt: await load<MqttLinkModule>("mqtt-link"),
+      mqtt: await load<MqttClientModule>("mqtt-client"),
       wifi: await load<WifiStationModule>("wifi-station"),
       http: await load<HttpRangeClientModule>("http-range-client"),
       sdk: await load<FakeSdk>("fake-sdk"),
