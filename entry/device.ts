@@ -16,7 +16,7 @@ import { WearableFirmware } from "../firmware/app.js";
 import { loadCredentials } from "../firmware/security/credentials.js";
 import { TransportLink } from "../firmware/link/transport-link.js";
 import { HttpUpdateDownloader } from "../firmware/update/http-download.js";
-import { CLASS_ID, FACTORY_SEQUENCE, VENDOR_ID } from "../firmware/update/identity.js";
+import { CLASS_ID, FACTORY_SEQUENCE, VENDOR_ID } from "../protocol/device-class.js";
 import { updateSelfTest } from "../firmware/update/self-test.js";
 import { signedReporter } from "../firmware/update/status-reporter.js";
 import { UpdateTransferHandler } from "../firmware/update/transfer.js";
@@ -30,7 +30,9 @@ import { ModdableFlashPartition } from "../hal/moddable/flash-partition.js";
 import { HttpRangeClient } from "../hal/moddable/http-range-client.js";
 import { InterruptPin } from "../hal/moddable/interrupt-pin.js";
 import { collectGarbage, imageResource } from "../hal/moddable/machine.js";
-import { MqttFrameLink, type MqttAccount, type MqttTls } from "../hal/moddable/mqtt-link.js";
+import { ModdableMqttConnector, type DeviceTlsIdentity, type MqttTls } from "../hal/moddable/mqtt-client.js";
+import { MqttFrameLink } from "../firmware/link/mqtt-link.js";
+import type { MqttAccount } from "../hal/contracts/mqtt.js";
 import { tlsClientAuth } from "../hal/moddable/tls-client-auth.js";
 import { loadBrokerSettings } from "../firmware/security/provisioning.js";
 import { ModdablePreferenceStore } from "../hal/moddable/preference-store.js";
@@ -39,7 +41,7 @@ import { ModdableTimers } from "../hal/moddable/timers.js";
 import { TraceLog } from "../hal/moddable/trace-log.js";
 import { ModdableUpdateSlots } from "../hal/moddable/update-slots.js";
 import { WifiStation } from "../hal/moddable/wifi-station.js";
-import { bytesToHex } from "./utf8.js";
+import { toHex as bytesToHex } from "../protocol/bytes.js";
 
 /** Size of an app slot (ota_0, ota_1 in sdkconfig/partitions.csv). */
 const OTA_SLOT_BYTES = 0x300000;
@@ -59,7 +61,7 @@ const network = networkConfig();
  * device id, is the account the broker's ACL checks) and the identity key the device generated.
  * No password. The broker's CA comes from the bundle when it brought one, else from the image.
  */
-function mqttAccount(): MqttAccount | null {
+function mqttAccount(): MqttAccount<DeviceTlsIdentity> | null {
   const c = loadCredentials(store);
   if (!c.ok) return null;
   const id = bytesToHex(c.credentials.deviceId);
@@ -68,7 +70,8 @@ function mqttAccount(): MqttAccount | null {
   c.credentials.signingKey.fill(0);
   const broker = loadBrokerSettings(store);
   const anchor = broker && broker.trustAnchors.length > 0 ? (broker.trustAnchors[0].slice().buffer as ArrayBuffer) : undefined;
-  return { clientId: `wearable-${id}`, topicPrefix: `wearable/${id}`, client, ...(anchor ? { trustAnchor: anchor } : {}) };
+  const identity: DeviceTlsIdentity | null = client ? { ...client, ...(anchor ? { trustAnchor: anchor } : {}) } : null;
+  return { clientId: `wearable-${id}`, topicPrefix: `wearable/${id}`, identity };
 }
 
 /** TLS to the broker, anchored at the CA certificate built into the image; null when it is missing. */
@@ -82,12 +85,14 @@ function brokerTls(serverName: string): MqttTls | null {
 }
 
 const ble = new BleFrameLink({ deviceName: board.deviceName, firmwareVersion: board.firmwareVersion, log });
-let wifi: MqttFrameLink | null = null;
+let wifi: MqttFrameLink<DeviceTlsIdentity> | null = null;
 if (network) {
   const tls = network.tls ? brokerTls(network.broker) : null;
   if (!network.tls || tls) {
     const station = new WifiStation({ ssid: network.ssid, password: network.password, sntpHost: network.sntpHost, timers, log });
-    wifi = new MqttFrameLink({ broker: network.broker, port: network.brokerPort, account: mqttAccount, tls, maxPayload: MQTT_MAX_PAYLOAD, dnsServers: network.dnsServers, network: station, timers, log });
+    const connector = new ModdableMqttConnector({ broker: network.broker, port: network.brokerPort, tls, dnsServers: network.dnsServers });
+    // The session the simulator runs too; the jitter spans ±20 % of the nominal delay.
+    wifi = new MqttFrameLink({ connector, account: mqttAccount, maxPayload: MQTT_MAX_PAYLOAD, network: station, timers, log, random: Math.random, jitter: [0.8, 1.2] });
   }
 }
 const link = new TransportLink(ble, wifi, log);

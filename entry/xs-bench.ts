@@ -10,7 +10,7 @@ import { NobleCrypto } from "../hal/portable/noble-crypto.js";
 import { SimRng } from "../hal/sim/rng.js";
 import { FrameSealer } from "../protocol/frame.js";
 import type { RecordV1 } from "../protocol/record.js";
-import { hexToBytes, utf8Decode, utf8Encode } from "./utf8.js";
+import { hexToBytes, utf8DecodeOrThrow as utf8Decode, utf8Encode } from "../protocol/bytes.js";
 
 export interface BenchSetup {
   seed: number;

@@ -16,7 +16,7 @@ import { SecurityLog } from "../firmware/security/security-log.js";
 import { storeRoleKey } from "../firmware/security/trust.js";
 import { decodeSign1 } from "../protocol/cose.js";
 import { decodeCbor } from "../protocol/cbor.js";
-import { hexToBytes, utf8Decode, utf8Encode } from "./utf8.js";
+import { hexToBytes, utf8DecodeOrThrow as utf8Decode, utf8Encode } from "../protocol/bytes.js";
 
 export interface CommandBenchSetup {
   seed: number;

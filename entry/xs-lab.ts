@@ -12,9 +12,9 @@
  * second: the host reads the compute meter of "F" alone, the estimator's own cost.
  */
 import type { Scenario } from "../hal/sim/scenarios.js";
-import { LabRun, runScenario, type TunableOptions } from "./lab-estimator.js";
+import { LabRun, runScenario, type TunableOptions } from "../simulator/lab-estimator.js";
 import { HeartRateEstimator } from "../firmware/sensing/heart-rate.js";
-import { utf8Decode, utf8Encode } from "./utf8.js";
+import { utf8DecodeOrThrow as utf8Decode, utf8Encode } from "../protocol/bytes.js";
 
 const host = globalThis as unknown as { handleCommand: (request: ArrayBuffer) => ArrayBuffer };
 let run: LabRun | null = null;

@@ -15,7 +15,7 @@
  *   "L" + level + " " + message      a log line
  *   "U" + bytes                      a notification on the update characteristic
  *   "H" + JSON {id,url,start,end,max}  an HTTP GET by the device's Wi-Fi (answered with "D")
- * Network (the board's Wi-Fi reaching real sockets on the host, hal/sim/network.ts):
+ * Network (the board's Wi-Fi reaching real sockets on the host, hal/sim/socket-network.ts):
  *   XS -> host "O" + JSON {id,host,port,secure}  open; "X" + u32 id + bytes  write; "K" + u32 id  close
  *   host -> XS "E" + events, each: kind (0 connect, 1 data, 2 error) u8, id u32, length u32, bytes
  * Update path (host -> XS): "R" + persisted board (before "B": boot from a reset's state),
@@ -24,9 +24,9 @@
  */
 import type { LogLevel } from "../hal/contracts/log.js";
 import type { TlsOptions } from "../hal/contracts/socket.js";
-import { SimSession, type SimSessionConfig } from "./sim-session.js";
-import { decodePersisted, encodePersisted, persistBoard, type PersistedBoard, type SimImageStamp } from "./sim-update.js";
-import { bytesToHex, utf8Decode, utf8Encode } from "./utf8.js";
+import { SimSession, type SimSessionConfig } from "../simulator/sim-session.js";
+import { decodePersisted, encodePersisted, persistBoard, type PersistedBoard, type SimImageStamp } from "../simulator/sim-update.js";
+import { toHex as bytesToHex, utf8DecodeOrThrow as utf8Decode, utf8Encode } from "../protocol/bytes.js";
 
 type HostCall = (request: ArrayBuffer) => ArrayBuffer;
 const host = globalThis as unknown as { issueCommand: HostCall; handleCommand: (request: ArrayBuffer) => ArrayBuffer };

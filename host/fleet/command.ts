@@ -2,9 +2,10 @@
  * `wearable fleet`: N simulated devices against the gateway, through a transport; prints the
  * devices, frames sent, verified and lost, end-to-end latency percentiles and CPU use.
  */
-import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
+import { formatHelp, parseFlags, UsageError, type FlagSpecs, parseSpeed } from "../cli/args.js";
 import { runFleet, createInProcessTransport, type FleetEngine, type FleetSummary } from "./fleet.js";
 import { mqttTransportOrReason } from "./mqtt-transport.js";
+import { withRunScope } from "../sim/run-scope.js";
 
 const fleetFlags = {
   devices: { type: "number", help: "simulated devices", default: 100, integer: true, min: 1, max: 100000, valueName: "N" },
@@ -14,13 +15,13 @@ const fleetFlags = {
   speed: { type: "string", help: "simulated seconds per wall second, or max (compressed; latency stays wall-clock)", default: "1", valueName: "X|max" },
   "frame-period": { type: "number", help: "seconds of readings per frame (one frame per period per device)", default: 5, integer: true, min: 1, max: 60, valueName: "S" },
   seed: { type: "number", help: "seed of the device and gateway keys", default: 1, integer: true, min: 0, max: 2 ** 31 - 1 },
-  json: { type: "boolean", help: "print the summary as one JSON object" },
+  json: { type: "boolean", help: "print the summary as one JSON object (progress stays on stderr)" },
 } satisfies FlagSpecs;
 
 export function summaryText(s: FleetSummary): string {
   const rej = Object.entries(s.rejected).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
   return [
-    `fleet: ${s.devices} devices (${s.engine}) for ${s.minutes} simulated min over ${s.transport}, ${s.timeMode} time`,
+    `fleet: ${s.devices} devices (${s.engine}) for ${s.minutes} simulated min over ${s.transport}, ${s.timeMode} time${s.interrupted ? " (interrupted)" : ""}`,
     `  frames: sent ${s.sent}, verified ${s.verified}, lost ${s.lost}, rejected: ${rej}; ${s.readingsVerified} readings; announcements ${s.announcements.accepted}/${s.announcements.sent}`,
     `  end-to-end latency: p50 ${s.p50LatencyMs ?? "-"} ms, p99 ${s.p99LatencyMs ?? "-"} ms, max ${s.maxLatencyMs ?? "-"} ms`,
     `  CPU ${s.cpuPercent}% of one core (${s.cores} cores), ${s.wallSeconds} s wall after ${s.setupSeconds} s setup, ${s.framesPerSecond} frames/s`,
@@ -38,12 +39,7 @@ export const fleetCommand = {
       return 0;
     }
     if (positional.length) throw new UsageError(`fleet: unexpected argument "${positional[0]}" (see --help)`);
-    let speed: number | "max";
-    if (flags.speed === "max") speed = "max";
-    else {
-      speed = Number(flags.speed);
-      if (!Number.isFinite(speed) || speed <= 0 || speed > 1000) throw new UsageError(`fleet: --speed must be a number above 0 and at most 1000, or max, not "${flags.speed}"`);
-    }
+    const speed = parseSpeed("fleet", flags.speed);
     const engine = flags.engine as FleetEngine;
     if (engine !== "generator" && flags.devices! > 64) throw new UsageError(`fleet: --engine ${engine} runs the whole firmware per device; use at most 64 devices (or --engine generator)`);
     let transport;
@@ -55,18 +51,25 @@ export const fleetCommand = {
       }
       transport = t;
     } else transport = createInProcessTransport();
-    const summary = await runFleet({
-      devices: flags.devices!,
-      minutes: flags.minutes!,
-      engine,
-      speed,
-      framePeriodS: flags["frame-period"]!,
-      seed: flags.seed!,
-      transport,
-      progress: flags.json ? null : (line) => process.stderr.write(line + "\n"),
-    }).finally(() => transport.close());
-    if (flags.json) process.stdout.write(JSON.stringify(summary) + "\n");
-    else process.stdout.write(summaryText(summary) + "\n");
-    return summary.lost === 0 && Object.keys(summary.rejected).length === 0 ? 0 : 1;
+    // The transport (with MQTT: the broker, its folder, the connections) is released on every way
+    // out; Ctrl-C or SIGTERM ends the run early with its summary. Progress goes to stderr, so that
+    // stdout holds only the summary (one JSON object with --json).
+    return withRunScope(async (scope) => {
+      const held = scope.hold("transport", transport, (t) => t.close());
+      const summary = await runFleet({
+        devices: flags.devices!,
+        minutes: flags.minutes!,
+        engine,
+        speed,
+        framePeriodS: flags["frame-period"]!,
+        seed: flags.seed!,
+        transport: held,
+        progress: (line) => process.stderr.write(line + "\n"),
+        stop: scope.signal,
+      });
+      if (flags.json) process.stdout.write(JSON.stringify(summary) + "\n");
+      else process.stdout.write(summaryText(summary) + "\n");
+      return summary.lost === 0 && Object.keys(summary.rejected).length === 0 ? 0 : 1;
+    }, { warn: (line) => process.stderr.write(`fleet: ${line}\n`) });
   },
 };

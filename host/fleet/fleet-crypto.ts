@@ -14,7 +14,8 @@
  */
 import { createCipheriv, createDecipheriv, createECDH, createHash, createHmac, createPublicKey, verify as nodeVerify, type KeyObject } from "node:crypto";
 import type { AeadAlgorithm, KeyAgreementAlgorithm, KeyPair, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
-import { NobleCrypto, type RandomSource } from "../../hal/portable/noble-crypto.js";
+import type { RandomSource } from "../../hal/contracts/crypto.js";
+import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { es256IsLowS } from "../../protocol/cose.js";
 
 /** Cached key objects at most (one per device key; cleared when full). */

@@ -18,10 +18,10 @@ import { availableParallelism } from "node:os";
 import { FragmentReassembler } from "../../protocol/link-framing.js";
 import { FrameSealer } from "../../protocol/frame.js";
 import type { Reading } from "../../protocol/record.js";
-import type { SimSessionConfig } from "../../entry/sim-session.js";
+import type { SimSessionConfig } from "../../simulator/sim-session.js";
 import { Gateway, type GatewayReading } from "../gateway/gateway.js";
 import { GatewayService, type Delivery, type ReadingSink } from "../gateway/service.js";
-import { ENVELOPE_HEADER_BYTES, UNQUEUED_TYPE, sealEnvelope } from "../../firmware/link/link-messages.js";
+import { ENVELOPE_HEADER_BYTES, UNQUEUED_TYPE, sealEnvelope } from "../../protocol/link-messages.js";
 import { startEngine, type SimEngine } from "../sim/engines.js";
 import { seededBytes, simKeys, type SimKeys } from "../sim/sim-keys.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
@@ -29,6 +29,7 @@ import { DEFAULT_START } from "../sim/run-sim.js";
 import { FleetCrypto } from "./fleet-crypto.js";
 import { InProcessTransport, type FleetTransport } from "./transport.js";
 import { randomBytes } from "node:crypto";
+import { stopExplains } from "../sim/run-scope.js";
 
 export type FleetEngine = "generator" | "xs" | "node";
 
@@ -41,13 +42,18 @@ export interface FleetOptions {
   framePeriodS: number;
   seed: number;
   transport: FleetTransport;
-  /** Progress lines (wall time), or null for none. */
+  /** Progress lines: one per step, and every 10 s of wall time within a step; null for none. */
   progress: ((line: string) => void) | null;
+  /** Ends the run early (SIGINT, SIGTERM): the schedule stops, the frames in flight get their verdicts. */
+  stop?: AbortSignal;
 }
 
 export interface FleetSummary {
   devices: number;
+  /** Simulated minutes run (fewer than asked when interrupted). */
   minutes: number;
+  /** Present when a stop ended the run early. */
+  interrupted?: true;
   engine: FleetEngine;
   transport: string;
   timeMode: "real" | "virtual";
@@ -236,7 +242,7 @@ class FirmwareDevice implements Device {
     });
     const config: SimSessionConfig = {
       seed: o.seed * 100_003 + index,
-      // Fresh per run: fleets with one seed never share epoch keys (entry/sim-entropy.ts).
+      // Fresh per run: fleets with one seed never share epoch keys (simulator/sim-entropy.ts).
       runNonce: randomBytes(16).toString("hex"),
       startWallTimeMs: Date.parse(DEFAULT_START),
       heartRate: [
@@ -277,10 +283,81 @@ function percentile(sorted: Float64Array, p: number): number | null {
   return Math.round(sorted[i] * 100) / 100;
 }
 
-export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
-  const setupStart = performance.now();
-  const durationMs = Math.round(o.minutes * 60_000);
-  const startWallMs = Date.parse(DEFAULT_START);
+/** Where the fleet's frames stand: sent, verified, rejected, in flight, and their latencies. */
+class FleetTally {
+  /** Frames in flight: hand-off time by "device/frameSeq" (firmware devices: by arrival order). */
+  private readonly inFlight = new Map<string, number>();
+  private readonly firmwareQueues = new Map<string, number[]>();
+  readonly latencies: number[] = [];
+  readonly rejected: Record<string, number> = {};
+  readonly announcements = { sent: 0, accepted: 0 };
+  sent = 0;
+  verified = 0;
+  readingsVerified = 0;
+  duplicates = 0;
+  publishFailures = 0;
+
+  constructor(private readonly transport: FleetTransport) {}
+
+  /** Verdicts so far: every message sent gets one (verified, accepted, duplicate or rejected). */
+  verdicts(): number {
+    return this.verified + this.announcements.accepted + this.duplicates + Object.values(this.rejected).reduce((a, b) => a + b, 0);
+  }
+
+  /** What the gateway service made of one message of `device`. */
+  onDelivery(device: string, d: Delivery): void {
+    const now = performance.now();
+    if (d.kind === "duplicate") this.duplicates++;
+    const e = d.event;
+    if (e === null) {
+      if (d.kind === "malformed") this.rejected.malformed = (this.rejected.malformed ?? 0) + 1;
+    } else if (e.kind === "epoch") {
+      // A repeated announcement is a copy (resent in the queue, or sent again outside it).
+      if (!e.repeated) this.announcements.accepted++;
+    } else if (e.kind === "readings") {
+      if (e.device !== device) {
+        this.rejected["wrong-topic"] = (this.rejected["wrong-topic"] ?? 0) + 1;
+        return;
+      }
+      this.verified++;
+      this.readingsVerified += d.stored;
+      const key = `${device}/${e.frameSeq}`;
+      let at = this.inFlight.get(key);
+      if (at !== undefined) this.inFlight.delete(key);
+      else at = this.firmwareQueues.get(device)?.shift();
+      if (at !== undefined) this.latencies.push(now - at);
+    } else if (e.kind === "rejected" && d.kind !== "duplicate") {
+      this.rejected[e.reason] = (this.rejected[e.reason] ?? 0) + 1;
+    }
+  }
+
+  /** A device hands one message to the transport (`frameSeq`: null for an announcement, -1 from a firmware device). */
+  send(device: string, message: Uint8Array, frameSeq: number | null): void {
+    const at = performance.now();
+    // The open epoch's announcement sent again outside the queue (firmware devices): a copy.
+    if (message[0] === UNQUEUED_TYPE) return;
+    if (frameSeq === null) this.announcements.sent++;
+    else if (frameSeq >= 0) {
+      this.sent++;
+      this.inFlight.set(`${device}/${frameSeq}`, at);
+    } else {
+      // Firmware devices: messages share the path; tell frames (COSE_Encrypt0, tag 16) from
+      // announcements (COSE_Sign1, tag 18) and anything else by the first byte.
+      const tag = message[ENVELOPE_HEADER_BYTES];
+      if (tag === 0xd2) this.announcements.sent++;
+      else if (tag === 0xd0) {
+        this.sent++;
+        const q = this.firmwareQueues.get(device) ?? [];
+        q.push(at);
+        this.firmwareQueues.set(device, q);
+      }
+    }
+    if (!this.transport.publish(device, message)) this.publishFailures++;
+  }
+}
+
+/** The fleet's gateway, with the seed's gateway keys. */
+function fleetGateway(o: FleetOptions): { gateway: Gateway; gatewayKeys: SimKeys } {
   const gatewayKeys = simKeys(o.seed, 0);
   const gateway = new Gateway({
     crypto: new FleetCrypto(seededBytes(o.seed, "fleet-gateway")),
@@ -288,159 +365,150 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     agreementAlg: gatewayKeys.agreementAlg,
     gatewayKeyId: gatewayKeys.gatewayKeyId,
   });
+  return { gateway, gatewayKeys };
+}
 
-  // Frames in flight: hand-off time by "device/frameSeq" (firmware devices: by arrival order).
-  const inFlight = new Map<string, number>();
-  const latencies: number[] = [];
-  const rejected: Record<string, number> = {};
-  let sent = 0;
-  let verified = 0;
-  let readingsVerified = 0;
-  let publishFailures = 0;
-  const announcements = { sent: 0, accepted: 0 };
-  const firmwareQueues = new Map<string, number[]>();
+/** How often a progress line is printed while a step lasts. */
+const PROGRESS_EVERY_MS = 10_000;
 
-  const sink = new CountingSink();
-  const service = new GatewayService(gateway, sink);
-  const byHex = new Map<string, Device>();
-  let duplicates = 0;
-  const onDelivery = (device: string, d: Delivery) => {
-    const now = performance.now();
-    if (d.kind === "duplicate") duplicates++;
-    const e = d.event;
-    if (e === null) {
-      if (d.kind === "malformed") rejected.malformed = (rejected.malformed ?? 0) + 1;
-    } else if (e.kind === "epoch") {
-      // A repeated announcement is a copy (resent in the queue, or sent again outside it).
-      if (!e.repeated) announcements.accepted++;
-    } else if (e.kind === "readings") {
-      if (e.device !== device) {
-        rejected["wrong-topic"] = (rejected["wrong-topic"] ?? 0) + 1;
-        return;
-      }
-      verified++;
-      readingsVerified += d.stored;
-      const key = `${device}/${e.frameSeq}`;
-      let at = inFlight.get(key);
-      if (at !== undefined) inFlight.delete(key);
-      else at = firmwareQueues.get(device)?.shift();
-      if (at !== undefined) latencies.push(now - at);
-    } else if (e.kind === "rejected" && d.kind !== "duplicate") {
-      rejected[e.reason] = (rejected[e.reason] ?? 0) + 1;
-    }
-  };
-  const send = (device: string, message: Uint8Array, frameSeq: number | null) => {
-    const at = performance.now();
-    // The open epoch's announcement sent again outside the queue (firmware devices): a copy.
-    if (message[0] === UNQUEUED_TYPE) return;
-    if (frameSeq === null) announcements.sent++;
-    else {
-      sent++;
-      if (frameSeq >= 0) inFlight.set(`${device}/${frameSeq}`, at);
-      else {
-        // Firmware devices: messages share the path; tell frames (COSE_Encrypt0, tag 16) from
-        // announcements (COSE_Sign1, tag 18) and anything else by the first byte.
-        sent--;
-        const tag = message[ENVELOPE_HEADER_BYTES];
-        if (tag === 0xd2) announcements.sent++;
-        else if (tag === 0xd0) {
-          sent++;
-          const q = firmwareQueues.get(device) ?? [];
-          q.push(at);
-          firmwareQueues.set(device, q);
-        }
-      }
-    }
-    if (!o.transport.publish(device, message)) publishFailures++;
-  };
-
-  const devices: Device[] = [];
+/** Creates the devices (each registered with the gateway) into `devices`; stops early when asked to. */
+async function setUpDevices(o: FleetOptions, gateway: Gateway, gatewayKeys: SimKeys, tally: FleetTally, devices: Device[], say: (line: string) => void): Promise<void> {
+  const durationMs = Math.round(o.minutes * 60_000);
+  const startWallMs = Date.parse(DEFAULT_START);
   const fleetKeys = new FleetKeys(o.seed);
   const crypto = new FleetCrypto((n) => new Uint8Array(randomBytes(n)));
-  for (let i = 0; i < o.devices; i++) {
+  const send = (device: string, message: Uint8Array, frameSeq: number | null) => tally.send(device, message, frameSeq);
+  let lastProgress = performance.now();
+  for (let i = 0; i < o.devices && !o.stop?.aborted; i++) {
     const keys = o.engine === "generator" ? fleetKeys.device(i) : null;
     if (keys) gateway.registerDevice({ deviceId: keys.deviceId, identityPublicKey: keys.publicKey, signatureAlg: "ES256" });
     else {
       const k = simKeys(o.seed, i);
       gateway.registerDevice({ deviceId: k.deviceId, identityPublicKey: k.identityPublicKey, signatureAlg: k.signatureAlg });
     }
-    const d = keys ? new GeneratorDevice(i, keys, gatewayKeys, o, startWallMs, durationMs, crypto, send) : await FirmwareDevice.start(i, o, send);
-    devices.push(d);
-    byHex.set(d.hex, d);
+    devices.push(keys ? new GeneratorDevice(i, keys, gatewayKeys, o, startWallMs, durationMs, crypto, send) : await FirmwareDevice.start(i, o, send));
+    if (performance.now() - lastProgress >= PROGRESS_EVERY_MS) {
+      lastProgress = performance.now();
+      say(`fleet: ${i + 1} of ${o.devices} devices set up`);
+    }
   }
-  await o.transport.start(
-    devices.map((d) => d.hex),
-    { service, onDelivery, onAck: (device, ack) => byHex.get(device)?.onAck(ack) },
-  );
-  const setupSeconds = (performance.now() - setupStart) / 1000;
+}
 
-  const cpuStart = process.cpuUsage();
-  const wallStart = performance.now();
-  let lastProgress = wallStart;
-  const realTime = o.speed !== "max";
+/**
+ * The schedule: every device advances to the fleet's virtual time, step by step, until the end or
+ * a stop; `clock.virtualMs` is the time every device has reached.
+ */
+async function runSchedule(o: FleetOptions, devices: Device[], tally: FleetTally, wallStart: number, say: (line: string) => void, clock: { virtualMs: number }): Promise<void> {
+  const durationMs = Math.round(o.minutes * 60_000);
   const stepMs = o.engine === "generator" ? 100 : 1000;
+  let lastProgress = wallStart;
   let virtualMs = 0;
-  try {
-    while (virtualMs < durationMs) {
-      if (o.speed === "max") virtualMs = Math.min(durationMs, virtualMs + stepMs);
-      else {
-        const target = Math.min(durationMs, (performance.now() - wallStart) * o.speed);
-        virtualMs = Math.max(virtualMs, Math.floor(target));
-      }
-      for (const d of devices) await d.advanceTo(virtualMs);
-      if (realTime) {
-        const due = wallStart + (virtualMs + 50 * (o.speed as number)) / (o.speed as number);
-        const wait = Math.min(50, due - performance.now());
-        await new Promise((r) => setTimeout(r, wait > 0 ? wait : 0));
-      } else {
-        await o.transport.drain();
-        await new Promise((r) => setImmediate(r));
-      }
-      if (o.progress && performance.now() - lastProgress >= 10_000) {
-        lastProgress = performance.now();
-        o.progress(`fleet: ${(virtualMs / 1000).toFixed(0)} of ${durationMs / 1000} simulated s, ${sent} frames sent, ${verified} verified`);
-      }
-    }
-    // Every frame sent gets its verdict before the figures are taken (bounded wait).
-    const until = performance.now() + 30_000;
-    await o.transport.drain();
-    const verdicts = () => verified + announcements.accepted + duplicates + Object.values(rejected).reduce((a, b) => a + b, 0);
-    while (verdicts() < sent + announcements.sent && performance.now() < until) {
-      await new Promise((r) => setTimeout(r, 20));
+  while (virtualMs < durationMs && !o.stop?.aborted) {
+    if (o.speed === "max") virtualMs = Math.min(durationMs, virtualMs + stepMs);
+    else virtualMs = Math.max(virtualMs, Math.floor(Math.min(durationMs, (performance.now() - wallStart) * o.speed)));
+    for (const d of devices) await d.advanceTo(virtualMs);
+    clock.virtualMs = virtualMs;
+    if (o.speed !== "max") {
+      const due = wallStart + (virtualMs + 50 * o.speed) / o.speed;
+      const wait = Math.min(50, due - performance.now());
+      await new Promise((r) => setTimeout(r, wait > 0 ? wait : 0));
+    } else {
       await o.transport.drain();
+      await new Promise((r) => setImmediate(r));
     }
-  } finally {
-    for (const d of devices) await d.close();
+    if (performance.now() - lastProgress >= PROGRESS_EVERY_MS) {
+      lastProgress = performance.now();
+      say(`fleet: ${(virtualMs / 1000).toFixed(0)} of ${durationMs / 1000} simulated s, ${tally.sent} frames sent, ${tally.verified} verified`);
+    }
   }
-  const wallMs = performance.now() - wallStart;
-  const cpu = process.cpuUsage(cpuStart);
-  const sorted = Float64Array.from(latencies).sort();
-  if (publishFailures) rejected["publish-failed"] = publishFailures;
+}
+
+/** Every frame sent gets its verdict before the figures are taken (bounded wait; shorter after a stop). */
+async function awaitVerdicts(o: FleetOptions, tally: FleetTally): Promise<void> {
+  const until = performance.now() + (o.stop?.aborted ? 2_000 : 30_000);
+  await o.transport.drain();
+  while (tally.verdicts() < tally.sent + tally.announcements.sent && performance.now() < until) {
+    await new Promise((r) => setTimeout(r, 20));
+    await o.transport.drain();
+  }
+}
+
+function fleetSummary(o: FleetOptions, tally: FleetTally, t: { setupSeconds: number; wallMs: number; cpu: NodeJS.CpuUsage; virtualMs: number }): FleetSummary {
+  const sorted = Float64Array.from(tally.latencies).sort();
+  const rejected = tally.rejected;
+  if (tally.publishFailures) rejected["publish-failed"] = tally.publishFailures;
+  const interrupted = t.virtualMs < Math.round(o.minutes * 60_000);
   return {
     devices: o.devices,
-    minutes: o.minutes,
+    minutes: interrupted ? Math.round((t.virtualMs / 60_000) * 100) / 100 : o.minutes,
+    ...(interrupted ? { interrupted: true } : {}),
     engine: o.engine,
     transport: o.transport.name,
     timeMode: o.speed === 1 ? "real" : "virtual",
     speed: o.speed,
     framePeriodS: o.framePeriodS,
-    sent,
-    verified,
+    sent: tally.sent,
+    verified: tally.verified,
     // A frame a firmware device sent again (no acknowledgement in time) counts once.
-    lost: Math.max(0, sent - verified - duplicates),
+    lost: Math.max(0, tally.sent - tally.verified - tally.duplicates),
     rejected,
-    announcements,
-    readingsVerified,
-    duplicates,
+    announcements: tally.announcements,
+    readingsVerified: tally.readingsVerified,
+    duplicates: tally.duplicates,
     p50LatencyMs: percentile(sorted, 50),
     p99LatencyMs: percentile(sorted, 99),
     maxLatencyMs: sorted.length ? Math.round(sorted[sorted.length - 1] * 100) / 100 : null,
-    cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / wallMs) * 1000) / 10,
+    cpuPercent: Math.round(((t.cpu.user + t.cpu.system) / 1000 / t.wallMs) * 1000) / 10,
     cores: availableParallelism(),
-    wallSeconds: Math.round(wallMs / 100) / 10,
-    setupSeconds: Math.round(setupSeconds * 10) / 10,
-    framesPerSecond: Math.round((verified / wallMs) * 1000 * 10) / 10,
+    wallSeconds: Math.round(t.wallMs / 100) / 10,
+    setupSeconds: Math.round(t.setupSeconds * 10) / 10,
+    framesPerSecond: Math.round((tally.verified / t.wallMs) * 1000 * 10) / 10,
   };
+}
+
+/**
+ * Runs the fleet: set-up (gateway, devices, transport), the schedule, the last verdicts, the
+ * summary; the devices are closed on every way out (the transport is the caller's). `o.stop`
+ * ends the schedule early: the summary then covers the simulated time run (`interrupted`).
+ * Each step is announced through `o.progress`.
+ */
+export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
+  const say = (line: string) => o.progress?.(line);
+  const setupStart = performance.now();
+  const { gateway, gatewayKeys } = fleetGateway(o);
+  const tally = new FleetTally(o.transport);
+  const service = new GatewayService(gateway, new CountingSink());
+  const devices: Device[] = [];
+  let setupSeconds = 0;
+  let cpuStart = process.cpuUsage();
+  let wallStart = performance.now();
+  const clock = { virtualMs: 0 };
+  try {
+    say(`fleet: setting up ${o.devices} devices (${o.engine})`);
+    await setUpDevices(o, gateway, gatewayKeys, tally, devices, say);
+    say(`fleet: starting the ${o.transport.name} transport`);
+    const byHex = new Map(devices.map((d) => [d.hex, d]));
+    await o.transport.start(
+      devices.map((d) => d.hex),
+      { service, onDelivery: (device, d) => tally.onDelivery(device, d), onAck: (device, ack) => byHex.get(device)?.onAck(ack) },
+    );
+    setupSeconds = (performance.now() - setupStart) / 1000;
+    say(`fleet: running ${o.minutes} simulated min (${o.speed === "max" ? "as fast as possible" : `speed ${o.speed}`})`);
+    cpuStart = process.cpuUsage();
+    wallStart = performance.now();
+    try {
+      await runSchedule(o, devices, tally, wallStart, say, clock);
+    } catch (e) {
+      // Ctrl-C also ends the firmware devices' engines: their end is the stop, not a failure.
+      if (!(await stopExplains(o.stop))) throw e;
+    }
+    say(o.stop?.aborted ? "fleet: stopped; waiting for the verdicts on the frames in flight" : "fleet: waiting for the last verdicts");
+    await awaitVerdicts(o, tally);
+  } finally {
+    for (const d of devices) await d.close();
+  }
+  say("fleet: done");
+  return fleetSummary(o, tally, { setupSeconds, wallMs: performance.now() - wallStart, cpu: process.cpuUsage(cpuStart), virtualMs: clock.virtualMs });
 }
 
 export function createInProcessTransport(): FleetTransport {

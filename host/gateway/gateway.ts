@@ -3,7 +3,7 @@
  * readings for storage and export. Transport, storage and the CLI live elsewhere.
  */
 import type { Crypto, KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
-import { fromHex, toHex } from "../../protocol/cbor.js";
+import { fromHex, toHex } from "../../protocol/bytes.js";
 import { DEVICE_ID_LENGTH, FrameOpener, REJECT_REASONS } from "../../protocol/frame.js";
 import type { DeviceEpochSecrets, DeviceIdentity, DeviceReplayState, OpenResult, RejectReason } from "../../protocol/frame.js";
 import type { PpgChunk } from "../../protocol/record.js";
@@ -71,7 +71,14 @@ export type GatewayEvent =
       epoch: number;
       frameSeq: number;
       firmwareVersion: string;
+      /** Frame numbers skipped before this frame that the device used (sent, not received, or not yet). */
       gapBefore: number;
+      /**
+       * Frame numbers skipped right after the device opened a newer epoch (absent: 0): after a
+       * reboot the device resumes past the unused rest of the block of numbers it had reserved
+       * (docs/protocol.md 7.3); no frame was lost.
+       */
+      unusedBefore?: number;
       late: boolean;
       readings: GatewayReading[];
       /** Raw PPG chunk (lab mode, record key 4). */
@@ -128,8 +135,10 @@ export interface GatewayCounters {
   readings: number;
   /** Frames accepted out of order (within the replay window); each may fill a reported gap. */
   lateFrames: number;
-  /** Sum of `gapBefore`: frame sequence numbers skipped when a frame jumped ahead. */
+  /** Sum of `gapBefore`: frame sequence numbers missing when a frame jumped ahead. */
   gapFrames: number;
+  /** Sum of `unusedBefore`: frame sequence numbers the device never used (skipped after a new epoch). */
+  unusedFrameNumbers: number;
   /** Frames that carried a command result or an update status report. */
   results: number;
   statusReports: number;
@@ -155,6 +164,14 @@ export class Gateway {
   readonly crypto: Crypto;
   /** Called when a device is registered again with another identity key (re-provisioned). */
   private readonly resetListeners: ((device: string) => void)[] = [];
+  /**
+   * Per device: the epoch of the frame that holds its highest frame number. The device persists
+   * its frame counter in reserved blocks and opens a new epoch at every boot, so a jump at the
+   * first frame of a newer epoch is the unused rest of a block, not frames lost. (A frame lost
+   * right after a periodic rotation, without a reboot, is counted as unused too: the gateway
+   * cannot tell the two apart.)
+   */
+  private readonly newestFrameEpoch = new Map<string, number>();
 
   constructor(options: GatewayOptions) {
     this.crypto = options.crypto ?? new NodeCrypto();
@@ -169,7 +186,7 @@ export class Gateway {
     });
     const rejected = {} as Record<RejectReason, number>;
     for (const r of REJECT_REASONS) rejected[r] = 0;
-    this.counts = { messages: 0, epochsOpened: 0, epochsRepeated: 0, frames: 0, readings: 0, lateFrames: 0, gapFrames: 0, results: 0, statusReports: 0, rejected };
+    this.counts = { messages: 0, epochsOpened: 0, epochsRepeated: 0, frames: 0, readings: 0, lateFrames: 0, gapFrames: 0, unusedFrameNumbers: 0, results: 0, statusReports: 0, rejected };
   }
 
   registerDevice(d: DeviceRegistration): void {
@@ -186,6 +203,7 @@ export class Gateway {
       // Re-provisioned: a new identity, a new history. Its epochs, replay window and
       // acknowledgement level start again (its new queue may count from 1).
       this.opener.forgetDevice(hex);
+      this.newestFrameEpoch.delete(hex);
       for (const l of this.resetListeners) l(hex);
     }
     this.devices.set(hex, {
@@ -246,7 +264,9 @@ export class Gateway {
       return { kind: "epoch", device, epoch: r.epoch, repeated: r.repeated };
     }
     this.counts.frames++;
-    this.counts.gapFrames += r.gapBefore;
+    const { missing, unused } = this.skipped(device, r.epoch, r.gapBefore, r.late);
+    this.counts.gapFrames += missing;
+    this.counts.unusedFrameNumbers += unused;
     if (r.late) this.counts.lateFrames++;
     // A result or a report is accepted once: a copy (resent by the device's queue, or replayed by
     // someone who captured it) is a "replay" of its frame number, never a second answer.
@@ -294,11 +314,21 @@ export class Gateway {
       epoch: r.epoch,
       frameSeq: r.frameSeq,
       firmwareVersion: r.record.firmwareVersion,
-      gapBefore: r.gapBefore,
+      gapBefore: missing,
+      ...(unused ? { unusedBefore: unused } : {}),
       late: r.late,
       readings,
       ...(r.record.ppg ? { ppg: r.record.ppg } : {}),
     };
+  }
+
+  /** Splits the frame numbers a frame jumped over into missing ones and ones the device never used. */
+  private skipped(device: string, epoch: number, gapBefore: number, late: boolean): { missing: number; unused: number } {
+    if (late) return { missing: 0, unused: 0 };
+    const before = this.newestFrameEpoch.get(device);
+    this.newestFrameEpoch.set(device, epoch);
+    if (gapBefore > 0 && before !== undefined && epoch > before) return { missing: 0, unused: gapBefore };
+    return { missing: gapBefore, unused: 0 };
   }
 
   /** A snapshot of the counters. */

@@ -11,7 +11,7 @@
  * check the gateway makes (signatures, epochs, replay window) runs unchanged.
  */
 import type { Crypto, KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
-import { fromHex, toHex } from "../../protocol/cbor.js";
+import { bytesEqual, fromHex, toHex } from "../../protocol/bytes.js";
 import type { GatewayEvent } from "../gateway/gateway.js";
 
 /** The value of the file's "format" field. Files without it are format 1 (they held the gateway's private key). */
@@ -66,10 +66,6 @@ export function withAgreement(inner: Crypto, agree: Crypto["agree"]): Crypto {
     agreementKeyPair: (alg) => inner.agreementKeyPair(alg),
     agree,
   };
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /**

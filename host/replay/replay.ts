@@ -12,10 +12,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import type { KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
-import { decodeCbor, fromHex, toHex } from "../../protocol/cbor.js";
+import { decodeCbor } from "../../protocol/cbor.js";
+import { fromHex, toHex } from "../../protocol/bytes.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
 import { Gateway, type GatewayEvent } from "../gateway/gateway.js";
-import { readingJson, readingLine } from "../sim/run-sim.js";
+import { printGap, readingJson, readingLine } from "../sim/sim-lines.js";
 import { safeText } from "../cli/safe-text.js";
 import { seededBytes } from "../sim/sim-keys.js";
 import { RecordedAgreement, RECORDING_KEYS_FORMAT, type RecordedEpoch } from "./recording-keys.js";
@@ -140,11 +141,7 @@ export interface ReplaySummary {
 export function gatewayEventLines(event: GatewayEvent, json: boolean, out: (line: string) => void, err: (line: string) => void): void {
   if (event.kind === "readings") {
     for (const r of event.readings) out(json ? JSON.stringify(readingJson(r)) : readingLine(r));
-    if (event.gapBefore > 0) {
-      const gap = { type: "gap", device: event.device, epoch: event.epoch, missingFrames: event.gapBefore, beforeFrameSeq: event.frameSeq };
-      if (json) out(JSON.stringify(gap));
-      else err(`gateway: device ${event.device} skipped ${event.gapBefore} frame(s) before frame ${event.frameSeq}`);
-    }
+    printGap(event, json, out, err);
   } else if (event.kind === "rejected") {
     if (json) out(JSON.stringify({ type: "rejected", reason: event.reason, detail: event.detail }));
     else err(`gateway rejected a message: ${event.reason} (${safeText(event.detail)})`);

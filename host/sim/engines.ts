@@ -4,12 +4,12 @@
  */
 import { join } from "node:path";
 import type { LogLevel } from "../../hal/contracts/log.js";
-import type { SimHostBridge, SimSessionConfig, SimStatus } from "../../entry/sim-session.js";
-import type { SimTelemetry } from "../../entry/sim-telemetry.js";
+import type { SimHostBridge, SimSessionConfig, SimStatus } from "../../simulator/sim-session.js";
+import type { SimTelemetry } from "../../simulator/sim-telemetry.js";
 import { buildForXs } from "../xs/build.js";
 import { NetworkRelay } from "../mqtt/socket-bridge.js";
 import { XsWorker, type XsMeter } from "../xs/driver.js";
-import { decodePersisted, encodePersisted, persistBoard } from "../../entry/sim-update.js";
+import { decodePersisted, encodePersisted, persistBoard } from "../../simulator/sim-update.js";
 import { ImageFiles, resetUntilUp, type BoardReset } from "../ota/sim-boot.js";
 
 export type EngineName = "xs" | "node";
@@ -166,7 +166,7 @@ export class XsSimEngine implements SimEngine {
 
 export class NodeSimEngine implements SimEngine {
   readonly name = "node" as const;
-  private session: import("../../entry/sim-session.js").SimSession | null = null;
+  private session: import("../../simulator/sim-session.js").SimSession | null = null;
   private config: SimSessionConfig | null = null;
   private elapsedMs = 0;
   private readonly images = new ImageFiles();
@@ -182,7 +182,7 @@ export class NodeSimEngine implements SimEngine {
   }
   /** The same reset as on XS, but the image's code is this process's: only its stamp (version, sequence, fault) applies. */
   async resetBoard(): Promise<BoardReset> {
-    const { SimSession } = await import("../../entry/sim-session.js");
+    const { SimSession } = await import("../../simulator/sim-session.js");
     const base = this.config;
     if (!base) throw new Error("no session: boot first");
     const persisted = encodePersisted(persistBoard(this.s.board, this.s.updates.boot));
@@ -206,7 +206,7 @@ export class NodeSimEngine implements SimEngine {
 
   async boot(config: SimSessionConfig): Promise<SimStatus> {
     this.config = config;
-    const { SimSession } = await import("../../entry/sim-session.js");
+    const { SimSession } = await import("../../simulator/sim-session.js");
     this.session = new SimSession(config, this.bridge);
     const board = this.session.board;
     this.network.caPem = config.mqtt?.caPem;

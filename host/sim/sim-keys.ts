@@ -5,11 +5,11 @@
 import { createHash } from "node:crypto";
 import type { KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
-import { bytesToHex } from "../../entry/utf8.js";
-import type { SimProvisioning } from "../../entry/sim-session.js";
+import { toHex as bytesToHex } from "../../protocol/bytes.js";
+import type { SimProvisioning } from "../../simulator/sim-session.js";
 import { ROLES, type Role } from "../../protocol/command.js";
-import type { RoleKey } from "../../firmware/security/trust.js";
-import type { BrokerSettings } from "../../firmware/security/provisioning.js";
+import type { RoleKey } from "../../protocol/provisioning-bundle.js";
+import type { BrokerSettings } from "../../protocol/provisioning-bundle.js";
 import { FactoryCa } from "../provision/pki.js";
 import { FactoryStation, type StationLogEntry } from "../provision/station.js";
 
@@ -54,7 +54,22 @@ export interface SimKeys {
   roles: Record<Role, SimRoleKey>;
 }
 
+/** Keys derived already (deriving takes a few hundred ms of pure-JS curve arithmetic): each caller gets its own copy. */
+const derived = new Map<string, SimKeys>();
+const DERIVED_KEPT = 256;
+
 export function simKeys(seed: number, deviceIndex = 0, signatureAlg: SignatureAlgorithm = "ES256", agreementAlg: KeyAgreementAlgorithm = "P-256"): SimKeys {
+  const id = `${seed}/${deviceIndex}/${signatureAlg}/${agreementAlg}`;
+  let keys = derived.get(id);
+  if (!keys) {
+    keys = deriveSimKeys(seed, deviceIndex, signatureAlg, agreementAlg);
+    if (derived.size >= DERIVED_KEPT) derived.delete(derived.keys().next().value as string);
+    derived.set(id, keys);
+  }
+  return structuredClone(keys);
+}
+
+function deriveSimKeys(seed: number, deviceIndex: number, signatureAlg: SignatureAlgorithm, agreementAlg: KeyAgreementAlgorithm): SimKeys {
   const deviceCrypto = new NobleCrypto(seededBytes(seed, `device-${deviceIndex}`));
   const gatewayCrypto = new NobleCrypto(seededBytes(seed, "gateway"));
   const deviceId = seededBytes(seed, `device-id-${deviceIndex}`)(8);

@@ -1,8 +1,8 @@
 /**
  * Compiles the portable TypeScript (firmware, protocol, hal/contracts, hal/sim, hal/portable,
- * the simulator's entry points and the portable test suites) into ES modules under
- * build/xs/<content hash>, one output file per source file, so that XS loads the same module
- * layout as every other build.
+ * the simulator library, the composition roots in entry/ and the portable test suites) into ES
+ * modules under build/xs/<content hash>, one output file per source file, so that XS loads the
+ * same module layout as every other build.
  *
  * Relative imports stay as they are; third-party packages (the audited @noble crypto) are
  * bundled into the one module that imports them, since xsnap-worker resolves only paths.
@@ -26,7 +26,7 @@ const COMPLETE = ".complete";
 /** Builds of other contents older than this are removed (a process started earlier may still use a recent one). */
 const STALE_MS = 24 * 3600 * 1000;
 
-const portableRoots = ["firmware", "protocol", "hal/contracts", "hal/sim", "hal/portable", "entry", "host-tests/portable"];
+const portableRoots = ["firmware", "protocol", "hal/contracts", "hal/sim", "hal/portable", "simulator", "entry", "host-tests/portable"];
 
 function listTs(dir: string): string[] {
   if (!existsSync(dir)) return [];

@@ -7,15 +7,18 @@ import type { LogLevel } from "../hal/contracts/log.js";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
 import { findScenario, scenarioNames } from "../hal/sim/scenarios.js";
 import { VirtualBoard, type ScheduledFault, type VirtualBoardOptions } from "../hal/sim/board.js";
-import { WearableFirmware, SETTINGS_DOMAIN, PPG_SAMPLE_RATE, type FirmwareStatus } from "../firmware/app.js";
+import { WearableFirmware, PPG_SAMPLE_RATE, type FirmwareStatus } from "../firmware/app.js";
+import { SETTINGS_DOMAIN, SETTINGS_KEYS, FACTORY_DOMAIN, FACTORY_KEYS } from "../protocol/settings.js";
 import { loadCredentials, storeCredentials } from "../firmware/security/credentials.js";
 import { storeRoleKey } from "../firmware/security/trust.js";
-import { FACTORY_DEVICE_ID_KEY, FACTORY_DOMAIN, FACTORY_IDENTITY_ALG_KEY, storeFactoryKey } from "../firmware/security/provisioning.js";
+import { storeFactoryKey } from "../firmware/security/provisioning.js";
 import type { Role } from "../protocol/command.js";
-import { hexToBytes } from "./utf8.js";
+import { hexToBytes } from "../protocol/bytes.js";
 import { PpgProbe, collectTelemetry, runControl, type SimTelemetry } from "./sim-telemetry.js";
 import { fragmentMessage } from "../protocol/link-framing.js";
 import { MqttFrameLink } from "../firmware/link/mqtt-link.js";
+import { MqttSocketClient } from "../firmware/link/mqtt-socket-client.js";
+import type { TlsClientIdentity } from "../hal/contracts/socket.js";
 import { TransportLink } from "../firmware/link/transport-link.js";
 import { loadTransport } from "../firmware/security/command-handler.js";
 import { SimUpdateStack, restoreBoard, type PersistedBoard, type SimImageStamp, type SimUpdateBridge, type SimUpdateStatus } from "./sim-update.js";
@@ -58,8 +61,8 @@ export interface SimSessionConfig {
   ppg?: VirtualBoardOptions["ppg"];
   /** Faults injected at set times. */
   faults?: ScheduledFault[];
-  /** Skin thermometer on the board (default MAX30205). */
-  thermometerChip?: "max30205" | "tmp117";
+  /** Skin thermometer on the board (hal/sim/chips.ts; default MAX30205). */
+  thermometerChip?: VirtualBoardOptions["thermometerChip"];
   /** Start in lab mode: raw PPG streamed in records (key 4). */
   labMode?: boolean;
   /** Factory public key written "at manufacturing" (verifies provisioning bundles). */
@@ -76,7 +79,7 @@ export interface SimSessionConfig {
   /**
    * Per-run entropy (hex, 16 bytes from the host's random source; recorded with the run to repeat
    * it): mixed into the device's random source, so runs with one seed never share epoch keys.
-   * Absent: the keys depend on the seed and this configuration only (entry/sim-entropy.ts).
+   * Absent: the keys depend on the seed and this configuration only (simulator/sim-entropy.ts).
    */
   runNonce?: string;
   /** Messages (hex) the central writes to the device at given simulated seconds (signed commands). */
@@ -143,13 +146,13 @@ export class SimSession {
       thermometerChip: config.thermometerChip,
     });
     if (persisted) restoreBoard(this.board, persisted);
-    // The device's random source: the board's seeded generator mixed with the run (entry/sim-entropy.ts).
+    // The device's random source: the board's seeded generator mixed with the run (simulator/sim-entropy.ts).
     const crypto: NobleCrypto = new NobleCrypto(simEntropySource(this.board.rng, JSON.stringify(config), () => crypto));
     if (config.provisioning) {
       const p = config.provisioning;
       const signingKey = hexToBytes(p.signingKey);
       // A device provisioned earlier: its first provisioning recorded its id (kept across factory resets).
-      this.board.store.set(FACTORY_DOMAIN, FACTORY_DEVICE_ID_KEY, hexToBytes(p.deviceId).buffer as ArrayBuffer);
+      this.board.store.set(FACTORY_DOMAIN, FACTORY_KEYS.deviceId, hexToBytes(p.deviceId).buffer as ArrayBuffer);
       storeCredentials(this.board.store, {
         deviceId: hexToBytes(p.deviceId),
         signingKey,
@@ -166,40 +169,45 @@ export class SimSession {
       }
     }
     if (config.factoryKey) storeFactoryKey(this.board.store, { alg: config.factoryKey.alg, publicKey: hexToBytes(config.factoryKey.publicKey) });
-    if (config.identityAlg && config.identityAlg !== "ES256") this.board.store.set(FACTORY_DOMAIN, FACTORY_IDENTITY_ALG_KEY, config.identityAlg);
-    if (config.epochPeriodS !== undefined) this.board.store.set(SETTINGS_DOMAIN, "epochPeriodS", config.epochPeriodS);
+    if (config.identityAlg && config.identityAlg !== "ES256") this.board.store.set(FACTORY_DOMAIN, FACTORY_KEYS.identityAlg, config.identityAlg);
+    if (config.epochPeriodS !== undefined) this.board.store.set(SETTINGS_DOMAIN, SETTINGS_KEYS.epochPeriod, config.epochPeriodS);
     this.provisioningMessage = config.provisioningMessage ? hexToBytes(config.provisioningMessage) : null;
     this.centralMessages = config.centralMessages ?? [];
-    this.board.store.set(SETTINGS_DOMAIN, "framePeriodS", config.framePeriodS);
+    this.board.store.set(SETTINGS_DOMAIN, SETTINGS_KEYS.framePeriod, config.framePeriodS);
     this.board.link.central.onNotify = (payload: Uint8Array) => bridge.notify(payload);
     this.firmwareHal = this.board.hal({ crypto, log: { log: (level, message) => bridge.log(level, message) }, firmwareVersion: config.firmwareVersion });
     // The transport is a setting the firmware reads at start ("manufacturing" writes the run's).
-    if (config.transport && this.board.store.get(SETTINGS_DOMAIN, "transport") === undefined) this.board.store.set(SETTINGS_DOMAIN, "transport", config.transport);
+    if (config.transport && this.board.store.get(SETTINGS_DOMAIN, SETTINGS_KEYS.transport) === undefined) this.board.store.set(SETTINGS_DOMAIN, SETTINGS_KEYS.transport, config.transport);
     const transport = config.transport ?? loadTransport(this.board.store);
     if (transport !== "ble" && config.mqtt) {
       const m = config.mqtt;
       const board = this.board;
       const store = board.store;
-      this.mqttLink = new MqttFrameLink({
+      const connector = new MqttSocketClient({
         socket: board.network.open,
         timers: board.clock,
         clock: board.clock,
-        log: this.firmwareHal.log,
-        random: () => board.rng.nextFloat(),
         host: m.host,
         port: m.port,
         tlsServerName: m.tlsServerName,
-        // Mutual TLS with the device certificate provisioning installed and the key born here.
-        tlsClient: () => {
-          const c = loadCredentials(store);
-          return c.ok && c.credentials.certificate && c.credentials.signatureAlg === "ES256" ? { certificate: c.credentials.certificate, privateKey: c.credentials.signingKey } : null;
-        },
-        clientId: m.username,
         ...(m.password ? { username: m.username, password: m.password } : {}),
-        topicPrefix: m.topicPrefix,
+      });
+      this.mqttLink = new MqttFrameLink({
+        connector,
+        timers: board.clock,
+        log: this.firmwareHal.log,
+        random: () => board.rng.nextFloat(),
+        // Mutual TLS with the device certificate provisioning installed and the key born here.
+        account: () => {
+          const c = loadCredentials(store);
+          if (!c.ok) return null;
+          const identity = c.credentials.certificate && c.credentials.signatureAlg === "ES256" ? { certificate: c.credentials.certificate, privateKey: c.credentials.signingKey } : null;
+          return { clientId: m.username, topicPrefix: m.topicPrefix, identity };
+        },
       });
       // As on the device (entry/device.ts): BLE always (provisioning, and the "ble"/"both" transports), MQTT as the setting says.
-      this.firmwareHal.link = new TransportLink(board.link.device, this.mqttLink, this.firmwareHal.log);
+      this.transportLink = new TransportLink(board.link.device, this.mqttLink, this.firmwareHal.log);
+      this.firmwareHal.link = this.transportLink;
     }
     this.firmware = new WearableFirmware(this.firmwareHal);
     this.mtu = config.mtu;
@@ -210,14 +218,15 @@ export class SimSession {
   private readonly mtu: number;
   private readonly labMode: boolean;
   /** The Wi-Fi link when the transport is "mqtt" or "both". */
-  readonly mqttLink: MqttFrameLink | null = null;
+  readonly mqttLink: MqttFrameLink<TlsClientIdentity> | null = null;
+  /** The transport switch over BLE and MQTT: the only one that starts and stops the MQTT session, as on the device. */
+  private readonly transportLink: TransportLink | null = null;
   private readonly provisioningMessage: Uint8Array | null;
   private readonly centralMessages: { atS: number; hex: string }[];
 
   boot(): void {
     this.firmware.start();
     if (this.labMode) this.firmware.setLabMode(true);
-    if (this.mqttLink) this.mqttLink.start();
     this.board.link.central.connect(this.mtu);
     this.updates.start(this.mtu);
     if (this.provisioningMessage) this.centralSend(this.provisioningMessage);
@@ -289,10 +298,9 @@ export class SimSession {
     const central = this.board.link.central;
     central.disconnect();
     // The Wi-Fi connection dies with the old firmware (no DISCONNECT: the broker sends the will).
-    if (this.mqttLink) this.mqttLink.stop();
+    if (this.transportLink) this.transportLink.stop();
     this.firmware = new WearableFirmware(this.firmwareHal);
     this.firmware.start();
-    if (this.mqttLink) this.mqttLink.start();
     this.board.clock.set(() => {
       if (!central.connected) central.connect(this.mtu);
     }, BOOT_TO_CONNECTION_MS);

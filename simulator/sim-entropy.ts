@@ -21,7 +21,7 @@
  * it depends on the seed alone.
  */
 import type { SimRng } from "../hal/sim/rng.js";
-import { utf8Encode } from "./utf8.js";
+import { utf8Encode } from "../protocol/bytes.js";
 
 export const SIM_ENTROPY_LABEL = "wearable sim entropy v1";
 

@@ -16,12 +16,12 @@ import type { VirtualBoard } from "../hal/sim/board.js";
 import { SimUpdateSlots, runBootloader, type BootDecision, type BootPartitions, type OtaImageState } from "../hal/sim/boot-slots.js";
 import { loadCredentials } from "../firmware/security/credentials.js";
 import { HttpUpdateDownloader, type RangeClient } from "../firmware/update/http-download.js";
-import { CLASS_ID, FACTORY_SEQUENCE, VENDOR_ID } from "../firmware/update/identity.js";
+import { CLASS_ID, FACTORY_SEQUENCE, VENDOR_ID } from "../protocol/device-class.js";
 import { updateSelfTest, type SelfTestSubject } from "../firmware/update/self-test.js";
 import { signedReporter } from "../firmware/update/status-reporter.js";
 import { UpdateTransferHandler } from "../firmware/update/transfer.js";
 import { UpdateAgent, type SecurityEvents } from "../firmware/update/update-agent.js";
-import { bytesToHex, hexToBytes, utf8Decode, utf8Encode } from "./utf8.js";
+import { toHex as bytesToHex, hexToBytes, utf8DecodeOrThrow as utf8Decode, utf8Encode } from "../protocol/bytes.js";
 
 /** What a release stamped into the image that runs (absent: the factory build). */
 export interface SimImageStamp {
