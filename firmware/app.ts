@@ -1,9 +1,11 @@
 import type { Hal } from "../hal/contracts/hal.js";
 import { FrameSealer } from "../protocol/frame.js";
 import { LOG_RESULT_PADDED_LENGTH, MESSAGE_PADDED_LENGTH } from "../protocol/padding.js";
-import { type Reading, type RecordV1 } from "../protocol/record.js";
+import { alertNames, type Reading, type RecordV1 } from "../protocol/record.js";
+import { toHex } from "../protocol/bytes.js";
+import { COUNTER_DOMAIN, COUNTER_KEYS, SETTINGS_DOMAIN, SETTINGS_KEYS, readSetting } from "../protocol/settings.js";
 import { Uplink } from "./link/uplink.js";
-import { isAck, isAnnounceRequest } from "./link/link-messages.js";
+import { isAck, isAnnounceRequest } from "../protocol/link-messages.js";
 import { openFrameQueue } from "./storage/open-queue.js";
 import { ReadingBatch, openReadingJournal, type FrameSink } from "./storage/reading-batch.js";
 import { publishStandardValues } from "./link/standard-values.js";
@@ -15,7 +17,6 @@ import { answerProvisioningRequest, applyProvisioningBundle, ensureIdentityKey, 
 import { isProvisioningRequest } from "../protocol/provisioning.js";
 import { SecurityLog } from "./security/security-log.js";
 import type { HeartRateEstimator } from "./sensing/heart-rate.js";
-import { alertNames } from "./sensing/alerts.js";
 import { SensingPipeline, type SensingStatus } from "./sensing/pipeline.js";
 
 export const PPG_ADDRESS = 0x57;
@@ -29,12 +30,8 @@ export const READING_PERIOD_MS = 1000;
 /** Lab mode: raw PPG samples per record (5 s at 50 sps; 1500 bytes of samples). */
 export const LAB_CHUNK_SAMPLES = 250;
 
-export const SETTINGS_DOMAIN = "settings";
-/** Settings key set while a factory reset waits for the queue to drain (a reboot resumes the wait). */
-export const SETTING_RESET_PENDING = "resetPending";
 /** How often a retiring device checks whether its queue has drained. */
 const RETIRE_CHECK_MS = 1000;
-export const COUNTER_DOMAIN = "counters";
 
 export interface FirmwareStatus {
   /**
@@ -149,18 +146,21 @@ export class WearableFirmware {
     const { hal } = this;
     const creds = loadCredentials(hal.store);
     if (!creds.ok) {
-      hal.log.log("error", `not provisioned: ${creds.missing} missing; provision the device first`);
+      // A factory-new device (no id at all) is expected to wait for the station: that is news, not
+      // an error. An id with other credentials missing is a half-finished provisioning: an error.
+      if (creds.missing === "device id") hal.log.log("info", "not provisioned yet (factory-new, no device id): waiting for the factory station");
+      else hal.log.log("error", `provisioning incomplete: ${creds.missing} missing; provision the device again`);
       this.enterProvisioningMode(`not provisioned: ${creds.missing} missing`);
       return;
     }
     const c = creds.credentials;
-    const period = hal.store.get(SETTINGS_DOMAIN, "framePeriodS");
-    if (typeof period === "number" && Number.isInteger(period) && period >= 1 && period <= 60) this.framePeriodS = period;
+    const period = readSetting(hal.store, SETTINGS_DOMAIN, SETTINGS_KEYS.framePeriod);
+    if (typeof period === "number") this.framePeriodS = period;
 
-    const epochs = new PersistentCounter(hal.store, COUNTER_DOMAIN, "epoch", 1);
+    const epochs = new PersistentCounter(hal.store, COUNTER_DOMAIN, COUNTER_KEYS.epoch, 1);
     this.epochs = epochs;
-    this.frameSeq = new PersistentCounter(hal.store, COUNTER_DOMAIN, "frameSeq", 32);
-    this.readingSeq = new PersistentCounter(hal.store, COUNTER_DOMAIN, "readingSeq", 64);
+    this.frameSeq = new PersistentCounter(hal.store, COUNTER_DOMAIN, COUNTER_KEYS.frameSeq, 32);
+    this.readingSeq = new PersistentCounter(hal.store, COUNTER_DOMAIN, COUNTER_KEYS.readingSeq, 64);
     this.sealer = new FrameSealer({
       crypto: hal.crypto,
       deviceId: c.deviceId,
@@ -195,7 +195,7 @@ export class WearableFirmware {
     this.batch.sealRecovered(this.frameSink);
     this.securityLog.record("key-rotation", `epoch ${epoch} (boot)`);
     // A factory reset ordered before this boot still waits for its queue to drain: no sampling.
-    if (hal.store.get(SETTINGS_DOMAIN, SETTING_RESET_PENDING) === true) {
+    if (hal.store.get(SETTINGS_DOMAIN, SETTINGS_KEYS.resetPending) === true) {
       this.retire();
       return;
     }
@@ -233,8 +233,8 @@ export class WearableFirmware {
       },
     });
     hal.link.onWrite = (payload) => this.linkWrite(payload, (m) => this.gatewayMessage(m, (x) => this.command(x)));
-    const epochPeriod = hal.store.get(SETTINGS_DOMAIN, "epochPeriodS");
-    const epochPeriodS = typeof epochPeriod === "number" && Number.isInteger(epochPeriod) && epochPeriod >= 10 ? epochPeriod : DEFAULT_EPOCH_PERIOD_S;
+    const epochPeriod = readSetting(hal.store, SETTINGS_DOMAIN, SETTINGS_KEYS.epochPeriod);
+    const epochPeriodS = typeof epochPeriod === "number" ? epochPeriod : DEFAULT_EPOCH_PERIOD_S;
     this.timers.push(hal.timers.repeat(() => this.rotateEpoch("periodic"), epochPeriodS * 1000));
     // The FIFO drains on its almost-full interrupt when the board wires the INT pin, else on a timer.
     if (!this.sensing.interruptDriven) this.timers.push(hal.timers.repeat(() => this.drainPpg(), PPG_DRAIN_MS));
@@ -346,7 +346,7 @@ export class WearableFirmware {
     try {
       const { key, created } = ensureIdentityKey(hal.store, hal.crypto);
       if (created) {
-        const fingerprint = toHexId(hal.crypto.sha256(key.publicKey).subarray(0, 8));
+        const fingerprint = toHex(hal.crypto.sha256(key.publicKey).subarray(0, 8));
         this.securityLog.record("identity-key-generated", `${key.alg} key ${fingerprint}`);
         hal.log.log("info", `generated a new ${key.alg} identity key (${fingerprint}); waiting for the factory station`);
       }
@@ -386,7 +386,7 @@ export class WearableFirmware {
       this.hal.log.log("warn", `provisioning bundle rejected: ${r.error} (${r.detail})`);
       return;
     }
-    this.securityLog.record("provisioned", `device ${toHexId(r.content.deviceId)}`);
+    this.securityLog.record("provisioned", `device ${toHex(r.content.deviceId)}`);
     this.hal.log.log("info", "provisioned; starting");
     // From a fresh stack, not from inside the link's write callback (the board's 512-slot stack:
     // docs/device.md).
@@ -402,7 +402,7 @@ export class WearableFirmware {
   private factoryReset(): void {
     this.stop();
     this.sendBatch();
-    this.hal.store.set(SETTINGS_DOMAIN, SETTING_RESET_PENDING, true);
+    this.hal.store.set(SETTINGS_DOMAIN, SETTINGS_KEYS.resetPending, true);
     this.retire();
   }
 
@@ -508,10 +508,4 @@ export class WearableFirmware {
       return ok;
     },
   };
-}
-
-function toHexId(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
-  return s;
 }

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { SimSession, type SimSessionConfig } from "../entry/sim-session.js";
+import { SimSession, type SimSessionConfig } from "../simulator/sim-session.js";
 import { Gateway } from "../host/gateway/gateway.js";
 import { GatewayService, MemoryReadingStore } from "../host/gateway/service.js";
 import { BleCentral } from "../host/ble/central.js";

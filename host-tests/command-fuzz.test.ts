@@ -10,11 +10,12 @@ import fc from "fast-check";
 import { NodeCrypto } from "../host/crypto/node-crypto.js";
 import { SimPreferenceStore } from "../hal/sim/preference-store.js";
 import { decodeCommand, openResult, signCommand } from "../protocol/command.js";
-import { CommandHandler, COMMAND_COUNTER_DOMAIN } from "../firmware/security/command-handler.js";
+import { CommandHandler } from "../firmware/security/command-handler.js";
+import { COMMAND_COUNTER_DOMAIN } from "../protocol/settings.js";
 import { SecurityLog } from "../firmware/security/security-log.js";
 import { REJECTION_BUCKET, VERIFICATION_BUCKET } from "../firmware/security/rate-limit.js";
 import type { Crypto } from "../hal/contracts/crypto.js";
-import * as SecurityLogModule from "../firmware/security/security-log.js";
+import * as SecurityLogModule from "../protocol/security-log.js";
 import { storeRoleKey } from "../firmware/security/trust.js";
 import { FragmentReassembler, fragmentMessage } from "../protocol/link-framing.js";
 

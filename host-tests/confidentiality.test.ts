@@ -21,7 +21,8 @@ import { MOSQUITTO_INSTALL_HINT, mosquittoAvailable } from "../host/mqtt/broker.
 import { prepareSimMqtt } from "../host/mqtt/sim-transport.js";
 import { signCommand } from "../protocol/command.js";
 import type { Command, CommandArgs, Role } from "../protocol/command.js";
-import { decodeCbor, encodeCbor, fromHex, toHex, utf8Encode } from "../protocol/cbor.js";
+import { decodeCbor, encodeCbor } from "../protocol/cbor.js";
+import { fromHex, toHex, utf8Encode } from "../protocol/bytes.js";
 import { decodeSign1 } from "../protocol/cose.js";
 import { fragmentMessage } from "../protocol/link-framing.js";
 import { CONTENT_TYPE_ANNOUNCEMENT } from "../protocol/content-types.js";

@@ -18,8 +18,8 @@ import type { BrowserContext, Page } from "playwright-core";
 import { CHROMIUM, CHROMIUM_FLAGS, waitFor } from "./support/browser.js";
 import { DashboardServer } from "../host/dashboard/server.js";
 import type { SimEngine } from "../host/sim/engines.js";
-import type { SimStatus } from "../entry/sim-session.js";
-import type { SimTelemetry } from "../entry/sim-telemetry.js";
+import type { SimStatus } from "../simulator/sim-session.js";
+import type { SimTelemetry } from "../simulator/sim-telemetry.js";
 
 /** The browser resolves this name to 127.0.0.1 (what a DNS-rebinding attacker arranges). */
 const REBIND = "rebind.test";

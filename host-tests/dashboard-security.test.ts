@@ -23,8 +23,8 @@ import { parseControlMessage } from "../host/dashboard/control-schema.js";
 import { isLoopback, tokenMatches } from "../host/dashboard/guard.js";
 import { resolveRelease } from "../host/dashboard/releases.js";
 import type { SimEngine } from "../host/sim/engines.js";
-import type { SimStatus } from "../entry/sim-session.js";
-import type { SimTelemetry } from "../entry/sim-telemetry.js";
+import type { SimStatus } from "../simulator/sim-session.js";
+import type { SimTelemetry } from "../simulator/sim-telemetry.js";
 
 type Message = { type: string; [k: string]: unknown };
 

@@ -7,8 +7,8 @@ import { strict as assert } from "node:assert";
 import WebSocket from "ws";
 import { DashboardServer } from "../host/dashboard/server.js";
 import type { SimEngine } from "../host/sim/engines.js";
-import type { SimStatus } from "../entry/sim-session.js";
-import type { SimTelemetry } from "../entry/sim-telemetry.js";
+import type { SimStatus } from "../simulator/sim-session.js";
+import type { SimTelemetry } from "../simulator/sim-telemetry.js";
 
 function stubEngine(calls: string[]): SimEngine {
   let since = -1;

@@ -19,13 +19,16 @@ import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { repoRoot } from "../host/xs/build.js";
 import { UpdateRig, testImage, testSigner } from "../host/ota/rig.js";
-import { UpdateTransferHandler, decodeAck, encodeTransferMessage, type TransferAck, type TransferMessage } from "../firmware/update/transfer.js";
+import { UpdateTransferHandler } from "../firmware/update/transfer.js";
+import { decodeAck, encodeTransferMessage, type TransferAck, type TransferMessage } from "../protocol/update-transfer.js";
 import { FragmentReassembler } from "../protocol/link-framing.js";
 import { encodeHeartRateMeasurement, encodeTemperatureMeasurement } from "../protocol/gatt.js";
 import { VirtualClock } from "../hal/sim/virtual-clock.js";
 import { runBootloader, readBootImage } from "../hal/sim/boot-slots.js";
 import type { Log, LogLevel } from "../hal/contracts/log.js";
-import type { MqttAccount, NetworkUp } from "../hal/moddable/mqtt-link.js";
+import type { MqttAccount, NetworkUp } from "../hal/contracts/mqtt.js";
+import { MqttFrameLink } from "../firmware/link/mqtt-link.js";
+import type { DeviceTlsIdentity, MqttClientOptions } from "../hal/moddable/mqtt-client.js";
 import { loadDeviceAdapters, type DeviceAdapters, type GattCharacteristicInfo } from "./support/fake-sdk/bundle.js";
 
 let m: DeviceAdapters;
@@ -422,14 +425,20 @@ describe("device adapters (hal/moddable over fakes of the SDK modules)", () => {
     }
   }
 
+  /** The session of firmware/link/mqtt-link.ts over the SDK's client, as entry/device.ts builds it. */
+  function deviceMqttLink(o: MqttClientOptions & { account: () => MqttAccount<DeviceTlsIdentity> | null; network: NetworkUp; timers: VirtualClock; log: Log }) {
+    const connector = new m.mqtt.ModdableMqttConnector({ broker: o.broker, port: o.port, tls: o.tls, dnsServers: o.dnsServers });
+    return new MqttFrameLink({ connector, account: o.account, maxPayload: 1024, network: o.network, timers: o.timers, log: o.log, random: () => Math.random(), jitter: [0.8, 1.2] });
+  }
+
   describe("MqttFrameLink over the ECMA-419 MQTT client", () => {
     // Mutual TLS: the device certificate and a signer for CertificateVerify (no password).
     const CLIENT_CERT = Uint8Array.of(0x30, 0x82, 0x01, 0x0b).buffer;
     const signed: ArrayBuffer[] = [];
-    const ACCOUNT: MqttAccount = {
+    const ACCOUNT: MqttAccount<DeviceTlsIdentity> = {
       clientId: "wearable-0a1b",
       topicPrefix: "wearable/0a1b",
-      client: {
+      identity: {
         certificate: CLIENT_CERT,
         sign: (digest) => {
           signed.push(digest);
@@ -439,17 +448,16 @@ describe("device adapters (hal/moddable over fakes of the SDK modules)", () => {
     };
     const CA = Uint8Array.of(0x30, 0x82, 0x01, 0x0a).buffer;
 
-    function mqttLink(o: { tls?: boolean; account?: MqttAccount | null } = {}) {
+    function mqttLink(o: { tls?: boolean; account?: MqttAccount<DeviceTlsIdentity> | null } = {}) {
       const clock = new VirtualClock();
       const net = new FakeNetwork();
       const logs = logLines();
       const account = o.account === undefined ? ACCOUNT : o.account;
-      const link = new m.mqtt.MqttFrameLink({
+      const link = deviceMqttLink({
         broker: "mqtt.example.org",
         port: 8883,
         account: () => account,
         tls: o.tls === false ? null : { serverName: "mqtt.example.org", certificate: CA },
-        maxPayload: 1024,
         dnsServers: ["192.0.2.53"],
         network: net,
         timers: clock,
@@ -704,7 +712,7 @@ describe("device adapters (hal/moddable over fakes of the SDK modules)", () => {
     });
 
     it("without a device certificate it does not connect over TLS, and says why", () => {
-      const { link, net, clock, attempts, logs } = mqttLink({ account: { ...ACCOUNT, client: null } });
+      const { link, net, clock, attempts, logs } = mqttLink({ account: { ...ACCOUNT, identity: null } });
       link.start();
       net.set(true);
       clock.advance(60_000);
@@ -725,7 +733,7 @@ describe("device adapters (hal/moddable over fakes of the SDK modules)", () => {
       const clock = new VirtualClock();
       const logs = logLines();
       const station = new m.wifi.WifiStation({ ssid: "ward-3", password: "pw", sntpHost: "pool.ntp.org", timers: clock, log: logs.log });
-      const link = new m.mqtt.MqttFrameLink({ broker: "mqtt.example.org", port: 1883, account: () => ACCOUNT, tls: null, maxPayload: 1024, dnsServers: ["192.0.2.53"], network: station, timers: clock, log: logs.log });
+      const link = deviceMqttLink({ broker: "mqtt.example.org", port: 1883, account: () => ACCOUNT, tls: null, dnsServers: ["192.0.2.53"], network: station, timers: clock, log: logs.log });
       const radio = m.sdk.wifiRadio;
       const broker = m.sdk.mqttBroker;
       link.start();

@@ -1,14 +1,23 @@
 /**
  * Checks of the device build that need no SDK: the compiled module layout matches what
  * manifest.json names for each platform, the GATT service definitions and the standard
- * characteristic values, the partition table and the sdkconfig settings the update path needs.
+ * characteristic values, the partition table and the sdkconfig settings the update path needs;
+ * and that `npm run build:esp32` never reports success when it built nothing.
  */
 import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { GATT_TABLE } from "../hal/moddable/lin/gatt-table.js";
 import { encodeHeartRateMeasurement, encodeTemperatureMeasurement } from "../protocol/gatt.js";
-import { compileForModdable, modulesMissingFromManifest, reachableModules, repoRoot } from "../host/device/moddable-build.js";
+import { compileForModdable, findSdk, modulesMissingFromManifest, reachableModules, repoRoot } from "../host/device/moddable-build.js";
+import { EXIT_PREREQUISITE_MISSING } from "../host/device/build-esp32.js";
+
+/** Runs build-esp32.ts as `npm run build:esp32` does, with `env` in place of the process's. */
+function buildEsp32(args: string[], env: NodeJS.ProcessEnv): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(join(repoRoot, "node_modules", ".bin", "tsx"), ["host/device/build-esp32.ts", ...args], { cwd: repoRoot, env, encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
 
 describe("device build: manifest, board and services", () => {
   before(async function () {
@@ -87,5 +96,30 @@ describe("device build: manifest, board and services", () => {
     assert.deepEqual([...encodeHeartRateMeasurement(300, true)], [0x07, 0x2c, 0x01]);
     assert.deepEqual([...encodeTemperatureMeasurement(36.6)], [0x00, 0x4c, 0x0e, 0x00, 0xfe]);
     assert.deepEqual([...encodeTemperatureMeasurement(-1.5)], [0x00, 0x6a, 0xff, 0xff, 0xfe]);
+  });
+});
+
+describe("build:esp32 without its prerequisites exits non-zero with one line saying what to do", function () {
+  this.timeout(120_000);
+
+  it("without the Moddable SDK: exit 3, nothing built", () => {
+    const env = { ...process.env };
+    delete env.MODDABLE;
+    const r = buildEsp32(["--generate-only"], env);
+    assert.equal(r.code, EXIT_PREREQUISITE_MISSING, `exit ${r.code}: ${r.stdout}${r.stderr}`);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /^build:esp32: nothing built: the Moddable SDK is not installed \(set MODDABLE .*see docs\/device\.md\)\n$/);
+  });
+
+  it("a full build without ESP-IDF: exit 3 naming ESP-IDF and --generate-only", () => {
+    const env = { ...process.env };
+    delete env.IDF_PATH;
+    const r = buildEsp32([], env);
+    assert.equal(r.code, EXIT_PREREQUISITE_MISSING, `exit ${r.code}: ${r.stdout}${r.stderr}`);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    // Without the SDK the SDK is what is missing; with it (CI), ESP-IDF.
+    const sdk = findSdk();
+    if (process.env.CI) assert.notEqual(typeof sdk, "string", `the Moddable SDK is needed in CI: ${String(sdk)}`);
+    assert.match(r.stderr, typeof sdk === "string" ? /nothing built: .*Moddable SDK|nothing built: .*MODDABLE|nothing built: .*SDK's tools/ : /nothing built: ESP-IDF is not set up \(IDF_PATH is unset\).*--generate-only/);
   });
 });

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { findSdk, repoRoot } from "../host/device/moddable-build.js";
 import { mosquittoAvailable } from "../host/mqtt/broker.js";
 import { simKeys } from "../host/sim/sim-keys.js";
-import { toHex } from "../protocol/cbor.js";
+import { toHex } from "../protocol/bytes.js";
 
 interface Summary {
   type: "summary";

@@ -5,19 +5,19 @@
  * never collide with the first life's.
  */
 import { strict as assert } from "node:assert";
-import { SimSession, type SimSessionConfig } from "../entry/sim-session.js";
+import { SimSession, type SimSessionConfig } from "../simulator/sim-session.js";
 import type { WearableFirmware } from "../firmware/app.js";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
 import { signCommand } from "../protocol/command.js";
 import { FragmentReassembler } from "../protocol/link-framing.js";
-import { bytesToHex } from "../entry/utf8.js";
+import { toHex as bytesToHex } from "../protocol/bytes.js";
 import { Gateway, type GatewayEvent } from "../host/gateway/gateway.js";
 import { GatewayService, MemoryReadingStore } from "../host/gateway/service.js";
 import { DEFAULT_HR_TRACE, DEFAULT_START } from "../host/sim/run-sim.js";
 import { seededBytes, simFactoryCa, simFactoryKey, simKeys, simStation } from "../host/sim/sim-keys.js";
 import { StationSession, type Provisioned } from "../host/provision/station.js";
 import { isProvisioningResponse } from "../protocol/provisioning.js";
-import { IDENTITY_DOMAIN, IDENTITY_KEYS } from "../firmware/security/credentials.js";
+import { IDENTITY_DOMAIN, IDENTITY_KEYS } from "../protocol/settings.js";
 
 describe("factory reset and re-provisioning", () => {
   it("delivers the old identity's queue before it wipes, across a reboot; the new identity is a new generation", function () {

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { NorFlash, PowerCutError } from "../hal/sim/nor-flash.js";
 import type { FlashPartition } from "../hal/contracts/flash.js";
 import { CLASS_ESSENTIAL, CLASS_RAW, CLASS_READINGS, FrameQueue, type MessageClass } from "../firmware/storage/frame-queue.js";
-import { crc32 } from "../firmware/storage/crc32.js";
+import { crc32 } from "../protocol/crc32.js";
 
 /** A message whose bytes say which one it is (id in the first 4 bytes). */
 function message(id: number, length: number, cls: MessageClass): Uint8Array {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
-import { toHex } from "../protocol/cbor.js";
+import { toHex } from "../protocol/bytes.js";
 import { FrameSealer } from "../protocol/frame.js";
 import type { RecordV1 } from "../protocol/record.js";
 import { Gateway } from "../host/gateway/gateway.js";

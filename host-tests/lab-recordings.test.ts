@@ -19,7 +19,7 @@ import { leaveOneSubjectOut } from "../host/lab/benchmark.js";
 import { estimatesAtWindowEnds, windowFigures } from "../host/lab/metrics.js";
 import { niceTicks } from "../host/lab/report.js";
 import { HeartRateEstimator } from "../firmware/sensing/heart-rate.js";
-import { TUNING_GRID } from "../entry/lab-estimator.js";
+import { TUNING_GRID } from "../simulator/lab-estimator.js";
 import { labCsvs, synthesize, writeDatasetRecording } from "./support/synthetic-ppg.js";
 
 function wearable(args: string[], env: Record<string, string> = {}) {

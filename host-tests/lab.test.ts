@@ -85,10 +85,31 @@ describe("wearable lab", () => {
     r = wearable("sim", "--fault", "nack");
     assert.equal(r.code, 2);
     assert.match(r.stderr, /is not KIND\[:ppg\|thermometer\|accelerometer\]@SECONDS/);
-    assert.deepEqual(parseFaults("bus-stuck:accelerometer@20+30,nack:thermometer@5"), [
-      { kind: "bus-stuck", atS: 20, target: "accelerometer", durationS: 30 },
+    assert.deepEqual(parseFaults("bus-stuck@20+30,nack:thermometer@5"), [
+      { kind: "bus-stuck", atS: 20, durationS: 30 },
       { kind: "nack", atS: 5, target: "thermometer" },
     ]);
+  });
+
+  it("sim --fault: a chip target the fault ignores (bus-stuck, off-body: the whole board) is refused, naming the fault to use", () => {
+    assert.equal(
+      parseFaults("nack@5,bus-stuck:thermometer@20+30"),
+      '"bus-stuck:thermometer": bus-stuck holds SDA low and stops every chip on the bus; write bus-stuck@20+30 for the whole board, or nack:thermometer@20+30 for that chip alone',
+    );
+    assert.equal(
+      parseFaults("off-body:ppg@40"),
+      '"off-body:ppg": off-body takes the whole wearable off the wrist; write off-body@40 for the whole board, or nack:ppg@40 for that chip alone',
+    );
+    assert.equal(
+      parseFaults("saturated:thermometer@5"),
+      '"saturated:thermometer": saturated applies to ppg or accelerometer only; write saturated:ppg@5, or nack:thermometer@5 to fault the thermometer',
+    );
+    assert.match(parseFaults("temp-drift:ppg@5") as string, /^"temp-drift:ppg": temp-drift applies to thermometer only; /);
+    assert.equal((parseFaults("temp-drift:thermometer@5,saturated:accelerometer@9,off-body@3") as unknown[]).length, 3);
+    const r = wearable("sim", "--fault", "bus-stuck:thermometer@20+30");
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /^wearable sim: --fault: "bus-stuck:thermometer": bus-stuck holds SDA low and stops every chip on the bus; [^\n]*nack:thermometer@20\+30 for that chip alone[^\n]*\n$/);
   });
 
   it("CSV parsers never throw on arbitrary input", () => {

@@ -1,5 +1,5 @@
 /**
- * The link's acknowledgements (firmware/link/link-messages.ts, firmware/link/uplink.ts,
+ * The link's acknowledgements (protocol/link-messages.ts, firmware/link/uplink.ts,
  * host/gateway/service.ts): the codec, and the device's queue against the gateway in the cases an
  * attacker and an operator found, with the firmware's own sealer, queue and uplink on one side and
  * the gateway's service on the other.
@@ -14,9 +14,9 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ACK_BYTES, ANNOUNCE_REQUEST_TYPE, ENVELOPE_HEADER_BYTES, decodeAck, decodeEnvelope, encodeAck, encodeEnvelope, isAck, isAnnounceRequest, sealEnvelope } from "../firmware/link/link-messages.js";
+import { ACK_BYTES, ANNOUNCE_REQUEST_TYPE, ENVELOPE_HEADER_BYTES, decodeAck, decodeEnvelope, encodeAck, encodeEnvelope, isAck, isAnnounceRequest, sealEnvelope } from "../protocol/link-messages.js";
 import { Uplink } from "../firmware/link/uplink.js";
-import { crc32 } from "../firmware/storage/crc32.js";
+import { crc32 } from "../protocol/crc32.js";
 import { CLASS_ESSENTIAL, FrameQueue } from "../firmware/storage/frame-queue.js";
 import { RamPartition } from "../firmware/storage/ram-partition.js";
 import type { FrameLink } from "../hal/contracts/link.js";

@@ -7,7 +7,7 @@
 import { strict as assert } from "node:assert";
 import { X509Certificate } from "node:crypto";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
-import { toHex } from "../protocol/cbor.js";
+import { toHex } from "../protocol/bytes.js";
 import { Gateway } from "../host/gateway/gateway.js";
 import { GatewayService, MemoryReadingStore } from "../host/gateway/service.js";
 import { mosquittoAvailable, startBroker, type RunningBroker } from "../host/mqtt/broker.js";
@@ -20,8 +20,8 @@ import { seededBytes, simFactoryCa, simFactoryKey, simKeys } from "../host/sim/s
 import { FactoryCa } from "../host/provision/pki.js";
 import { derToPem, issueCertificate, p256PrivateKeyObject } from "../host/provision/x509.js";
 import { NodeCrypto } from "../host/crypto/node-crypto.js";
-import type { SimSessionConfig } from "../entry/sim-session.js";
-import { encodeEnvelope } from "../firmware/link/link-messages.js";
+import type { SimSessionConfig } from "../simulator/sim-session.js";
+import { encodeEnvelope } from "../protocol/link-messages.js";
 import { fragmentMessage } from "../protocol/link-framing.js";
 
 const keysA = simKeys(21, 0);
@@ -214,6 +214,38 @@ describe("MQTT over mutual TLS to a real mosquitto with per-device ACLs", functi
       assert.ok(receivedByB.includes(`wearable/${idB}/acks`), `B gets its own acks (${receivedByB.join(", ")})`);
       assert.deepEqual(receivedByB.filter((t) => t.includes(idA)), [], "B received nothing of A's");
     } finally {
+      b.close();
+      gw.close();
+    }
+  });
+
+  it("B cannot read A's acknowledgements: the gateway's ack for A reaches A and nothing reaches B", async () => {
+    const idAcct = ca.issueClientIdentity(idA);
+    const accountA = { certPem: idAcct.certificatePem, keyPem: idAcct.keyPem };
+    const ackBody = new Uint8Array([0xac, 0x0a, 0x0c, 0x0b]);
+    const handled: string[] = [];
+    // The gateway acknowledges A's message on A's acks topic, the way it acknowledges a stored frame.
+    const gw = await MqttGateway.start({ ...connection(), clientId: "gateway-acks", ...gatewayAccount, handle: (device) => (handled.push(device), device === idA ? ackBody : null) });
+    const receivedByA: string[] = [];
+    const receivedByB: string[] = [];
+    const a = await HostMqttClient.connect({ ...connection(), clientId: idA, ...accountA, onMessage: (topic) => receivedByA.push(topic) });
+    const b = await HostMqttClient.connect({ ...connection(), clientId: idB, ...accountB, onMessage: (topic) => receivedByB.push(topic) });
+    try {
+      await a.subscribe([`wearable/${idA}/acks`]);
+      // mosquitto may grant a subscription the ACL then filters on delivery, so the grant
+      // proves nothing: only what B receives counts.
+      const grantedToB = await b.subscribe([`wearable/${idA}/acks`, "wearable/+/acks", "#"]);
+      const frame = fragmentMessage(encodeEnvelope(1, 1, 0, new Uint8Array(16), new Uint8Array([0xd2, 0x84, 0x40])), 4096, 0)[0];
+      await a.publish(`wearable/${idA}/frames`, frame, 1);
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && !receivedByA.includes(`wearable/${idA}/acks`)) await sleep(20);
+      assert.deepEqual(handled, [idA], "the gateway handled A's message");
+      assert.deepEqual(receivedByA, [`wearable/${idA}/acks`], "A receives its acknowledgement");
+      // A has its ack: anything the broker would forward to B is on its way by now.
+      await sleep(500);
+      assert.deepEqual(receivedByB, [], `B received A's traffic (B's subscriptions were granted ${grantedToB.join(", ")})`);
+    } finally {
+      a.close();
       b.close();
       gw.close();
     }

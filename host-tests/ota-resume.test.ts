@@ -8,9 +8,11 @@
 import assert from "node:assert/strict";
 import { UpdateRig, testImage, testSigner, type TestRelease } from "../host/ota/rig.js";
 import { PowerCutError } from "../hal/sim/nor-flash.js";
-import { CHECKPOINT_BYTES, UPDATE_DOMAIN, UPDATE_KEYS, decodeProgress } from "../firmware/update/update-agent.js";
+import { CHECKPOINT_BYTES, decodeProgress } from "../firmware/update/update-agent.js";
+import { UPDATE_DOMAIN, UPDATE_KEYS } from "../protocol/settings.js";
 import { HttpUpdateDownloader, type RangeClient } from "../firmware/update/http-download.js";
-import { UpdateTransferHandler, decodeAck, encodeTransferMessage } from "../firmware/update/transfer.js";
+import { UpdateTransferHandler } from "../firmware/update/transfer.js";
+import { decodeAck, encodeTransferMessage } from "../protocol/update-transfer.js";
 import { FragmentReassembler } from "../protocol/link-framing.js";
 import { SimBleLink } from "../hal/sim/ble-link.js";
 

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { DEFAULT_HR_TRACE, DEFAULT_START, runSim, type SimRunOptions } from "../host/sim/run-sim.js";
 import { ensureTestReleaseKey, makeRelease } from "../host/release/release.js";
 import { readImageStamp, type TestFault } from "../host/release/sim-image.js";
-import type { SimSession } from "../entry/sim-session.js";
+import type { SimSession } from "../simulator/sim-session.js";
 
 interface Line {
   type: string;

@@ -11,7 +11,8 @@ import { UpdateRig, testImage, testSigner, type TestRelease } from "../host/ota/
 import { runSweep } from "../host/ota/sweep.js";
 import { parseRange, rangeGet, serveRelease } from "../host/ota/server.js";
 import { HttpUpdateDownloader, type RangeClient } from "../firmware/update/http-download.js";
-import { UpdateTransferHandler, decodeAck, encodeTransferMessage } from "../firmware/update/transfer.js";
+import { UpdateTransferHandler } from "../firmware/update/transfer.js";
+import { decodeAck, encodeTransferMessage } from "../protocol/update-transfer.js";
 import { FragmentReassembler } from "../protocol/link-framing.js";
 import { SimBleLink } from "../hal/sim/ble-link.js";
 import { runBootloader } from "../hal/sim/boot-slots.js";

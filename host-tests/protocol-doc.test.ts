@@ -9,7 +9,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
 import type { Crypto } from "../hal/contracts/crypto.js";
-import { concatBytes, toHex } from "../protocol/cbor.js";
+import { concatBytes, toHex } from "../protocol/bytes.js";
 import { decodeEncrypt0, decodeSign1, encStructure, encodePartialIv, es256IsLowS, partialIvNonce, sigStructure } from "../protocol/cose.js";
 import { FrameOpener, FrameSealer, epochKdfInfo, epochKdfSalt, frameExternalAad, frameKid } from "../protocol/frame.js";
 import { encodeRecord } from "../protocol/record.js";

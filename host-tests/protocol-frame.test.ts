@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
 import type { AeadAlgorithm, Crypto, KeyAgreementAlgorithm, KeyPair, SignatureAlgorithm } from "../hal/contracts/crypto.js";
-import { encodeCbor, toHex } from "../protocol/cbor.js";
+import { encodeCbor } from "../protocol/cbor.js";
+import { toHex } from "../protocol/bytes.js";
 import type { CborValue } from "../protocol/cbor.js";
 import { aeadAlgId, createSign1, encodePartialIv, partialIvNonce, sealEncrypt0 } from "../protocol/cose.js";
 import {

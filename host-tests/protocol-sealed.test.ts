@@ -12,7 +12,8 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
 import type { AeadAlgorithm, Crypto, KeyAgreementAlgorithm, KeyPair, SignatureAlgorithm } from "../hal/contracts/crypto.js";
-import { CborWriter, encodeCbor, toHex, utf8Encode } from "../protocol/cbor.js";
+import { CborWriter, encodeCbor } from "../protocol/cbor.js";
+import { toHex, utf8Encode } from "../protocol/bytes.js";
 import type { CborKey, CborValue } from "../protocol/cbor.js";
 import { createSign1, decodeEncrypt0, encodePartialIv, partialIvNonce, sealEncrypt0 } from "../protocol/cose.js";
 import { CONTENT_TYPE_ANNOUNCEMENT, CONTENT_TYPE_COMMAND, CONTENT_TYPE_RECORD, CONTENT_TYPE_RESULT, CONTENT_TYPE_UPDATE_STATUS } from "../protocol/content-types.js";
@@ -435,17 +436,17 @@ describe("the new parsers never throw (property tests)", () => {
         const t = frames[m.which].slice();
         for (const [at, v] of m.edits) t[at % t.length] = v;
         const bytes = m.cut === undefined ? t : t.subarray(0, m.cut % t.length);
+        // An edit that writes the byte already there changes nothing: the frame would open (and
+        // be spent), which is right but not what this property is about.
+        if (toHex(bytes) === toHex(frames[m.which])) return;
         const r = o.accept(bytes);
-        if (r.kind !== "rejected") {
-          // Only an edit that changed nothing can open.
-          assert.equal(toHex(bytes), toHex(frames[m.which]));
-        }
+        assert.equal(r.kind, "rejected", "a changed frame never opens");
       }),
       { numRuns: 1500 },
     );
     // Nothing was accepted, so both still open, once.
     assert.equal(o.accept(frames[0]).kind, "result");
-    assert.equal(o.accept(frames[1]).kind, "update-status");
+    { const last = o.accept(frames[1]); assert.equal(last.kind, "update-status", JSON.stringify(last)); }
   });
 
   it("the opener on frames whose inner message has random headers and payloads: a typed answer", () => {

@@ -7,7 +7,7 @@ import { strict as assert } from "node:assert";
 import { NorFlash, PowerCutError } from "../hal/sim/nor-flash.js";
 import { FrameQueue } from "../firmware/storage/frame-queue.js";
 import { JOURNAL_TAG } from "../firmware/storage/reading-journal.js";
-import { SimSession, type SimSessionConfig } from "../entry/sim-session.js";
+import { SimSession, type SimSessionConfig } from "../simulator/sim-session.js";
 import type { WearableFirmware } from "../firmware/app.js";
 import { FRAME_QUEUE_PARTITION } from "../firmware/storage/frame-queue.js";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";

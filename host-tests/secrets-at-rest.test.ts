@@ -12,7 +12,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { simKeys } from "../host/sim/sim-keys.js";
-import { toHex } from "../protocol/cbor.js";
+import { toHex } from "../protocol/bytes.js";
 import { SqliteStore, sqliteAvailable } from "../host/gateway/store-sqlite.js";
 import type { GatewayReading } from "../host/gateway/gateway.js";
 import { ensureTestReleaseKey } from "../host/release/release.js";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { repoRoot } from "../host/xs/build.js";
 import { NodeCrypto } from "../host/crypto/node-crypto.js";
 import { SimPreferenceStore } from "../hal/sim/preference-store.js";
-import { fromHex, toHex } from "../protocol/cbor.js";
+import { fromHex, toHex } from "../protocol/bytes.js";
 import { answerProvisioningRequest, applyProvisioningBundle, ensureIdentityKey, storeFactoryKey } from "../firmware/security/provisioning.js";
 
 function wearable(...args: string[]) {

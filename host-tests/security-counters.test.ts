@@ -14,7 +14,7 @@ import { VirtualBoard } from "../hal/sim/board.js";
 import { WearableFirmware } from "../firmware/app.js";
 import { storeCredentials } from "../firmware/security/credentials.js";
 import { simKeys, seededBytes } from "../host/sim/sim-keys.js";
-import { fromHex } from "../protocol/cbor.js";
+import { fromHex } from "../protocol/bytes.js";
 
 class PowerLost extends Error {}
 

@@ -16,15 +16,8 @@ import type { RecordV1 } from "../protocol/record.js";
 import { Gateway } from "../host/gateway/gateway.js";
 import { NodeCrypto } from "../host/crypto/node-crypto.js";
 import { seededBytes } from "../host/sim/sim-keys.js";
-import {
-  applyProvisioningBundle,
-  createProvisioningBundle,
-  ensureIdentityKey,
-  factoryReset,
-  inProvisioningMode,
-  parseProvisioningBundle,
-  storeFactoryKey,
-} from "../firmware/security/provisioning.js";
+import { applyProvisioningBundle, ensureIdentityKey, factoryReset, inProvisioningMode, storeFactoryKey } from "../firmware/security/provisioning.js";
+import { createProvisioningBundle, parseProvisioningBundle } from "../protocol/provisioning-bundle.js";
 import { loadRoleKey } from "../firmware/security/trust.js";
 import { unpadPlaintext } from "../protocol/padding.js";
 

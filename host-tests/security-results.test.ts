@@ -22,7 +22,7 @@ import { Gateway, type GatewayEvent } from "../host/gateway/gateway.js";
 import { answerOf } from "../host/command/command-cli.js";
 import { DEFAULT_HR_TRACE, DEFAULT_START, runSim } from "../host/sim/run-sim.js";
 import { simKeys } from "../host/sim/sim-keys.js";
-import { fromHex } from "../protocol/cbor.js";
+import { fromHex } from "../protocol/bytes.js";
 import type { CborValue } from "../protocol/cbor.js";
 import { decodeEncrypt0, encStructure, partialIvNonce, sealEncrypt0 } from "../protocol/cose.js";
 import { frameExternalAad } from "../protocol/frame.js";

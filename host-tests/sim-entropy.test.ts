@@ -1,7 +1,7 @@
 /**
  * No (key, nonce) pair is used by two simulator runs. The device's random source (its ephemeral
  * ECDH keys, hence its epoch keys) is the board's seeded generator mixed with a per-run nonce and
- * the run's configuration (entry/sim-entropy.ts), so two runs with the same seed and different
+ * the run's configuration (simulator/sim-entropy.ts), so two runs with the same seed and different
  * data never seal under the same epoch keys, while the readings depend on the seed alone. The run
  * nonce is recorded in keys.json; the device's random bytes repeat exactly for the same
  * configuration (run nonce included). Checked on the recordings: announcements, and every frame's
@@ -18,10 +18,11 @@ import { splitCborSequence } from "../host/replay/replay.js";
 import { NobleCrypto } from "../hal/portable/noble-crypto.js";
 import { SimRng } from "../hal/sim/rng.js";
 import { findScenario } from "../hal/sim/scenarios.js";
-import { decodeCbor, toHex } from "../protocol/cbor.js";
+import { decodeCbor } from "../protocol/cbor.js";
+import { toHex } from "../protocol/bytes.js";
 import { HEADER_CONTENT_TYPE, decodeEncrypt0, decodeSign1, es256IsLowS, openEncrypt0, partialIvNonce } from "../protocol/cose.js";
 import { deriveEpochKeys, frameExternalAad } from "../protocol/frame.js";
-import { simEntropySource } from "../entry/sim-entropy.js";
+import { simEntropySource } from "../simulator/sim-entropy.js";
 
 const SEED = 5;
 const noble = new NobleCrypto(() => {

@@ -4,8 +4,8 @@
  * the battery drains, and the controls do what they say.
  */
 import { strict as assert } from "node:assert";
-import { SimSession, type SimSessionConfig } from "../entry/sim-session.js";
-import { PPG_RING_CAPACITY } from "../entry/sim-telemetry.js";
+import { SimSession, type SimSessionConfig } from "../simulator/sim-session.js";
+import { PPG_RING_CAPACITY, runControl, sessionControls, type TelemetrySource } from "../simulator/sim-telemetry.js";
 import { DEFAULT_START } from "../host/sim/run-sim.js";
 import { simKeys } from "../host/sim/sim-keys.js";
 
@@ -72,19 +72,38 @@ describe("simulator telemetry for the dashboard", () => {
     assert.ok(t1.link.notificationsDelivered > t0.link.notificationsDelivered);
     // 1.1 mA for 63 s is about 0.019 mAh, radio use on top.
     assert.ok(t1.battery.usedMah > 0.019 && t1.battery.usedMah < 0.1, `${t1.battery.usedMah} mAh`);
-    assert.equal(t1.controls["link-drop"], true);
+    // A simulator session offers every control.
+    assert.deepEqual(t1.controls, { "link-drop": true, reboot: true, "power-cut": true, scenario: true });
     assert.equal(s.control("link-drop", "2"), "");
     assert.equal(s.telemetry(0).link.connected, false);
     s.advance(3000);
     assert.equal(s.telemetry(0).link.connected, true);
     assert.match(s.control("link-drop", "-1"), /0-3600 seconds/);
     assert.match(s.control("warp", ""), /unknown control "warp"/);
-    if (!t1.controls.scenario) assert.match(s.control("scenario", "rest"), /not available/);
+    assert.equal(s.control("scenario", "tachycardia"), "");
+    assert.match(s.control("scenario", "sprint"), /unknown scenario "sprint" \(shipped: rest, /);
+    assert.equal(s.control("power-cut", ""), "");
+    assert.equal(s.restarts.powerCuts, 1);
+    assert.match(s.control("power-cut", "x"), /whole number of flash operations/);
   });
 
-  it("after a reboot the stream continues with the new firmware's estimator", function () {
+  it("a session without restart or wearer methods offers only link-drop and says the rest are not available", () => {
     const s = session();
-    if (!s.telemetry(0).controls.reboot) this.skip();
+    s.advance(3000);
+    assert.equal(s.board.link.central.connected, true);
+    // The telemetry source's minimum: a board and a firmware, no reboot, power cut or scenario.
+    const bare: TelemetrySource = { board: s.board, firmware: s.firmware };
+    assert.deepEqual(sessionControls(bare), { "link-drop": true, reboot: false, "power-cut": false, scenario: false });
+    for (const name of ["reboot", "power-cut", "scenario"]) {
+      assert.equal(runControl(bare, name, "", 247), `${name} is not available in this simulator build`);
+    }
+    assert.equal(runControl(bare, "link-drop", "1", 247), "");
+    assert.equal(s.board.link.central.connected, false);
+  });
+
+  it("after a reboot the stream continues with the new firmware's estimator", () => {
+    const s = session();
+    assert.equal(s.telemetry(0).controls.reboot, true);
     s.advance(10_000);
     const before = s.telemetry(0);
     const cursor = before.ppg.firstIndex + before.ppg.values.length;

@@ -17,7 +17,7 @@ import {
   verifyUpdateStatus,
   type UpdateManifest,
 } from "../protocol/update-manifest.js";
-import { decodeAck, decodeTransferMessage, encodeAck, encodeTransferMessage } from "../firmware/update/transfer.js";
+import { decodeAck, decodeTransferMessage, encodeAck, encodeTransferMessage } from "../protocol/update-transfer.js";
 import { seededBytes } from "../host/sim/sim-keys.js";
 
 const crypto = new NobleCrypto(seededBytes(9, "manifest-test"));

@@ -4,7 +4,7 @@
  * (hal/sim/wrist-motion.ts, hal/sim/ppg-source.ts), and the sensing pipeline that feeds it to the
  * heart-rate estimator.
  */
-import type { SMBus, SMBusOpener } from "../../hal/contracts/i2c.js";
+import type { SMBus } from "../../hal/contracts/i2c.js";
 import { VirtualBoard } from "../../hal/sim/board.js";
 import { ByteRegisterChip, SimI2cBus } from "../../hal/sim/i2c-bus.js";
 import { LIS2DH12_ADDRESS, LIS2DH12_REG as R, Lis2dh12Model } from "../../hal/sim/lis2dh12.js";
@@ -14,7 +14,8 @@ import { VirtualClock } from "../../hal/sim/virtual-clock.js";
 import { Lis2dh12 } from "../../firmware/drivers/lis2dh12.js";
 import { SensingPipeline } from "../../firmware/sensing/pipeline.js";
 import { FLAG_HR_SENSOR_FAULT } from "../../protocol/record.js";
-import { assert, assertClose, assertEqual, assertThrows, describeError, suite, test } from "./harness.js";
+import { assert, assertClose, assertEqual, assertThrows, suite, test } from "./harness.js";
+import { recordingOpener } from "./recording-opener.js";
 
 const AI = 0x80;
 
@@ -681,23 +682,6 @@ suite("wrist motion shared by the accelerometer and the PPG artefact", () => {
     assertEqual(moving.motionAt(30), 0.35);
   });
 });
-
-/** The board's I2C opener, recording every address opened and every open the bus refused (rethrown). */
-function recordingOpener(board: VirtualBoard): { open: SMBusOpener; opened: number[]; refused: string[] } {
-  const opened: number[] = [];
-  const refused: string[] = [];
-  const open: SMBusOpener = (options) => {
-    try {
-      const handle = board.bus.open(options);
-      opened.push(options.address);
-      return handle;
-    } catch (e) {
-      refused.push(describeError(e));
-      throw e;
-    }
-  };
-  return { open, opened, refused };
-}
 
 suite("sensing pipeline with the accelerometer", () => {
   function setup(board: VirtualBoard, interrupt = false) {

@@ -7,23 +7,19 @@
 import { assert, assertEqual, assertThrows, seededRandom, suite, test } from "./harness.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { SimPreferenceStore } from "../../hal/sim/preference-store.js";
-import { encodeCbor, toHex } from "../../protocol/cbor.js";
+import { encodeCbor } from "../../protocol/cbor.js";
+import { toHex } from "../../protocol/bytes.js";
 import { PendingCommands, RESULT_CLOCK_SKEW_MS, openResult, resultFacts, signCommand, signResult } from "../../protocol/command.js";
 import type { Command, CommandArgs, CommandResult, Role } from "../../protocol/command.js";
-import { CommandHandler, COMMAND_COUNTER_DOMAIN, SETTINGS_DOMAIN } from "../../firmware/security/command-handler.js";
+import { CommandHandler } from "../../firmware/security/command-handler.js";
+import { COMMAND_COUNTER_DOMAIN, SETTINGS_DOMAIN, SECURITY_LOG_DOMAIN, FACTORY_RESET_DOMAINS } from "../../protocol/settings.js";
 import { REJECTION_BUCKET, TokenBucket, VERIFICATION_BUCKET } from "../../firmware/security/rate-limit.js";
 import type { CommandRateLimit } from "../../firmware/security/rate-limit.js";
-import { SECURITY_LOG_DOMAIN, SUMMARY_WINDOW_MS, SecurityLog, verifyLogChain } from "../../firmware/security/security-log.js";
-import type { LogEntry } from "../../firmware/security/security-log.js";
-import {
-  FACTORY_RESET_DOMAINS,
-  applyProvisioningBundle,
-  createProvisioningBundle,
-  ensureIdentityKey,
-  factoryReset,
-  inProvisioningMode,
-  storeFactoryKey,
-} from "../../firmware/security/provisioning.js";
+import { SUMMARY_WINDOW_MS, SecurityLog } from "../../firmware/security/security-log.js";
+import { verifyLogChain } from "../../protocol/security-log.js";
+import type { LogEntry } from "../../protocol/security-log.js";
+import { applyProvisioningBundle, ensureIdentityKey, factoryReset, inProvisioningMode, storeFactoryKey } from "../../firmware/security/provisioning.js";
+import { createProvisioningBundle } from "../../protocol/provisioning-bundle.js";
 import { storeRoleKey } from "../../firmware/security/trust.js";
 import type { Crypto, KeyPair } from "../../hal/contracts/crypto.js";
 import type { PreferenceStore, PreferenceValue } from "../../hal/contracts/store.js";

@@ -4,7 +4,7 @@
  */
 import { assert, assertEqual, assertThrows, seededRandom, suite, test } from "./harness.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
-import { fromHex, toHex, utf8Encode } from "../../protocol/cbor.js";
+import { fromHex, toHex, utf8Encode } from "../../protocol/bytes.js";
 import { createSign1, decodeSign1, es256IsLowS, verifySign1 } from "../../protocol/cose.js";
 
 function hex(s: string): Uint8Array {

@@ -1,7 +1,7 @@
 import { NorFlash, PowerCutError } from "../../hal/sim/nor-flash.js";
 import { CLASS_ESSENTIAL, CLASS_READINGS, FrameQueue } from "../../firmware/storage/frame-queue.js";
-import { crc32 } from "../../firmware/storage/crc32.js";
-import { UNQUEUED_TYPE, decodeEnvelope, encodeAck, envelopeAuthentic, sealAck } from "../../firmware/link/link-messages.js";
+import { crc32 } from "../../protocol/crc32.js";
+import { UNQUEUED_TYPE, decodeEnvelope, encodeAck, envelopeAuthentic, sealAck } from "../../protocol/link-messages.js";
 import { Uplink, type LinkAuthority } from "../../firmware/link/uplink.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { FragmentReassembler } from "../../protocol/link-framing.js";

@@ -43,15 +43,20 @@ export function registeredCases(): readonly TestCase[] {
 
 export function runAll(): TestResult[] {
   const results: TestResult[] = [];
-  for (const c of cases) {
-    try {
-      c.body();
-      results.push({ suite: c.suite, name: c.name, ok: true });
-    } catch (e) {
-      results.push({ suite: c.suite, name: c.name, ok: false, error: describeError(e) });
-    }
-  }
+  for (let i = 0; i < cases.length; i++) results.push(runCase(i));
   return results;
+}
+
+/** Runs the case registered at `index` (a host may run the cases one at a time). */
+export function runCase(index: number): TestResult {
+  const c = cases[index];
+  if (!c) throw new RangeError(`no portable case at index ${index} (${cases.length} registered)`);
+  try {
+    c.body();
+    return { suite: c.suite, name: c.name, ok: true };
+  } catch (e) {
+    return { suite: c.suite, name: c.name, ok: false, error: describeError(e) };
+  }
 }
 
 export function describeError(e: unknown): string {
@@ -80,22 +85,29 @@ function show(v: unknown): string {
   }
 }
 
+/**
+ * Structural equality: same prototype, then Dates by time, typed arrays by bytes, Maps by keys
+ * (SameValueZero) and values, Sets by members (primitives by identity, objects matched deeply,
+ * each member once), everything else by own enumerable keys.
+ */
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;
   if (typeof a !== typeof b || a === null || b === null || typeof a !== "object") return false;
+  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  if (a instanceof Date) return Object.is(a.getTime(), (b as Date).getTime());
   if (ArrayBuffer.isView(a) && ArrayBuffer.isView(b)) {
     const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
     const y = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-    if (x.length !== y.length || a.constructor !== b.constructor) return false;
+    if (x.length !== y.length) return false;
     for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
     return true;
   }
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
   if (a instanceof Map && b instanceof Map) {
     if (a.size !== b.size) return false;
     for (const [k, v] of a) if (!b.has(k) || !deepEqual(v, b.get(k))) return false;
     return true;
   }
+  if (a instanceof Set && b instanceof Set) return setsEqual(a, b);
   const ka = Object.keys(a as object);
   const kb = Object.keys(b as object);
   if (ka.length !== kb.length) return false;
@@ -104,6 +116,20 @@ export function deepEqual(a: unknown, b: unknown): boolean {
     if (!deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
   }
   return true;
+}
+
+function setsEqual(a: Set<unknown>, b: Set<unknown>): boolean {
+  if (a.size !== b.size) return false;
+  const unmatched: unknown[] = [];
+  for (const m of b) if (!a.has(m)) unmatched.push(m);
+  for (const m of a) {
+    if (b.has(m)) continue;
+    if (typeof m !== "object" || m === null) return false;
+    const i = unmatched.findIndex((n) => deepEqual(m, n));
+    if (i < 0) return false;
+    unmatched.splice(i, 1);
+  }
+  return unmatched.length === 0;
 }
 
 export function assert(condition: unknown, message = "assertion failed"): asserts condition {

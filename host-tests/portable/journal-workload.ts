@@ -12,7 +12,7 @@ import { PersistentCounter } from "../../firmware/security/persistent-counter.js
 import { CLASS_READINGS, FrameQueue } from "../../firmware/storage/frame-queue.js";
 import { ReadingJournal } from "../../firmware/storage/reading-journal.js";
 import { ReadingBatch, type FrameSink } from "../../firmware/storage/reading-batch.js";
-import { crc32 } from "../../firmware/storage/crc32.js";
+import { crc32 } from "../../protocol/crc32.js";
 import type { Reading } from "../../protocol/record.js";
 
 export type JournalStep = { op: "reading"; sealNow: boolean } | { op: "ack" } | { op: "reboot" };

@@ -6,7 +6,8 @@
 import { assert, assertEqual, assertThrows, seededRandom, suite, test } from "./harness.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import type { CborValue } from "../../protocol/cbor.js";
-import { CborWriter, decodeCbor, encodeCbor, fromHex, tagged, toHex, utf8Decode, utf8Encode } from "../../protocol/cbor.js";
+import { CborWriter, decodeCbor, encodeCbor, tagged } from "../../protocol/cbor.js";
+import { fromHex, toHex, utf8Decode, utf8Encode } from "../../protocol/bytes.js";
 import { decodeRecord, encodeRecord } from "../../protocol/record.js";
 import type { Reading, RecordV1 } from "../../protocol/record.js";
 import { FrameOpener, FrameSealer, deriveEpochKeys, epochKdfSalt } from "../../protocol/frame.js";

@@ -7,25 +7,12 @@
 import { assert, assertEqual, seededRandom, suite, test } from "./harness.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { SimPreferenceStore } from "../../hal/sim/preference-store.js";
-import { toHex } from "../../protocol/cbor.js";
+import { toHex } from "../../protocol/bytes.js";
 import { encodeProvisioningRequest, openProvisioningResponse } from "../../protocol/provisioning.js";
-import { IDENTITY_DOMAIN, IDENTITY_KEYS, loadCredentials } from "../../firmware/security/credentials.js";
-import {
-  FACTORY_DEVICE_ID_KEY,
-  FACTORY_DOMAIN,
-  FACTORY_IDENTITY_ALG_KEY,
-  answerProvisioningRequest,
-  applyProvisioningBundle,
-  createProvisioningBundle,
-  ensureIdentityKey,
-  factoryReset,
-  inProvisioningMode,
-  loadBrokerSettings,
-  loadIdentityKey,
-  parseProvisioningBundle,
-  storeFactoryKey,
-  type BundleContent,
-} from "../../firmware/security/provisioning.js";
+import { IDENTITY_DOMAIN, IDENTITY_KEYS, FACTORY_DOMAIN, FACTORY_KEYS } from "../../protocol/settings.js";
+import { loadCredentials } from "../../firmware/security/credentials.js";
+import { answerProvisioningRequest, applyProvisioningBundle, ensureIdentityKey, factoryReset, inProvisioningMode, loadBrokerSettings, loadIdentityKey, storeFactoryKey } from "../../firmware/security/provisioning.js";
+import { createProvisioningBundle, parseProvisioningBundle, type BundleContent } from "../../protocol/provisioning-bundle.js";
 
 function setup(seed: number) {
   const random = seededRandom(seed);
@@ -87,7 +74,7 @@ suite("provisioning: the identity key is born on the device", () => {
 
   test("the manufacturing setting chooses Ed25519", () => {
     const { crypto, store } = setup(3);
-    store.set(FACTORY_DOMAIN, FACTORY_IDENTITY_ALG_KEY, "EdDSA");
+    store.set(FACTORY_DOMAIN, FACTORY_KEYS.identityAlg, "EdDSA");
     const k = ensureIdentityKey(store, crypto);
     assertEqual(k.key.alg, "EdDSA");
     assertEqual(k.key.publicKey.length, 32);
@@ -148,7 +135,7 @@ suite("provisioning: bundles carry no private key", () => {
     assertEqual(toHex(c.credentials.signingKey), toHex(key.privateKey), "the identity key stayed the device's own");
     assertEqual(toHex(c.credentials.certificate!), toHex(content(key.publicKey).certificate));
     assertEqual(loadBrokerSettings(store)?.host, "broker.example");
-    assertEqual(toHex(new Uint8Array(store.get(FACTORY_DOMAIN, FACTORY_DEVICE_ID_KEY) as ArrayBuffer)), toHex(deviceId));
+    assertEqual(toHex(new Uint8Array(store.get(FACTORY_DOMAIN, FACTORY_KEYS.deviceId) as ArrayBuffer)), toHex(deviceId));
     const again = applyProvisioningBundle(store, crypto, good);
     assert(!again.ok && again.error === "already-provisioned");
 

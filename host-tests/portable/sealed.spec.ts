@@ -5,7 +5,8 @@
  */
 import { assert, assertEqual, assertThrows, seededRandom, suite, test } from "./harness.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
-import { CborWriter, fromHex, toHex } from "../../protocol/cbor.js";
+import { CborWriter } from "../../protocol/cbor.js";
+import { fromHex, toHex } from "../../protocol/bytes.js";
 import type { CborKey, CborValue } from "../../protocol/cbor.js";
 import { decodeEncrypt0, decodeSign1 } from "../../protocol/cose.js";
 import { CONTENT_TYPE_ANNOUNCEMENT, CONTENT_TYPE_RESULT } from "../../protocol/content-types.js";

@@ -1,4 +1,5 @@
 import { VirtualBoard } from "../../hal/sim/board.js";
+import type { SimThermometerChip } from "../../hal/sim/chips.js";
 import type { PpgSourceOptions } from "../../hal/sim/ppg-source.js";
 import type { HeartRateTrace } from "../../hal/sim/traces.js";
 import { Max30102 } from "../../firmware/drivers/max30102.js";
@@ -9,14 +10,14 @@ import { TemperatureFilter } from "../../firmware/sensing/temperature.js";
 import type { ScheduledFault } from "../../hal/sim/board.js";
 import { findScenario } from "../../hal/sim/scenarios.js";
 import { SensingPipeline } from "../../firmware/sensing/pipeline.js";
-import { AlertMonitor, ALERT_NO_CONTACT, ALERT_SENSOR_FAULT, ALERT_TACHYCARDIA, ALERT_BRADYCARDIA, ALERT_FEVER, DEFAULT_ALERT_THRESHOLDS, loadAlertSettings } from "../../firmware/sensing/alerts.js";
-import { FLAG_HR_SENSOR_FAULT, FLAG_MOTION, FLAG_NO_CONTACT, FLAG_TEMP_SENSOR_FAULT } from "../../protocol/record.js";
-import { runScenario } from "../../entry/lab-estimator.js";
-import type { SMBusOpener } from "../../hal/contracts/i2c.js";
+import { AlertMonitor, DEFAULT_ALERT_THRESHOLDS, loadAlertSettings } from "../../firmware/sensing/alerts.js";
+import { ALERT_NO_CONTACT, ALERT_SENSOR_FAULT, ALERT_TACHYCARDIA, ALERT_BRADYCARDIA, ALERT_FEVER, FLAG_HR_SENSOR_FAULT, FLAG_MOTION, FLAG_NO_CONTACT, FLAG_TEMP_SENSOR_FAULT } from "../../protocol/record.js";
+import { runScenario } from "../../simulator/lab-estimator.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { WearableFirmware } from "../../firmware/app.js";
 import { storeCredentials } from "../../firmware/security/credentials.js";
-import { assert, assertClose, assertEqual, describeError, seededRandom, suite, test } from "./harness.js";
+import { assert, assertClose, assertEqual, seededRandom, suite, test } from "./harness.js";
+import { recordingOpener } from "./recording-opener.js";
 
 interface SecondResult {
   atMs: number;
@@ -197,7 +198,7 @@ suite("sensing pipeline: fault modes are clear states, never a made-up heart rat
     flags: number;
     alerts: number;
   }
-  function runPipeline(seconds: number, faults: ScheduledFault[], thermometerChip: "max30205" | "tmp117" = "max30205"): { rows: Row[]; pipeline: SensingPipeline } {
+  function runPipeline(seconds: number, faults: ScheduledFault[], thermometerChip: SimThermometerChip = "max30205"): { rows: Row[]; pipeline: SensingPipeline } {
     const board = new VirtualBoard({ seed: 3, heartRate: [{ atS: 0, bpm: 72 }], skinTempC: [{ atS: 0, celsius: 33.5 }], faults, thermometerChip });
     const pipeline = new SensingPipeline({ i2c: (o) => board.bus.open(o), store: board.store, log: { log: () => {} }, sampleRate: 50 });
     pipeline.start();
@@ -387,27 +388,10 @@ suite("alerts", () => {
   });
 });
 
-/** The board's I2C opener, recording every address opened and every open the bus refused (rethrown). */
-function recordingOpener(board: VirtualBoard): { open: SMBusOpener; opened: number[]; refused: string[] } {
-  const opened: number[] = [];
-  const refused: string[] = [];
-  const open: SMBusOpener = (options) => {
-    try {
-      const handle = board.bus.open(options);
-      opened.push(options.address);
-      return handle;
-    } catch (e) {
-      refused.push(describeError(e));
-      throw e;
-    }
-  };
-  return { open, opened, refused };
-}
-
 const count = (list: number[], address: number) => list.filter((a) => a === address).length;
 
 suite("sensing pipeline: at most one handle per address, as the SDK's I2C demands", () => {
-  function setup(thermometerChip: "max30205" | "tmp117" = "max30205", interrupt = false) {
+  function setup(thermometerChip: SimThermometerChip = "max30205", interrupt = false) {
     const board = new VirtualBoard({ seed: 3, heartRate: [{ atS: 0, bpm: 72 }], skinTempC: [{ atS: 0, celsius: 33.5 }], thermometerChip });
     const bus = recordingOpener(board);
     const logs: string[] = [];
@@ -540,7 +524,7 @@ suite("sensing pipeline: at most one handle per address, as the SDK's I2C demand
 suite("firmware: stop and start on one board", () => {
   let keys: { crypto: NobleCrypto; signing: Uint8Array; gateway: Uint8Array; gatewayKeyId: Uint8Array } | null = null;
 
-  function boot(thermometerChip: "max30205" | "tmp117" = "max30205") {
+  function boot(thermometerChip: SimThermometerChip = "max30205") {
     if (keys === null) {
       const next = seededRandom(88);
       const crypto = new NobleCrypto((n) => {

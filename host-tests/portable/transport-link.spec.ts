@@ -213,6 +213,20 @@ suite("transport link", () => {
     assertEqual(r.writes, [frame(1), frame(2), frame(3), frame(4)]);
   });
 
+  test("stop (a reboot) stops Wi-Fi, and the next firmware's useTransport starts it again", () => {
+    const r = rig();
+    r.link.useTransport("mqtt");
+    r.mqtt.set(true);
+    r.link.stop();
+    assertEqual(r.mqtt.stops, 1);
+    r.mqtt.set(false);
+    r.link.useTransport("mqtt");
+    assertEqual(r.mqtt.starts, 2);
+    r.link.stop();
+    r.link.stop();
+    assertEqual(r.mqtt.stops, 2, "a stopped link is stopped once");
+  });
+
   test("standard characteristics go to BLE, whatever the transport", () => {
     const r = rig();
     r.link.useTransport("mqtt");

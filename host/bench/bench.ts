@@ -1,11 +1,16 @@
 /**
- * `npm run bench [-- --json]`: cost figures measured on the XS engine's compute meter and heap
- * (deterministic), bytes on the wire, and simulator throughput.
+ * `npm run bench [-- --json] [--quick] [--only SECTIONS]`: cost figures measured on the XS engine's
+ * compute meter and heap (deterministic), bytes on the wire, and simulator throughput. Progress
+ * goes to stderr, one line per section with a running count; stdout holds the figures (with
+ * --json, one JSON document). Figures computed from others rather than measured are listed, with
+ * their formula, under a `derived` key beside them.
  */
 import { join } from "node:path";
 import { measureFrameQueue } from "../soak/bench-queue.js";
 import type { AeadAlgorithm, KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
-import { fragmentCount } from "../../protocol/link-framing.js";
+import { fragmentMessage } from "../../protocol/link-framing.js";
+import { sealEnvelope } from "../../protocol/link-messages.js";
+import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import type { BenchSetup } from "../../entry/xs-bench.js";
 import { formatHelp, parseFlags, UsageError } from "../cli/args.js";
 import { buildForXs } from "../xs/build.js";
@@ -126,18 +131,42 @@ async function measureSim(engine: EngineName, seconds: number): Promise<SimThrou
   }
 }
 
+/** Notifications one sealed frame takes on BLE at this ATT MTU: its link envelope split by the link framing, as the uplink does. */
+function notificationsPerFrame(frameBytes: number, mtu: number): number {
+  const crypto = new NobleCrypto((n) => new Uint8Array(n).fill(7));
+  const envelope = sealEnvelope(crypto, new Uint8Array(32).fill(1), new Uint8Array(8).fill(2), 1, 2, 1, new Uint8Array(frameBytes).fill(0x5a));
+  return fragmentMessage(envelope, mtu - ATT_HEADER_BYTES, 0).length;
+}
+
+/** ATT notification header: an MTU of 247 leaves 244 bytes of payload. */
+const ATT_HEADER_BYTES = 3;
+
+/** What `--only` can select, in the order they run; the JSON keys each fills. */
+export const BENCH_SECTIONS = ["algorithms", "simulator", "hr", "commands", "update", "fleet", "frameQueue", "deviceCrypto", "esp32Image"] as const;
+type Section = (typeof BENCH_SECTIONS)[number];
+
 const flagSpecs = {
-  json: { type: "boolean", help: "one JSON object on stdout" },
+  json: { type: "boolean", help: "one JSON object on stdout (progress on stderr)" },
   quick: { type: "boolean", help: "only the default algorithm choice (faster)" },
+  only: { type: "string", help: `measure only these sections, comma-separated (${BENCH_SECTIONS.join(", ")})`, valueName: "LIST" },
 } as const;
 
 async function main(argv: string[]): Promise<void> {
   const { flags, positional, help } = parseFlags("bench", flagSpecs, argv);
   if (help) {
-    console.log(formatHelp("npm run bench -- [--json] [--quick]", "Measures per-frame cost on XS (compute meter, live slots), bytes on the wire and simulator speed.", flagSpecs));
+    console.log(formatHelp("npm run bench -- [--json] [--quick] [--only LIST]", "Measures per-frame cost on XS (compute meter, live slots), bytes on the wire and simulator speed.", flagSpecs));
     return;
   }
   if (positional.length) throw new UsageError(`bench: unexpected argument "${positional[0]}" (see --help)`);
+  let sections: Section[] = [...BENCH_SECTIONS];
+  if (flags.only !== undefined) {
+    const asked = flags.only.split(",").map((x) => x.trim());
+    const unknown = asked.find((x) => !(BENCH_SECTIONS as readonly string[]).includes(x));
+    if (unknown !== undefined || asked.length === 0) throw new UsageError(`bench: --only: unknown section "${unknown ?? ""}"; sections: ${BENCH_SECTIONS.join(", ")}`);
+    sections = BENCH_SECTIONS.filter((x) => asked.includes(x));
+  }
+  const progress = (line: string) => process.stderr.write(line + "\n");
+  const wallStart = performance.now();
   const readingsPerFrame = 5;
   const combos: [SignatureAlgorithm, KeyAgreementAlgorithm, AeadAlgorithm][] = flags.quick
     ? [["ES256", "P-256", "A128GCM"]]
@@ -147,24 +176,67 @@ async function main(argv: string[]): Promise<void> {
         ["EdDSA", "X25519", "A128GCM"],
         ["EdDSA", "X25519", "ChaCha20/Poly1305"],
       ];
+  // The seal of the default choice: its frame size sizes the queue, so "frameQueue" needs it too.
+  const needSeal = sections.includes("algorithms") || sections.includes("frameQueue");
+  const steps = (needSeal && !sections.includes("algorithms") ? 1 : 0) + sections.length;
+  let stepNo = 0;
+  const begin = (what: string) => progress(`bench: [${++stepNo}/${steps}] ${what} (${((performance.now() - wallStart) / 1000).toFixed(0)} s so far)`);
+
   const seal: SealCost[] = [];
-  for (const [s, a, e] of combos) seal.push(await measureSeal(s, a, e, readingsPerFrame));
-  const chosen = seal[0];
-  const sim = [await measureSim("xs", 60), await measureSim("node", 60)];
-  const hr = await benchHeartRate();
-  const commands = await measureCommands();
-  const update = await measureUpdate();
-  // Fleet throughput: 500 generator devices, one simulated minute as fast as the gateway takes it.
-  const fleetRun = await runFleet({ devices: 500, minutes: 1, engine: "generator", speed: "max", framePeriodS: 5, seed: 1, transport: createInProcessTransport(), progress: null });
-  const fleet = { devices: fleetRun.devices, verifiedFrames: fleetRun.verified, lost: fleetRun.lost, verifiedFramesPerWallSecond: fleetRun.framesPerSecond, p50LatencyMs: fleetRun.p50LatencyMs, p99LatencyMs: fleetRun.p99LatencyMs, cpuPercent: fleetRun.cpuPercent };
-  const frameQueue = measureFrameQueue(chosen.frameBytes);
-  // The device's native crypto against @noble in the Moddable SDK's simulator (needs the SDK).
-  const sdk = cryptoAppPrerequisites();
-  const deviceCrypto = typeof sdk === "string" ? { skipped: sdk } : await runDeviceCryptoBench((line) => process.stderr.write(`${line}\n`));
-  // The ESP32 build's XS archive (bytecode and preloaded heap in flash), made with the SDK's host
-  // tools: xsc and xsl, no ESP-IDF (host/device/esp32-size.ts).
-  const moddable = findSdk();
-  const esp32Image = typeof moddable === "string" ? { skipped: moddable } : await measureEsp32Image(moddable, { progress: (line) => process.stderr.write(`${line}\n`) });
+  if (needSeal) {
+    const list = sections.includes("algorithms") ? combos : combos.slice(0, 1);
+    begin(`seal cost on XS: ${list.length} algorithm choice${list.length > 1 ? "s" : ""}`);
+    for (const [s, a, e] of list) seal.push(await measureSeal(s, a, e, readingsPerFrame));
+  }
+  const chosen = seal[0] as SealCost | undefined;
+  let sim: SimThroughput[] | undefined;
+  if (sections.includes("simulator")) {
+    begin("simulator: 60 simulated s on XS and on Node");
+    sim = [await measureSim("xs", 60), await measureSim("node", 60)];
+  }
+  let hr: Awaited<ReturnType<typeof benchHeartRate>> | undefined;
+  if (sections.includes("hr")) {
+    begin("heart rate: estimator cost on XS and the scenarios");
+    hr = await benchHeartRate();
+  }
+  let commands: Awaited<ReturnType<typeof measureCommands>> | undefined;
+  if (sections.includes("commands")) {
+    begin("commands on XS");
+    commands = await measureCommands();
+  }
+  let update: Awaited<ReturnType<typeof measureUpdate>> | undefined;
+  if (sections.includes("update")) {
+    begin("update: manifest and hash on XS, BLE delivery, power-cut sweep");
+    update = await measureUpdate(progress);
+  }
+  let fleet: Record<string, number | null> | undefined;
+  if (sections.includes("fleet")) {
+    // Fleet throughput: 500 generator devices, one simulated minute as fast as the gateway takes it.
+    begin("fleet: 500 devices, one simulated minute");
+    const fleetRun = await runFleet({ devices: 500, minutes: 1, engine: "generator", speed: "max", framePeriodS: 5, seed: 1, transport: createInProcessTransport(), progress: null });
+    fleet = { devices: fleetRun.devices, verifiedFrames: fleetRun.verified, lost: fleetRun.lost, verifiedFramesPerWallSecond: fleetRun.framesPerSecond, p50LatencyMs: fleetRun.p50LatencyMs, p99LatencyMs: fleetRun.p99LatencyMs, cpuPercent: fleetRun.cpuPercent };
+  }
+  let frameQueue: ReturnType<typeof measureFrameQueue> | undefined;
+  if (sections.includes("frameQueue")) {
+    begin(`frame queue: capacity, wear and a soak, with ${chosen!.frameBytes}-byte frames`);
+    frameQueue = measureFrameQueue(chosen!.frameBytes, progress);
+  }
+  let deviceCrypto: { skipped: string } | Awaited<ReturnType<typeof runDeviceCryptoBench>> | undefined;
+  if (sections.includes("deviceCrypto")) {
+    // The device's native crypto against @noble in the Moddable SDK's simulator (needs the SDK).
+    begin("device crypto in the Moddable SDK's simulator");
+    const sdk = cryptoAppPrerequisites();
+    deviceCrypto = typeof sdk === "string" ? { skipped: sdk } : await runDeviceCryptoBench(progress);
+  }
+  let esp32Image: { skipped: string } | Awaited<ReturnType<typeof measureEsp32Image>> | undefined;
+  if (sections.includes("esp32Image")) {
+    // The ESP32 build's XS archive (bytecode and preloaded heap in flash), made with the SDK's host
+    // tools: xsc and xsl, no ESP-IDF (host/device/esp32-size.ts).
+    begin("ESP32 image size with the SDK's host tools");
+    const moddable = findSdk();
+    esp32Image = typeof moddable === "string" ? { skipped: moddable } : await measureEsp32Image(moddable, { progress });
+  }
+  const showSeal = sections.includes("algorithms") && chosen !== undefined;
   const result = {
     esp32Image,
     deviceCrypto,
@@ -173,52 +245,81 @@ async function main(argv: string[]): Promise<void> {
     update,
     commands,
     hr,
-    xs: {
-      engine: "xsnap-worker (Moddable XS)",
-      readingsPerFrame,
-      computronsPerFrame: chosen.computronsPerFrame,
-      liveSlotsAfterGc: chosen.liveSlotsAfterGc,
-      retainedSlotsPerFrame: chosen.retainedSlotsPerFrame,
-      transientSlotsPerFrame: chosen.transientSlotsPerFrame,
-      computronsPerSimulatedSecond: sim[0].computronsPerSimulatedSecond,
-    },
-    wire: {
-      frameBytes: chosen.frameBytes,
-      payloadBytes: chosen.payloadBytes,
-      overheadBytes: chosen.overheadBytes,
-      announcementBytes: chosen.announcementBytes,
-      notificationsPerFrameAtMtu247: fragmentCount(chosen.frameBytes, 244),
-      notificationsPerFrameAtMtu23: fragmentCount(chosen.frameBytes, 20),
-    },
-    simulatedSecondsPerWallSecond: { xs: sim[0].simulatedSecondsPerWallSecond, node: sim[1].simulatedSecondsPerWallSecond },
-    algorithms: seal,
+    xs:
+      showSeal || sim
+        ? {
+            engine: "xsnap-worker (Moddable XS)",
+            ...(showSeal
+              ? {
+                  readingsPerFrame,
+                  computronsPerFrame: chosen.computronsPerFrame,
+                  liveSlotsAfterGc: chosen.liveSlotsAfterGc,
+                  retainedSlotsPerFrame: chosen.retainedSlotsPerFrame,
+                  transientSlotsPerFrame: chosen.transientSlotsPerFrame,
+                }
+              : {}),
+            ...(sim ? { computronsPerSimulatedSecond: sim[0].computronsPerSimulatedSecond } : {}),
+          }
+        : undefined,
+    wire: showSeal
+      ? {
+          frameBytes: chosen.frameBytes,
+          payloadBytes: chosen.payloadBytes,
+          overheadBytes: chosen.overheadBytes,
+          announcementBytes: chosen.announcementBytes,
+          notificationsPerFrameAtMtu247: notificationsPerFrame(chosen.frameBytes, 247),
+          notificationsPerFrameAtMtu23: notificationsPerFrame(chosen.frameBytes, 23),
+          derived: {
+            overheadBytes: "frameBytes - payloadBytes",
+            notificationsPerFrameAtMtu247: "a frame of frameBytes in its link envelope, split by the link framing at 244-byte payloads (not counted on a link)",
+            notificationsPerFrameAtMtu23: "the same at 20-byte payloads",
+          },
+        }
+      : undefined,
+    simulatedSecondsPerWallSecond: sim ? { xs: sim[0].simulatedSecondsPerWallSecond, node: sim[1].simulatedSecondsPerWallSecond } : undefined,
+    algorithms: showSeal ? seal : undefined,
     simulator: sim,
   };
+  progress(`bench: done in ${((performance.now() - wallStart) / 1000).toFixed(0)} s`);
   if (flags.json) {
     process.stdout.write(JSON.stringify(result) + "\n");
     return;
   }
-  console.log(`XS engine, ${readingsPerFrame} readings per frame (ES256 + P-256 ECDH + A128GCM):`);
-  console.log(`  seal one frame        ${chosen.computronsPerFrame.toLocaleString("en")} computrons (first frame ${chosen.firstFrameComputrons.toLocaleString("en")})`);
-  console.log(`  open an epoch         ${chosen.epochOpenComputrons.toLocaleString("en")} computrons`);
-  console.log(`  live slots after GC   ${chosen.liveSlotsAfterGc} (retained per frame ${chosen.retainedSlotsPerFrame}, transient per frame ${chosen.transientSlotsPerFrame})`);
-  console.log(`  whole device, per simulated second: ${sim[0].computronsPerSimulatedSecond?.toLocaleString("en")} computrons (board models included)`);
-  console.log(`  command (ES256): accept ${commands.acceptComputrons.toLocaleString("en")}, reject forged ${commands.rejectForgedComputrons.toLocaleString("en")}, answer garbage ${commands.rejectMalformedComputrons.toLocaleString("en")}; rate-limited: drop garbage ${commands.dropMalformedComputrons.toLocaleString("en")}, drop a forgery ${commands.dropForgedComputrons.toLocaleString("en")}; log entry ${commands.securityLogAppendComputrons.toLocaleString("en")} (a repeat within its window ${commands.securityLogRepeatComputrons.toLocaleString("en")}) computrons; command ${commands.commandBytes} B, result ${commands.resultBytes} B`);
-  const hrLine = Object.entries(hr.scenarios).map(([name, f]) => `${name} ${f.maeBpm ?? "n/a"} bpm at ${f.coveragePct} %`).join(", ");
-  console.log(`heart rate: estimator ${hr.xsComputronsPerSecond.toLocaleString("en")} computrons per second of signal at 50 sps (${hr.xsComputronsPerSecondWithAccel.toLocaleString("en")} with the accelerometer); scenarios (MAE at coverage): ${hrLine}`);
-  console.log(`wire: frame ${chosen.frameBytes} B = record ${chosen.payloadBytes} B + ${chosen.overheadBytes} B of COSE; announcement ${chosen.announcementBytes} B`);
-  console.log(`simulator: ${sim[0].simulatedSecondsPerWallSecond} simulated s per wall s on XS, ${sim[1].simulatedSecondsPerWallSecond} on Node`);
-  console.log(`fleet (${fleet.devices} devices, compressed time, in-process): ${fleet.verifiedFramesPerWallSecond} frames verified per wall s, lost ${fleet.lost}, latency p50 ${fleet.p50LatencyMs} ms p99 ${fleet.p99LatencyMs} ms, CPU ${fleet.cpuPercent}%`);
-  console.log(`update: manifest ${update.manifestBytes} B, simulator image ${update.simImageBytes} B (${update.bleWritesPerSimImage} BLE writes); on XS: check a manifest ${update.verifyManifestComputrons.toLocaleString("en")} computrons, SHA-256 ${update.sha256ComputronsPer4KB.toLocaleString("en")} per 4 KB; sweep: ${update.sweep.cutPoints} cut points, ${update.sweep.bootedValid} booted valid, ${update.sweep.sequenceDecreased} sequence decreased (revert: ${update.sweep.revertCutPoints}/${update.sweep.revertBootedValid})`);
-  console.log(`frame queue: ${frameQueue.capacityFrames} frames (${frameQueue.offlineHoursAt5sFrames} h offline at one frame per 5 s) in ${frameQueue.partitionBytes} B; ${frameQueue.flashWritesPerFrame} flash writes and ${frameQueue.blockErasesPer1000Frames} block erases per 1000 frames stored and acknowledged; soak ${frameQueue.soak.simulatedSecondsPerWallSecond} simulated s per wall s`);
-  console.log("skipped" in esp32Image ? `size:esp32: skipped: ${esp32Image.skipped}` : describeEsp32Image(esp32Image));
-  if ("skipped" in deviceCrypto) console.log(`device crypto: skipped: ${deviceCrypto.skipped}`);
-  else for (const line of describeDeviceCryptoBench(deviceCrypto)) console.log(line);
-  console.log("algorithm choices (per frame on XS):");
-  for (const c of seal) {
+  if (showSeal) {
+    console.log(`XS engine, ${readingsPerFrame} readings per frame (ES256 + P-256 ECDH + A128GCM):`);
+    console.log(`  seal one frame        ${chosen.computronsPerFrame.toLocaleString("en")} computrons (first frame ${chosen.firstFrameComputrons.toLocaleString("en")})`);
+    console.log(`  open an epoch         ${chosen.epochOpenComputrons.toLocaleString("en")} computrons`);
+    console.log(`  live slots after GC   ${chosen.liveSlotsAfterGc} (retained per frame ${chosen.retainedSlotsPerFrame}, transient per frame ${chosen.transientSlotsPerFrame})`);
+  }
+  if (sim) console.log(`  whole device, per simulated second: ${sim[0].computronsPerSimulatedSecond?.toLocaleString("en")} computrons (board models included)`);
+  if (commands) console.log(`  command (ES256): accept ${commands.acceptComputrons.toLocaleString("en")}, reject forged ${commands.rejectForgedComputrons.toLocaleString("en")}, answer garbage ${commands.rejectMalformedComputrons.toLocaleString("en")}; rate-limited: drop garbage ${commands.dropMalformedComputrons.toLocaleString("en")}, drop a forgery ${commands.dropForgedComputrons.toLocaleString("en")}; log entry ${commands.securityLogAppendComputrons.toLocaleString("en")} (a repeat within its window ${commands.securityLogRepeatComputrons.toLocaleString("en")}) computrons; command ${commands.commandBytes} B, result ${commands.resultBytes} B`);
+  if (hr) {
+    const hrLine = Object.entries(hr.scenarios).map(([name, f]) => `${name} ${f.maeBpm ?? "n/a"} bpm at ${f.coveragePct} %`).join(", ");
+    console.log(`heart rate: estimator ${hr.xsComputronsPerSecond.toLocaleString("en")} computrons per second of signal at 50 sps (${hr.xsComputronsPerSecondWithAccel.toLocaleString("en")} with the accelerometer); scenarios (MAE at coverage): ${hrLine}`);
+  }
+  if (result.wire) console.log(`wire: frame ${result.wire.frameBytes} B = record ${result.wire.payloadBytes} B + ${result.wire.overheadBytes} B of COSE; announcement ${result.wire.announcementBytes} B; ${result.wire.notificationsPerFrameAtMtu247} notifications per frame at MTU 247, ${result.wire.notificationsPerFrameAtMtu23} at MTU 23 (derived: envelope split by the link framing)`);
+  if (sim) console.log(`simulator: ${sim[0].simulatedSecondsPerWallSecond} simulated s per wall s on XS, ${sim[1].simulatedSecondsPerWallSecond} on Node`);
+  if (fleet) console.log(`fleet (${fleet.devices} devices, compressed time, in-process): ${fleet.verifiedFramesPerWallSecond} frames verified per wall s, lost ${fleet.lost}, latency p50 ${fleet.p50LatencyMs} ms p99 ${fleet.p99LatencyMs} ms, CPU ${fleet.cpuPercent}%`);
+  if (update) console.log(`update: manifest ${update.manifestBytes} B, simulator image ${update.simImageBytes} B (${update.bleWritesPerSimImage} BLE writes, counted at the link); on XS: check a manifest ${update.verifyManifestComputrons.toLocaleString("en")} computrons, SHA-256 ${update.sha256ComputronsPer4KB.toLocaleString("en")} per 4 KB; sweep: ${update.sweep.cutPoints} cut points, ${update.sweep.bootedValid} booted valid, ${update.sweep.sequenceDecreased} sequence decreased (revert: ${update.sweep.revertCutPoints}/${update.sweep.revertBootedValid})`);
+  if (frameQueue) {
     console.log(
-      `  ${`${c.signatureAlg} + ${c.agreementAlg} + ${c.aeadAlg}`.padEnd(38)} seal ${c.computronsPerFrame.toLocaleString("en").padStart(11)}  first ${c.firstFrameComputrons.toLocaleString("en").padStart(11)}  epoch ${c.epochOpenComputrons.toLocaleString("en").padStart(11)}  slots ${String(c.liveSlotsAfterGc).padStart(6)}  frame ${c.frameBytes} B (+${c.overheadBytes})  announce ${c.announcementBytes} B`,
+      `frame queue: ${frameQueue.capacityFrames} frames of ${chosen!.frameBytes} B (filled until it drops one) in ${frameQueue.partitionBytes} B, ${frameQueue.offlineHoursAt5sFrames} h offline at one frame per 5 s (derived); ` +
+        `${frameQueue.flashWritesPerFrame} flash writes per frame and ${frameQueue.blockErasesPer1000Frames} block erases per 1000 frames stored and acknowledged; envelope ${frameQueue.envelopeBytes} B, acknowledgement ${frameQueue.ackBytes} B; ` +
+        `soak ${frameQueue.soak.simulatedHours} simulated h at ${frameQueue.soak.simulatedSecondsPerWallSecond} simulated s per wall s`,
     );
+  }
+  if (esp32Image) console.log("skipped" in esp32Image ? `size:esp32: skipped: ${esp32Image.skipped}` : describeEsp32Image(esp32Image));
+  if (deviceCrypto) {
+    if ("skipped" in deviceCrypto) console.log(`device crypto: skipped: ${deviceCrypto.skipped}`);
+    else for (const line of describeDeviceCryptoBench(deviceCrypto)) console.log(line);
+  }
+  if (showSeal) {
+    console.log("algorithm choices (per frame on XS):");
+    for (const c of seal) {
+      console.log(
+        `  ${`${c.signatureAlg} + ${c.agreementAlg} + ${c.aeadAlg}`.padEnd(38)} seal ${c.computronsPerFrame.toLocaleString("en").padStart(11)}  first ${c.firstFrameComputrons.toLocaleString("en").padStart(11)}  epoch ${c.epochOpenComputrons.toLocaleString("en").padStart(11)}  slots ${String(c.liveSlotsAfterGc).padStart(6)}  frame ${c.frameBytes} B (+${c.overheadBytes})  announce ${c.announcementBytes} B`,
+      );
+    }
   }
 }
 

@@ -83,3 +83,11 @@ export function formatHelp(usage: string, summary: string, specs: FlagSpecs): st
   }
   return lines.join("\n");
 }
+
+/** `--speed`: "max", or a real-time multiple above 0 and at most 1000. */
+export function parseSpeed(command: string, value: string | undefined): number | "max" {
+  if (value === "max") return "max";
+  const speed = Number(value);
+  if (!Number.isFinite(speed) || speed <= 0 || speed > 1000) throw new UsageError(`${command}: --speed must be a number above 0 and at most 1000, or max, not "${value}"`);
+  return speed;
+}

@@ -2,22 +2,24 @@
  * The project's command line: `npm run wearable -- <command> [flags]`.
  * Every command has `--help`; a usage error prints one line and exits with code 2.
  */
-import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "./args.js";
-import { DEFAULT_HR_TRACE, DEFAULT_START, parseHrTrace, runSim } from "../sim/run-sim.js";
+import { formatHelp, parseFlags, UsageError, type FlagSpecs, parseSpeed } from "./args.js";
+import { DEFAULT_HR_TRACE, DEFAULT_START, parseHrTrace, runSim, type SimSummary } from "../sim/run-sim.js";
+import { stopExplains, withRunScope, type RunScope } from "../sim/run-scope.js";
 import { parseFaults, parseScenario } from "../lab/sim-options.js";
 import { labCommand } from "../lab/lab-command.js";
 import { SOAK_SUMMARY, SOAK_USAGE, soakCommand, soakFlags } from "../soak/cli.js";
 import { GATEWAY_SUMMARY, GATEWAY_USAGE, gatewayCommand, gatewayFlags } from "../mqtt/gateway-cli.js";
 import { EXPORT_SUMMARY, EXPORT_USAGE, exportCommand, exportFlags } from "../export/export-cli.js";
-import { prepareSimMqtt, simDeviceIdHex } from "../mqtt/sim-transport.js";
+import { prepareSimMqtt, simDeviceIdHex, type PreparedMqtt } from "../mqtt/sim-transport.js";
 import { simFactoryCa } from "../sim/sim-keys.js";
 import { DashboardServer, shippedScenarioNames } from "../dashboard/server.js";
 import { fleetCommand } from "../fleet/command.js";
 import { replayCommand } from "../replay/replay.js";
 import { safeText } from "./safe-text.js";
 import { commandCommand, parseCommandAt } from "../command/command-cli.js";
-import { loadSimDevice, provisionCommand } from "../provision/provision-cli.js";
+import { loadSimDevice, provisionCommand, type RegistrySimDevice } from "../provision/provision-cli.js";
 import { otaCommand, releaseCommand, simUpdateFlags, simUpdatePlan } from "../ota/commands.js";
+import { DEFAULT_THERMOMETER_CHIP, THERMOMETER_CHIP_NAMES, type SimThermometerChip } from "../../hal/sim/chips.js";
 
 interface Command {
   summary: string;
@@ -27,7 +29,7 @@ interface Command {
 }
 
 const simFlags = {
-  seconds: { type: "number", help: "stop after N simulated seconds (0 runs until Ctrl-C)", default: 0, min: 0, valueName: "N" },
+  seconds: { type: "number", help: "stop after N simulated seconds (0 runs until Ctrl-C; Ctrl-C or SIGTERM ends any run normally: summary, cleanup, exit 0)", default: 0, min: 0, valueName: "N" },
   speed: { type: "string", help: "simulated seconds per wall second, or max", default: "1", valueName: "X|max" },
   seed: { type: "number", help: "seed for the virtual board and the keys", default: 1, integer: true, min: 0, max: 2 ** 31 - 1 },
   "run-nonce": { type: "string", help: "per-run entropy of the device's random source, 32 hex digits (default: fresh; a recording's keys.json has the run's, to repeat it)", valueName: "HEX" },
@@ -42,7 +44,7 @@ const simFlags = {
   "hr-trace": { type: "string", help: "simulated heart rate, SECONDS:BPM,... (linear between points)", valueName: "TRACE" },
   scenario: { type: "string", help: "a shipped wearer scenario (rest, sleep, walk, run, irregular, tachycardia, fever, off-body); replaces --hr-trace", valueName: "NAME" },
   fault: { type: "string", help: "inject faults: KIND[:ppg|thermometer|accelerometer]@SECONDS[+DURATION],... (nack, bus-stuck, saturated, fifo-overflow, off-body, temp-drift)", valueName: "LIST" },
-  thermometer: { type: "string", help: "skin thermometer on the virtual board", default: "max30205", choices: ["max30205", "tmp117"] },
+  thermometer: { type: "string", help: "skin thermometer on the virtual board", default: DEFAULT_THERMOMETER_CHIP, choices: THERMOMETER_CHIP_NAMES },
   "lab-mode": { type: "boolean", help: "start the device in lab mode: raw PPG streamed in (encrypted) frames" },
   "ppg-out": { type: "string", help: "write the raw PPG received in lab mode to FILE (0600; lab CSV, docs/lab.md); implies --lab-mode", valueName: "FILE" },
   start: { type: "string", help: "simulated wall-clock start time (ISO 8601)", default: DEFAULT_START, valueName: "TIME" },
@@ -77,12 +79,7 @@ const commands: Record<string, Command> = {
         return 0;
       }
       if (positional.length) throw new UsageError(`sim: unexpected argument "${positional[0]}" (see --help)`);
-      let speed: number | "max";
-      if (flags.speed === "max") speed = "max";
-      else {
-        speed = Number(flags.speed);
-        if (!Number.isFinite(speed) || speed <= 0 || speed > 1000) throw new UsageError(`sim: --speed must be a number above 0 and at most 1000, or max, not "${flags.speed}"`);
-      }
+      const speed = parseSpeed("sim", flags.speed);
       let heartRate = DEFAULT_HR_TRACE;
       if (flags["hr-trace"] !== undefined) {
         const parsed = parseHrTrace(flags["hr-trace"]);
@@ -97,62 +94,101 @@ const commands: Record<string, Command> = {
       if (Number.isNaN(Date.parse(flags.start!))) throw new UsageError(`sim: --start needs an ISO 8601 time such as ${DEFAULT_START}, not "${flags.start}"`);
       if ((flags.registry === undefined) !== (flags.device === undefined)) throw new UsageError("sim: --registry and --device go together");
       const device = flags.device === undefined ? undefined : loadSimDevice(flags.registry!, flags.device);
-      const mqtt =
-        flags.transport === "ble"
-          ? null
-          : await prepareSimMqtt(
+      const command = flags.command === undefined ? undefined : parseCommandAt(flags.command);
+      if (typeof command === "string") throw new UsageError(`sim: --command: ${command}`);
+      const update = simUpdatePlan(flags.update, flags["update-via"]);
+      // Everything started from here (the broker, the dashboard, the engine) is released on every
+      // way out; Ctrl-C or SIGTERM ends the run with its summary and exit code 0.
+      return withRunScope(async (scope) => {
+        const started = await startSimServices(scope, flags, device, scenario?.name ?? "", update?.[0]?.dir);
+        if (started === null) return 0;
+        const { mqtt, dashboard } = started;
+        const summary = await runSim({
+          stop: scope.signal,
+          mqtt: mqtt?.options,
+          hooks: dashboard?.hooks(),
+          seconds: flags.seconds!,
+          speed,
+          seed: flags.seed!,
+          runNonce: flags["run-nonce"],
+          json: flags.json,
+          engine: flags.engine as "xs" | "node",
+          record: flags.record,
+          gatewayKeysOut: flags["gateway-keys-out"],
+          framePeriodS: flags["frame-period"]!,
+          heartRate,
+          scenario,
+          faults,
+          thermometerChip: flags.thermometer as SimThermometerChip,
+          labMode: flags["lab-mode"] || flags["ppg-out"] !== undefined,
+          ppgOut: flags["ppg-out"],
+          centralMessages: command ? [command] : undefined,
+          device,
+          epochPeriodS: flags["epoch-period"],
+          update,
+          startIso: new Date(Date.parse(flags.start!)).toISOString(),
+          firmwareVersion: "1.0.0",
+          out: (line) => process.stdout.write(line + "\n"),
+          err: (line) => process.stderr.write(line + "\n"),
+        });
+        process.stderr.write(simSummaryLine(summary) + "\n");
+        return summary.firmware && summary.firmware.state === "unprovisioned" ? 1 : 0;
+      }, { warn: (line) => process.stderr.write(`sim: ${line}\n`) });
+    },
+  },
+};
+
+/**
+ * The broker (with --transport mqtt or both, unless --broker names one) and the live dashboard,
+ * each held by the run's scope; null when a stop came while they were starting.
+ */
+async function startSimServices(
+  scope: RunScope,
+  flags: { transport?: string; seed?: number; broker?: string; ca?: string; "no-dashboard": boolean; "dashboard-port"?: number; engine?: string },
+  device: RegistrySimDevice | undefined,
+  scenario: string,
+  updateDir: string | undefined,
+): Promise<{ mqtt: PreparedMqtt | null; dashboard: DashboardServer | null } | null> {
+  const say = (line: string) => process.stderr.write(line + "\n");
+  try {
+    const mqtt =
+      flags.transport === "ble"
+        ? null
+        : scope.hold(
+            "MQTT broker",
+            await prepareSimMqtt(
               simDeviceIdHex(flags.seed!, device),
               // The run's factory CA: the broker trusts the client certificates it issues (the device's at provisioning, the gateway's).
               device ? device.ca : simFactoryCa(flags.seed!),
               { transport: flags.transport as "mqtt" | "both", broker: flags.broker, ca: flags.ca, gatewayCert: device?.gatewayClient.certFile, gatewayKey: device?.gatewayClient.keyFile },
-              (line) => process.stderr.write(line + "\n"),
-            );
-      const command = flags.command === undefined ? undefined : parseCommandAt(flags.command);
-      if (typeof command === "string") throw new UsageError(`sim: --command: ${command}`);
-      const update = simUpdatePlan(flags.update, flags["update-via"]);
-      const dashboard = flags["no-dashboard"]
-        ? null
-        : await DashboardServer.start({ port: flags["dashboard-port"]!, engine: flags.engine!, firmwareVersion: "1.0.0", scenarios: await shippedScenarioNames(), scenario: scenario?.name ?? "", updateDir: update?.[0]?.dir });
-      if (dashboard) process.stderr.write(`sim: live dashboard at ${dashboard.url}\n`);
-      const summary = await runSim({
-        mqtt: mqtt?.options,
-        hooks: dashboard?.hooks(),
-        seconds: flags.seconds!,
-        speed,
-        seed: flags.seed!,
-        runNonce: flags["run-nonce"],
-        json: flags.json,
-        engine: flags.engine as "xs" | "node",
-        record: flags.record,
-        gatewayKeysOut: flags["gateway-keys-out"],
-        framePeriodS: flags["frame-period"]!,
-        heartRate,
-        scenario,
-        faults,
-        thermometerChip: flags.thermometer as "max30205" | "tmp117",
-        labMode: flags["lab-mode"] || flags["ppg-out"] !== undefined,
-        ppgOut: flags["ppg-out"],
-        centralMessages: command ? [command] : undefined,
-        device,
-        epochPeriodS: flags["epoch-period"],
-        update,
-        startIso: new Date(Date.parse(flags.start!)).toISOString(),
-        firmwareVersion: "1.0.0",
-        out: (line) => process.stdout.write(line + "\n"),
-        err: (line) => process.stderr.write(line + "\n"),
-      }).finally(() => Promise.all([dashboard?.close(), mqtt?.stop()]));
-      const rejected = Object.entries(summary.rejected).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
-      process.stderr.write(
-        `sim: ${summary.virtualSeconds.toFixed(0)} simulated s in ${summary.wallSeconds.toFixed(1)} s on ${summary.engine}; ` +
-          `${summary.verifiedReadings} readings verified, ${summary.messages} messages, rejected: ${rejected}` +
-          (summary.firmware ? `; device ${summary.firmware.state}${summary.firmware.detail ? " (" + safeText(summary.firmware.detail) + ")" : ""}` : "") +
-          (summary.firmware?.sensing ? `; sensor self-test ${summary.firmware.sensing.selfTest}, thermometer ${summary.firmware.sensing.thermometer}` : "") +
-          "\n",
-      );
-      return summary.firmware && summary.firmware.state === "unprovisioned" ? 1 : 0;
-    },
-  },
-};
+              say,
+            ),
+            (m) => m.stop(),
+          );
+    const dashboard = flags["no-dashboard"]
+      ? null
+      : scope.hold("dashboard", await DashboardServer.start({ port: flags["dashboard-port"]!, engine: flags.engine!, firmwareVersion: "1.0.0", scenarios: await shippedScenarioNames(), scenario, updateDir }), (d) => d.close());
+    if (dashboard) say(`sim: live dashboard at ${dashboard.url}`);
+    return { mqtt, dashboard };
+  } catch (e) {
+    // Ctrl-C also reaches the helpers being started (openssl, mosquitto): then it is a stop, not a failure.
+    if (!(e instanceof UsageError) && (await stopExplains(scope.signal))) {
+      say("sim: stopped before the device booted");
+      return null;
+    }
+    throw e;
+  }
+}
+
+function simSummaryLine(summary: SimSummary): string {
+  const rejected = Object.entries(summary.rejected).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+  return (
+    `sim: ${summary.virtualSeconds.toFixed(0)} simulated s in ${summary.wallSeconds.toFixed(1)} s on ${summary.engine}; ` +
+    `${summary.verifiedReadings} readings verified, ${summary.messages} messages, rejected: ${rejected}` +
+    (summary.firmware ? `; device ${summary.firmware.state}${summary.firmware.detail ? " (" + safeText(summary.firmware.detail) + ")" : ""}` : "") +
+    (summary.firmware?.sensing ? `; sensor self-test ${summary.firmware.sensing.selfTest}, thermometer ${summary.firmware.sensing.thermometer}` : "")
+  );
+}
 
 function mainHelp(): string {
   const lines = ["usage: npm run wearable -- <command> [flags]", "", "commands:"];

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { CommandBenchSetup } from "../../entry/xs-command-bench.js";
-import { bytesToHex } from "../../entry/utf8.js";
+import { toHex as bytesToHex } from "../../protocol/bytes.js";
 import { signCommand } from "../../protocol/command.js";
 import { NodeCrypto } from "../crypto/node-crypto.js";
 import { simKeys } from "../sim/sim-keys.js";

@@ -16,7 +16,9 @@
  *
  * The settings and the certificate go into a manifest of their own (build/mc/manifest) that
  * includes the project's manifest.json, as host/device/sim-moddable.ts does for the simulator.
- * Without the SDK (or, for a full build, without ESP-IDF) it prints one line and exits 0.
+ * Exit codes: 0 built (or generated), 1 the build failed, 2 a usage error, 3 a prerequisite is
+ * missing: without the SDK, or for a full build without ESP-IDF, it prints one line saying what is
+ * missing and what to do and exits 3 (never 0: a skipped build is not a build).
  * Flashing is `mcconfig -m -t deploy ...` (docs/device.md).
  */
 import { X509Certificate } from "node:crypto";
@@ -29,6 +31,9 @@ import { compileForModdable, findSdk, mcOutDir, modulesMissingFromManifest, repo
 
 /** Resource name of the broker CA certificate (MQTT_CA_RESOURCE in hal/moddable/config.ts). */
 export const MQTT_CA_RESOURCE = "mqtt-ca.der";
+
+/** Exit code when the SDK, or ESP-IDF for a full build, is missing (nothing was built). */
+export const EXIT_PREREQUISITE_MISSING = 3;
 
 export interface Esp32BuildOptions {
   debug?: boolean;
@@ -133,12 +138,12 @@ async function main(argv: string[]): Promise<number> {
 
   const sdk = findSdk();
   if (typeof sdk === "string") {
-    process.stdout.write(`build:esp32: skipped: ${sdk}\n`);
-    return 0;
+    process.stderr.write(`build:esp32: nothing built: ${sdk}\n`);
+    return EXIT_PREREQUISITE_MISSING;
   }
   if (!generateOnly && !process.env.IDF_PATH) {
-    process.stdout.write("build:esp32: skipped: ESP-IDF is not set up (install it with Espressif's tooling and source its export.sh; see docs/device.md), or use --generate-only\n");
-    return 0;
+    process.stderr.write("build:esp32: nothing built: ESP-IDF is not set up (IDF_PATH is unset); install it with Espressif's tooling and source its export.sh (docs/device.md), or pass --generate-only to run mcconfig alone\n");
+    return EXIT_PREREQUISITE_MISSING;
   }
 
   await compileForModdable();

@@ -13,7 +13,7 @@
 import { pathToFileURL } from "node:url";
 import { FrameOpener } from "../../protocol/frame.js";
 import { NodeCrypto } from "../crypto/node-crypto.js";
-import { fromHex } from "../../protocol/cbor.js";
+import { fromHex } from "../../protocol/bytes.js";
 import { cryptoAppPrerequisites, startCryptoApp } from "./crypto-apps.js";
 
 export interface ImplementationFigures {

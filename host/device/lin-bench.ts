@@ -75,7 +75,7 @@ export class LinBench {
   write(name: string, message: Uint8Array): boolean {
     if (!this.centralUp) return false;
     for (const f of fragmentMessage(message, BENCH_MTU - 3, this.writeNumber++ & 0x3f)) {
-      const n = Buffer.from(name, "latin1");
+      const n = Buffer.from(name, "utf8");
       this.send("W", Buffer.concat([Buffer.of(n.length), n, Buffer.from(f)]));
       this.counters.writes++;
     }
@@ -85,7 +85,7 @@ export class LinBench {
   /** One write as it is (the update characteristic takes whole messages of at most one MTU). */
   writeRaw(name: string, value: Uint8Array): boolean {
     if (!this.centralUp || value.length > BENCH_MTU - 3) return false;
-    const n = Buffer.from(name, "latin1");
+    const n = Buffer.from(name, "utf8");
     this.send("W", Buffer.concat([Buffer.of(n.length), n, Buffer.from(value)]));
     this.counters.writes++;
     return true;
@@ -132,11 +132,11 @@ export class LinBench {
       this.centralUp = true;
       this.counters.connections++;
       this.send("C", Buffer.from([BENCH_MTU >> 8, BENCH_MTU & 0xff]));
-      for (const name of SUBSCRIBE) this.send("S", Buffer.concat([Buffer.of(1), Buffer.from(name, "latin1")]));
+      for (const name of SUBSCRIBE) this.send("S", Buffer.concat([Buffer.of(1), Buffer.from(name, "utf8")]));
       this.events.connected();
     } else if (type === "N" && payload.length >= 1) {
       this.counters.notifications++;
-      const name = Buffer.from(payload.subarray(1, 1 + payload[0])).toString("latin1");
+      const name = Buffer.from(payload.subarray(1, 1 + payload[0])).toString("utf8");
       const value = payload.subarray(1 + payload[0]);
       if (name === "frames" || name === "update") {
         const r = (name === "frames" ? this.framesIn : this.updateIn).push(value);
@@ -144,7 +144,7 @@ export class LinBench {
         else if (r.kind === "message") (name === "frames" ? this.events.frames : this.events.update).call(this.events, r.message);
       } else this.events.standard(name, value);
     } else if (type === "R") {
-      this.events.reset(Buffer.from(payload).toString("latin1"));
+      this.events.reset(Buffer.from(payload).toString("utf8"));
     }
   }
 }

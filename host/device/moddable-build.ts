@@ -23,7 +23,7 @@ export const mcOutDir = join(repoRoot, "build", "mc");
 const STAND_INS = "hal/moddable/lin";
 
 const roots = ["firmware", "protocol", "hal/contracts", "hal/portable", "hal/moddable", "hal/sim"];
-const entries = ["entry/device.ts", "entry/utf8.ts"];
+const entries = ["entry/device.ts"];
 
 function listTs(dir: string): string[] {
   if (!existsSync(dir)) return [];

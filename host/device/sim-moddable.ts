@@ -36,8 +36,8 @@ import { ensurePrivateDir, writeSecretFile } from "../fs/private-files.js";
 import { join } from "node:path";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { COMMAND_POLICY, signCommand, type Command, type CommandArgs } from "../../protocol/command.js";
-import { decodeAck as decodeTransferAck, encodeTransferMessage } from "../../firmware/update/transfer.js";
-import { bytesToHex } from "../../entry/utf8.js";
+import { decodeAck as decodeTransferAck, encodeTransferMessage } from "../../protocol/update-transfer.js";
+import { toHex as bytesToHex } from "../../protocol/bytes.js";
 import { Gateway, type GatewayReading } from "../gateway/gateway.js";
 import { GatewayService, MemoryReadingStore, type Delivery } from "../gateway/service.js";
 import { MOSQUITTO_INSTALL_HINT, makeTestCa, mosquittoAvailable, startBroker, type RunningBroker } from "../mqtt/broker.js";
@@ -48,6 +48,7 @@ import { DEFAULT_HR_TRACE, readingLine } from "../sim/run-sim.js";
 import { seededBytes, simFactoryCa, simKeys, simStation } from "../sim/sim-keys.js";
 import { StationSession } from "../provision/station.js";
 import { isProvisioningResponse } from "../../protocol/provisioning.js";
+import { FACTORY_DOMAIN, FACTORY_KEYS, SETTINGS_DOMAIN, SETTINGS_KEYS } from "../../protocol/settings.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
 import { safeText } from "../cli/safe-text.js";
 import { LinBench } from "./lin-bench.js";
@@ -395,8 +396,8 @@ async function main(argv: string[]): Promise<number> {
 
     // Manufacturing: erased flash, the factory image, NVS with the factory key and settings.
     manufacture(boardDir, factoryImage, {
-      factory: { key: factoryCa.key.publicKey },
-      settings: { transport, framePeriodS: flags["frame-period"]! },
+      [FACTORY_DOMAIN]: { [FACTORY_KEYS.key]: factoryCa.key.publicKey },
+      [SETTINGS_DOMAIN]: { [SETTINGS_KEYS.transport]: transport, [SETTINGS_KEYS.framePeriod]: flags["frame-period"]! },
     });
     if (broker) {
       mqttGateway = await startGateway(broker);

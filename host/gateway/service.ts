@@ -10,9 +10,9 @@
  * was verified and stored, or is a verified copy of one already stored. The inner message is
  * always verified, never skipped because of its queue number.
  */
-import { crc32 } from "../../firmware/storage/crc32.js";
-import { UNQUEUED_TYPE, decodeEnvelope, encodeAnnounceRequest, envelopeAuthentic, sealAck } from "../../firmware/link/link-messages.js";
-import { fromHex } from "../../protocol/cbor.js";
+import { crc32 } from "../../protocol/crc32.js";
+import { UNQUEUED_TYPE, decodeEnvelope, encodeAnnounceRequest, envelopeAuthentic, sealAck } from "../../protocol/link-messages.js";
+import { fromHex } from "../../protocol/bytes.js";
 import type { Gateway, GatewayEvent, GatewayReading } from "./gateway.js";
 
 /** Where verified readings go; returns how many of them were new (not stored before). */

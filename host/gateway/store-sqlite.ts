@@ -5,7 +5,7 @@
  * beside them so that a restarted gateway neither re-stores old frames nor stalls a device.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { touchPrivateFile } from "../fs/private-files.js";
@@ -109,6 +109,12 @@ export function preparePrivateDatabase(path: string): void {
       // Not ours (EACCES/EPERM): SQLite reports what it cannot open.
     }
   }
+}
+
+/** Removes a database file and the files SQLite keeps beside it (a store this run created and must not leave behind). */
+export function removeDatabase(path: string): void {
+  if (path === "" || path === ":memory:" || path.startsWith("file:")) return;
+  for (const file of [path, ...SQLITE_SIDE_FILES.map((s) => path + s)]) rmSync(file, { force: true });
 }
 
 function openDatabase(path: string): Database {

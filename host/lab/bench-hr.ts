@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { SCENARIOS } from "../../hal/sim/scenarios.js";
-import type { ScenarioSecond } from "../../entry/lab-estimator.js";
+import type { ScenarioSecond } from "../../simulator/lab-estimator.js";
 import { buildForXs } from "../xs/build.js";
 import { XsWorker } from "../xs/driver.js";
 import { accuracy } from "./metrics.js";

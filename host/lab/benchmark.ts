@@ -6,7 +6,7 @@
  * dataset (subfolder) and pooled; with `--loso`, leave-one-subject-out tuning over TUNING_GRID.
  */
 import { availableParallelism } from "node:os";
-import { TUNING_GRID, type TunableOptions, type TuningEntry } from "../../entry/lab-estimator.js";
+import { TUNING_GRID, type TunableOptions, type TuningEntry } from "../../simulator/lab-estimator.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
 import { ACCEL_UNITS, inferRate, type AccelUnits } from "./csv.js";
 import { findDatasets, LabInputError, loadPpg, loadReference, type RecordingFiles } from "./dataset.js";
@@ -21,7 +21,7 @@ export const benchmarkFlags = {
   json: { type: "boolean", help: "one JSON object on stdout (progress stays on stderr)" },
   engine: { type: "string", help: "where the firmware's estimator runs", default: "xs", choices: ["xs", "node"] },
   jobs: { type: "number", help: `parallel XS workers (default: CPUs, at most 4: ${DEFAULT_JOBS} here)`, integer: true, min: 1, max: 64, valueName: "N" },
-  loso: { type: "boolean", help: "also leave-one-subject-out: tune over TUNING_GRID (entry/lab-estimator.ts) on the other subjects, score the held-out one" },
+  loso: { type: "boolean", help: "also leave-one-subject-out: tune over TUNING_GRID (simulator/lab-estimator.ts) on the other subjects, score the held-out one" },
   "accel-units": { type: "string", help: "units of ax,ay,az for every recording (default: each recording's JSON, else g)", choices: ACCEL_UNITS, valueName: "UNITS" },
   channel: { type: "number", help: "the ppgN column used as the pulse channel", default: 1, integer: true, min: 1, max: 9, valueName: "N" },
 } satisfies FlagSpecs;

@@ -1,10 +1,10 @@
 /**
- * Runs the firmware's heart-rate estimator (entry/lab-estimator.ts, LabRun) over a recording, on
+ * Runs the firmware's heart-rate estimator (simulator/lab-estimator.ts, LabRun) over a recording, on
  * the XS engine (xsnap-worker, through entry/xs-lab.ts) or on Node. An XS engine can be reused for
  * many runs (`lab benchmark` keeps one per parallel worker).
  */
 import { join } from "node:path";
-import { LabRun, type LabSecond, type TunableOptions } from "../../entry/lab-estimator.js";
+import { LabRun, type LabSecond, type TunableOptions } from "../../simulator/lab-estimator.js";
 import { buildForXs } from "../xs/build.js";
 import { XsWorker } from "../xs/driver.js";
 import type { PpgRecording } from "./csv.js";

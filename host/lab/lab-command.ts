@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { VirtualBoard } from "../../hal/sim/board.js";
 import { SCENARIOS, type Scenario } from "../../hal/sim/scenarios.js";
 import { Max30102 } from "../../firmware/drivers/max30102.js";
-import { REFERENCE_WINDOW_S, type LabSecond } from "../../entry/lab-estimator.js";
+import { REFERENCE_WINDOW_S, type LabSecond } from "../../simulator/lab-estimator.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
 import { ACCEL_UNITS, inferRate, ppgCsv, referenceCsv, type AccelUnits } from "./csv.js";
 import { LabInputError, loadPpg, loadReference } from "./dataset.js";

@@ -9,11 +9,11 @@
 import { readFileSync, existsSync } from "node:fs";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
-import { fromHex, toHex } from "../../protocol/cbor.js";
+import { fromHex, toHex } from "../../protocol/bytes.js";
 import type { KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
 import { Gateway } from "../gateway/gateway.js";
 import { GatewayService } from "../gateway/service.js";
-import { SqliteStore, sqliteAvailable, storeSealingKey, SQLITE_MISSING } from "../gateway/store-sqlite.js";
+import { removeDatabase, SqliteStore, sqliteAvailable, storeSealingKey, SQLITE_MISSING } from "../gateway/store-sqlite.js";
 import { startEngine, type EngineName } from "../sim/engines.js";
 import { DEFAULT_HR_TRACE, DEFAULT_START } from "../sim/run-sim.js";
 import { seededBytes, simFactoryCa, simFactoryKey, simKeys } from "../sim/sim-keys.js";
@@ -157,7 +157,13 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
   const identity = fromHex(keys.deviceIdentityPublicKey);
   if (!gatewayPrivateKey || !identity) throw new Error("gateway: the keys file holds a key that is not hex");
   const gateway = new Gateway({ crypto: new NobleCrypto((n) => crypto.getRandomValues(new Uint8Array(n))), gatewayPrivateKey, agreementAlg: keys.agreementAlg });
+  // A database this run creates is removed again if the gateway never reaches its broker.
+  const dbCreated = !existsSync(flags.db!);
   const store = new SqliteStore(flags.db!);
+  const discardStore = () => {
+    store.close();
+    if (dbCreated) removeDatabase(flags.db!);
+  };
   // A new identity key under a known id (re-provisioned, or a replacement board): a new history.
   const deviceHex = keys.deviceId.toLowerCase();
   const identityRecord = store.registerIdentity(deviceHex, keys.deviceIdentityPublicKey.toLowerCase());
@@ -184,6 +190,13 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
   let fatal: string | null = null;
   const dropsShown = new Set<string>();
   let gw: MqttGateway;
+  // Ctrl-C while still connecting: nothing was stored.
+  const onConnectSignal = () => {
+    discardStore();
+    say(`gateway: stopped before reaching the broker at ${where}; nothing was stored`);
+    void (broker?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onConnectSignal);
   try {
     gw = await MqttGateway.start({
       host,
@@ -213,11 +226,13 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
       },
     });
   } catch (e) {
-    store.close();
+    discardStore();
     await broker?.stop();
     if (!(e instanceof MqttConnectError)) throw e;
     say(fatal ?? connectFailureLine(e, where, user));
     return 1;
+  } finally {
+    process.removeListener("SIGINT", onConnectSignal);
   }
   say(`gateway: subscribed${flags.share ? ` (shared group ${flags.share})` : ""}; storing into ${flags.db}`);
 

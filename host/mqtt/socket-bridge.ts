@@ -1,5 +1,5 @@
 /**
- * The host end of the virtual board's network (hal/sim/network.ts): each socket the firmware
+ * The host end of the virtual board's network (hal/sim/socket-network.ts): each socket the firmware
  * opens becomes a real TCP or TLS connection from this process. TLS is verified against the CA
  * the host was given (the test CA of host/mqtt/broker.ts), as the device's TLS stack verifies
  * against the CA its build carries. With a client identity (mutual TLS) the host plays the board's
@@ -8,7 +8,7 @@
  */
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import type { NetworkEventKind } from "../../hal/sim/network.js";
+import type { NetworkEventKind } from "../../hal/sim/socket-network.js";
 import type { TlsOptions } from "../../hal/contracts/socket.js";
 import { derToPem, p256PrivateKeyObject } from "../provision/x509.js";
 import { NodeCrypto } from "../crypto/node-crypto.js";

@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
-import { fromHex } from "../../protocol/cbor.js";
+import { fromHex } from "../../protocol/bytes.js";
 import { deviceImageNote, ensureTestReleaseKey, makeRelease } from "../release/release.js";
 import { TEST_FAULTS, type TestFault } from "../release/sim-image.js";
 import { serveRelease } from "./server.js";
@@ -138,7 +138,7 @@ export const otaCommand: Command = {
       }
       if (positional.length) throw new UsageError(`ota sweep: unexpected argument "${positional[0]}"`);
       const t = performance.now();
-      const r = runSweep({ imageBytes: flags["image-bytes"]!, chunkBytes: flags.chunk! });
+      const r = runSweep({ imageBytes: flags["image-bytes"]!, chunkBytes: flags.chunk!, progress: (line) => process.stderr.write(line + "\n") });
       const wallSeconds = Math.round((performance.now() - t) / 100) / 10;
       if (flags.json) process.stdout.write(JSON.stringify({ ...r, wallSeconds }) + "\n");
       else

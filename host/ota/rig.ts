@@ -9,11 +9,12 @@ import { NorFlash, PowerCutError } from "../../hal/sim/nor-flash.js";
 import { SimPreferenceStore } from "../../hal/sim/preference-store.js";
 import { VirtualClock } from "../../hal/sim/virtual-clock.js";
 import { SimUpdateSlots, installFactoryImage, runBootloader, readBootImage, type BootDecision, type BootPartitions } from "../../hal/sim/boot-slots.js";
-import { UpdateAgent, UPDATE_DOMAIN, UPDATE_KEYS, type UpdateReport } from "../../firmware/update/update-agent.js";
-import { CLASS_ID, VENDOR_ID } from "../../firmware/update/identity.js";
+import { UpdateAgent, type UpdateReport } from "../../firmware/update/update-agent.js";
+import { UPDATE_DOMAIN, UPDATE_KEYS } from "../../protocol/settings.js";
+import { CLASS_ID, VENDOR_ID } from "../../protocol/device-class.js";
 import { storeRoleKey } from "../../firmware/security/trust.js";
 import { signManifest, type UpdateManifest } from "../../protocol/update-manifest.js";
-import { bytesEqual } from "../../protocol/cbor.js";
+import { bytesEqual } from "../../protocol/bytes.js";
 import { seededBytes } from "../sim/sim-keys.js";
 
 /** The ESP32 partition table of sdkconfig/partitions.csv (the parts an update touches). */

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { FLASH_BYTES, FLASH_PARTITIONS } from "../../hal/sim/board.js";
 import { NorFlash } from "../../hal/sim/nor-flash.js";
 import { readBootImage, runBootloader, type BootDecision, type BootPartitions } from "../../hal/sim/boot-slots.js";
-import { decodePersisted, encodePersisted } from "../../entry/sim-update.js";
+import { decodePersisted, encodePersisted } from "../../simulator/sim-update.js";
 import { readImageStamp, type ImageStamp } from "../release/sim-image.js";
 
 export interface BootPlan {

@@ -11,12 +11,12 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fromHex } from "../../protocol/cbor.js";
+import { fromHex } from "../../protocol/bytes.js";
 import { FragmentReassembler } from "../../protocol/link-framing.js";
 import type { UpdateOutcome, UpdateStatus } from "../../protocol/update-manifest.js";
 import type { GatewayEvent } from "../gateway/gateway.js";
-import { decodeAck, encodeTransferMessage } from "../../firmware/update/transfer.js";
-import type { SimStatus } from "../../entry/sim-session.js";
+import { decodeAck, encodeTransferMessage } from "../../protocol/update-transfer.js";
+import type { SimStatus } from "../../simulator/sim-session.js";
 import type { SimEngine } from "../sim/engines.js";
 import { rangeGet, serveRelease, type OtaServer } from "./server.js";
 import { safeText } from "../cli/safe-text.js";

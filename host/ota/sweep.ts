@@ -8,6 +8,16 @@ import { UpdateRig, testImage, testSigner, type TestRelease } from "./rig.js";
 export interface SweepOptions {
   imageBytes: number;
   chunkBytes: number;
+  /** Progress lines: each phase, and a running count of the cuts (about ten per phase). */
+  progress?: (line: string) => void;
+}
+
+/** Calls `progress` at about every tenth of `total` cuts and at the last. */
+function cutProgress(o: SweepOptions, phase: string, total: number): (done: number) => void {
+  const every = Math.max(1, Math.ceil(total / 10));
+  return (done) => {
+    if (o.progress && (done % every === 0 || done === total)) o.progress(`ota sweep: ${phase}: ${done} of ${total} cuts`);
+  };
 }
 
 export interface SweepCase {
@@ -75,8 +85,11 @@ function revertSweep(r: { v1: TestRelease; v2: TestRelease; v3: TestRelease }, o
   if (clean.rig.boot?.running !== r.v2) throw new Error("the uncut revert did not end on the old image");
   let bootedValid = 0;
   let sequenceDecreased = 0;
+  o.progress?.(`ota sweep: revert of an image failing its self-test: ${clean.operations} flash operations, a power cut at each`);
+  const step = cutProgress(o, "revert", clean.operations);
   for (let cutAt = 0; cutAt < clean.operations; cutAt++) {
     const { rig, floorBefore } = runRevertOnce(r, o, cutAt);
+    step(cutAt + 1);
     const running = rig.boot?.running ?? null;
     if (running !== null && running !== r.v3 && rig.flash.poweredOn) bootedValid++;
     if (rig.storedFloor() < floorBefore || (running && running.manifest.sequence < rig.storedFloor())) sequenceDecreased++;
@@ -110,8 +123,11 @@ export function runSweep(o: SweepOptions): SweepResult {
   // cycle of an uncut run writes nothing).
   const cutPoints = clean.operations;
   const cases: SweepCase[] = [];
+  o.progress?.(`ota sweep: update ${v1.manifest.version} -> ${v2.manifest.version}: ${cutPoints} flash operations, a power cut at each`);
+  const step = cutProgress(o, "update", cutPoints);
   for (let cutAt = 0; cutAt < cutPoints; cutAt++) {
     const { rig, floorBefore } = runOnce(v1, v2, o, cutAt);
+    step(cutAt + 1);
     const running = rig.boot?.running ?? null;
     const floorAfter = rig.storedFloor();
     cases.push({

@@ -31,11 +31,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
-import { fromHex, toHex } from "../../protocol/cbor.js";
+import { fromHex, toHex } from "../../protocol/bytes.js";
 import { ROLES } from "../../protocol/command.js";
 import type { Role } from "../../protocol/command.js";
 import type { KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
-import type { RoleKey } from "../../firmware/security/trust.js";
+import type { RoleKey } from "../../protocol/provisioning-bundle.js";
 import { NodeCrypto } from "../crypto/node-crypto.js";
 import { appendSecretFile, writeSecretFile } from "../fs/private-files.js";
 import { FactoryCa } from "./pki.js";

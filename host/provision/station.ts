@@ -19,11 +19,11 @@
  * bundle is applied.
  */
 import type { AeadAlgorithm, Crypto, KeyAgreementAlgorithm, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
-import { bytesEqual, toHex } from "../../protocol/cbor.js";
+import { bytesEqual, toHex } from "../../protocol/bytes.js";
 import type { Role } from "../../protocol/command.js";
 import { encodeProvisioningRequest, openProvisioningResponse } from "../../protocol/provisioning.js";
-import { createProvisioningBundle, type BrokerSettings } from "../../firmware/security/provisioning.js";
-import type { RoleKey } from "../../firmware/security/trust.js";
+import { createProvisioningBundle, type BrokerSettings } from "../../protocol/provisioning-bundle.js";
+import type { RoleKey } from "../../protocol/provisioning-bundle.js";
 import { NodeCrypto } from "../crypto/node-crypto.js";
 import type { FactoryCa } from "./pki.js";
 

@@ -14,6 +14,7 @@
  * with `openssl verify -purpose sslclient`.
  */
 import { createHash, createPrivateKey, sign as nodeSign, type KeyObject } from "node:crypto";
+import { concatBytes } from "../../protocol/bytes.js";
 
 // ---------------------------------------------------------------------------------------------
 // DER
@@ -25,21 +26,9 @@ function length(n: number): number[] {
   return [0x80 | bytes.length, ...bytes];
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 export function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
-  const body = concat(content);
-  return concat([new Uint8Array([tag, ...length(body.length)]), body]);
+  const body = concatBytes(...content);
+  return concatBytes(new Uint8Array([tag, ...length(body.length)]), body);
 }
 
 const sequence = (...c: Uint8Array[]) => tlv(0x30, ...c);
@@ -54,7 +43,7 @@ export function derInteger(magnitude: Uint8Array): Uint8Array {
   let i = 0;
   while (i < magnitude.length - 1 && magnitude[i] === 0) i++;
   const m = magnitude.subarray(i);
-  return tlv(0x02, m[0] & 0x80 ? concat([new Uint8Array([0]), m]) : m);
+  return tlv(0x02, m[0] & 0x80 ? concatBytes(new Uint8Array([0]), m) : m);
 }
 
 function smallInteger(n: number): Uint8Array {

@@ -8,8 +8,8 @@ import { ensurePrivateDir, restrictExistingFile, writeSecretFile } from "../fs/p
 import { dirname, join, resolve } from "node:path";
 import type { SignatureAlgorithm } from "../../hal/contracts/crypto.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
-import { CLASS_ID, VENDOR_ID } from "../../firmware/update/identity.js";
-import { fromHex, toHex } from "../../protocol/cbor.js";
+import { CLASS_ID, VENDOR_ID } from "../../protocol/device-class.js";
+import { fromHex, toHex } from "../../protocol/bytes.js";
 import { releaseKeyId, signManifest, type UpdateManifest } from "../../protocol/update-manifest.js";
 import { findSdk } from "../device/moddable-build.js";
 import { simRoleKeys, seededBytes } from "../sim/sim-keys.js";

@@ -33,7 +33,8 @@ export async function soakCommand(argv: string[]): Promise<number> {
     linkDropEveryMin: flags["link-drop-every"],
     rebootEveryMin: flags["reboot-every"],
     powerCutEveryMin: flags["power-cut-every"],
-    progress: flags.json ? undefined : (line) => process.stderr.write(line + "\n"),
+    // On stderr also with --json: stdout holds the one JSON document.
+    progress: (line) => process.stderr.write(line + "\n"),
   });
   if (flags.json) console.log(JSON.stringify(report));
   else {

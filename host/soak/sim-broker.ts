@@ -7,7 +7,7 @@
  * a certificate from the factory CA, names the account after the certificate's CN, and lets an
  * account publish only to its own frames topic.
  */
-import type { NetworkHost, SimNetwork } from "../../hal/sim/network.js";
+import type { NetworkHost, SimNetwork } from "../../hal/sim/socket-network.js";
 import type { TlsOptions } from "../../hal/contracts/socket.js";
 import { MqttReader, encodePublish } from "../../protocol/mqtt.js";
 

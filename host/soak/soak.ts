@@ -21,7 +21,7 @@
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { SimRng } from "../../hal/sim/rng.js";
 import { FragmentReassembler } from "../../protocol/link-framing.js";
-import { SimSession, type SimSessionConfig } from "../../entry/sim-session.js";
+import { SimSession, type SimSessionConfig } from "../../simulator/sim-session.js";
 import type { WearableFirmware } from "../../firmware/app.js";
 import { Gateway } from "../gateway/gateway.js";
 import { GatewayService, MemoryReadingStore } from "../gateway/service.js";
@@ -30,12 +30,12 @@ import { seededBytes, simFactoryCa, simFactoryKey, simKeys, simStation } from ".
 import { StationSession } from "../provision/station.js";
 import { isProvisioningResponse } from "../../protocol/provisioning.js";
 import { fragmentMessage } from "../../protocol/link-framing.js";
-import { decodeEnvelope, encodeAck } from "../../firmware/link/link-messages.js";
-import { crc32 } from "../../firmware/storage/crc32.js";
+import { decodeEnvelope, encodeAck } from "../../protocol/link-messages.js";
+import { crc32 } from "../../protocol/crc32.js";
 import type { DeviceEpochSecrets, DeviceReplayState } from "../../protocol/frame.js";
 import { InProcessBroker, SIM_MESSAGE_SIZE_LIMIT } from "./sim-broker.js";
 import { signCommand } from "../../protocol/command.js";
-import { bytesToHex } from "../../entry/utf8.js";
+import { toHex as bytesToHex } from "../../protocol/bytes.js";
 
 export interface SoakOptions {
   hours: number;
@@ -119,6 +119,8 @@ export interface SoakReport {
   reprovisions: number;
   /** Minutes the device spent delivering its queue between the factory reset command and the wipe. */
   retiringMin: number;
+  /** Simulated time the run covered, from the board's virtual clock (the hours, the quiet minutes and the final drain). */
+  simulatedSeconds: number;
   wallSeconds: number;
 }
 
@@ -224,6 +226,7 @@ export function runSoak(o: SoakOptions): SoakReport {
     },
   );  session.board.network.host = broker;
   const instances: WearableFirmware[] = [session.firmware];
+  const startTicks = session.board.clock.ticks();
   session.boot();
 
   const rng = new SimRng(o.seed ^ 0x50a6);
@@ -284,6 +287,8 @@ export function runSoak(o: SoakOptions): SoakReport {
     });
 
   const drainMs = o.drainMinutes !== undefined ? o.drainMinutes * 60_000 : DRAIN_MS;
+  // A progress line every simulated hour, or every tenth of a shorter run (in whole steps).
+  const progressMs = Math.min(3_600_000, Math.max(STEP_MS, Math.round((endMs + drainMs) / 10 / STEP_MS) * STEP_MS));
   for (let t = 0; t < endMs + drainMs; t += STEP_MS) {
     virtualNow = t;
     const quiet = t >= endMs;
@@ -390,10 +395,13 @@ export function runSoak(o: SoakOptions): SoakReport {
       disk.replay = service.gateway.exportReplayState();
       disk.acks = service.exportAckState();
     }
-    if (o.progress && (t + STEP_MS) % 3_600_000 === 0) {
-      o.progress(`soak: ${(t + STEP_MS) / 3_600_000} h in ${((performance.now() - wallStart) / 1000).toFixed(0)} s, ${store.count()} readings stored`);
+    if (o.progress && (t + STEP_MS) % progressMs === 0 && t + STEP_MS < endMs + drainMs) {
+      const done = t + STEP_MS;
+      const where = done <= endMs ? `${Number((done / 3_600_000).toFixed(2))} of ${o.hours} h` : `${o.hours} h, quiet ${Math.round((done - endMs) / 60_000)} of ${drainMs / 60_000} min`;
+      o.progress(`soak: ${where} in ${((performance.now() - wallStart) / 1000).toFixed(0)} s, ${store.count()} readings stored`);
     }
   }
+  o.progress?.(`soak: ${o.hours} h and ${drainMs / 60_000} quiet min done in ${((performance.now() - wallStart) / 1000).toFixed(0)} s, ${store.count()} readings stored; delivering what is still queued`);
   // An armed cut that never fired is disarmed; the device stops sampling and the link delivers
   // what is still queued, so that the counts below are final.
   session.board.flash.cutPowerAtOperation(-1);
@@ -481,6 +489,7 @@ export function runSoak(o: SoakOptions): SoakReport {
     queuedAtEnd: depth,
     reprovisions,
     retiringMin: Math.round(retiringMs / 6000) / 10,
+    simulatedSeconds: Math.round((session.board.clock.ticks() - startTicks) / 1000),
     wallSeconds: Math.round((performance.now() - wallStart) / 100) / 10,
   };
 }

@@ -7,6 +7,10 @@
  * `q` quits. Replies: `.<meter JSON>\x01<result>` or `!<error>`. While a request is pending the
  * worker may call `issueCommand(bytes)`, which arrives here as `?<bytes>` and is answered with
  * `/<reply>` by the host's command handler (the HAL calls that must reach the host).
+ *
+ * With `meteringLimit`, the worker stops any request that spends more computrons than that (a
+ * runaway loop): it exits with code 17, and the pending request rejects with an XsError whose
+ * `code` is "meter-limit".
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -28,8 +32,15 @@ export interface XsReply {
   meter: XsMeter;
 }
 
+/** The worker's exit code when a request exceeds the meter limit (E_TOO_MUCH_COMPUTATION in xsnap-worker.c). */
+export const XS_EXIT_METER_LIMIT = 17;
+
 export class XsError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** "meter-limit": the request spent more computrons than the worker's limit. */
+    readonly code?: "meter-limit",
+  ) {
     super(message);
     this.name = "XsError";
   }
@@ -42,7 +53,10 @@ export interface XsWorkerOptions {
   onCommand?: HostCommandHandler;
   /** Receives what the worker prints (`print`). Defaults to discarding it. */
   onPrint?: (line: string) => void;
-  /** Abort any single request that spends more computrons than this. */
+  /**
+   * Stop any single request (an evaluation, a command, a module load) that spends more
+   * computrons than this; the worker then ends and every request rejects. Default: no limit.
+   */
   meteringLimit?: number;
 }
 
@@ -100,7 +114,11 @@ export class XsWorker {
     });
     child.on("exit", (code, signal) => {
       const why = signal ? `signal ${signal}` : `exit code ${code}`;
-      this.exited = new XsError(`xsnap-worker ended (${why})${this.stderrTail ? ": " + this.stderrTail.trim() : ""}`);
+      const what = this.pending[0]?.what ?? "a request";
+      this.exited =
+        code === XS_EXIT_METER_LIMIT && options.meteringLimit
+          ? new XsError(`${what} exceeded the XS meter limit of ${options.meteringLimit} computrons (a runaway loop?); xsnap-worker stopped it`, "meter-limit")
+          : new XsError(`xsnap-worker ended (${why})${this.stderrTail ? ": " + this.stderrTail.trim() : ""}`);
       for (const p of this.pending.splice(0)) p.reject(this.exited);
     });
     this.toWorker.on("error", () => {});
@@ -108,7 +126,12 @@ export class XsWorker {
 
   static async start(options: XsWorkerOptions = {}): Promise<XsWorker> {
     const args = ["-i", "1"];
-    if (options.meteringLimit) args.push("-l", String(options.meteringLimit));
+    if (options.meteringLimit !== undefined) {
+      if (!(Number.isSafeInteger(options.meteringLimit) && options.meteringLimit > 0 && options.meteringLimit < 2 ** 31)) {
+        throw new XsError(`meteringLimit ${options.meteringLimit} is not a whole number of computrons between 1 and 2^31-1; pass a positive integer or leave it out`);
+      }
+      args.push("-l", String(options.meteringLimit));
+    }
     const child = spawn(xsnapWorkerPath(), args, { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"] });
     const worker = new XsWorker(child, options);
     await worker.request(enc.encode("R"), "ready check");
@@ -203,13 +226,17 @@ export class XsWorker {
 
   /**
    * Loads an ES module file and everything it imports. A module that fails to parse, link or
-   * evaluate rejects with the engine's error; it never counts as loaded.
+   * evaluate rejects with the engine's error; it never counts as loaded. With `exposeAs`, the
+   * module's namespace becomes that global, for later evaluations to call its exports.
    */
-  async loadModule(path: string): Promise<XsMeter> {
+  async loadModule(path: string, options: { exposeAs?: string } = {}): Promise<XsMeter> {
     if (!existsSync(path)) throw new XsError(`no module at ${path}`);
+    const exposeAs = options.exposeAs;
+    if (exposeAs !== undefined && !/^[A-Za-z_$][\w$]*$/.test(exposeAs)) throw new XsError(`exposeAs ${JSON.stringify(exposeAs)} is not an identifier; name the global with letters, digits, _ or $`);
     const key = `__load_${Math.random().toString(36).slice(2)}`;
+    const expose = exposeAs ? `globalThis.${exposeAs} = m; ` : "";
     const started = await this.evaluate(
-      `globalThis.${key} = "pending"; import(${JSON.stringify(path)}).then(() => { globalThis.${key} = "ok"; }, (e) => { globalThis.${key} = "error: " + e; }); undefined;`,
+      `globalThis.${key} = "pending"; import(${JSON.stringify(path)}).then((m) => { ${expose}globalThis.${key} = "ok"; }, (e) => { globalThis.${key} = "error: " + e; }); undefined;`,
     );
     const { value } = await this.evaluateJson<string>(`globalThis.${key}`);
     if (value !== "ok") throw new XsError(`loading ${path} on XS: ${value === "pending" ? "the module did not finish evaluating" : value}`);

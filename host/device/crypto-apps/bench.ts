@@ -26,7 +26,7 @@ import { p256GenerateKeyPair, randomFill } from "psa-crypto";
 import type { Crypto, KeyPair } from "../../../hal/contracts/crypto.js";
 import { FrameSealer } from "../../../protocol/frame.js";
 import type { RecordV1 } from "../../../protocol/record.js";
-import { bytesToHex } from "../../../entry/utf8.js";
+import { toHex as bytesToHex } from "../../../protocol/bytes.js";
 import { HarnessLink } from "./harness-link.js";
 
 const READINGS_PER_FRAME = 5;

@@ -12,7 +12,7 @@
 import type { AeadAlgorithm, Crypto, KeyAgreementAlgorithm, SignatureAlgorithm } from "../../../hal/contracts/crypto.js";
 import { ModdableCrypto } from "../../../hal/moddable/crypto.js";
 import { FrameSealer } from "../../../protocol/frame.js";
-import { bytesToHex, hexToBytes } from "../../../entry/utf8.js";
+import { toHex as bytesToHex, hexToBytes } from "../../../protocol/bytes.js";
 import { HarnessLink } from "./harness-link.js";
 import * as psa from "psa-crypto";
 

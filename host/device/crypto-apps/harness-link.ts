@@ -8,7 +8,7 @@
  */
 import TCP from "embedded:io/socket/tcp";
 import config from "mc/config";
-import { utf8Decode, utf8Encode } from "../../../entry/utf8.js";
+import { utf8DecodeOrThrow as utf8Decode, utf8Encode } from "../../../protocol/bytes.js";
 
 const HEADER = 4;
 
