@@ -93,7 +93,7 @@ const P256_HALF_N = BigInt("0xffffffff00000000ffffffffffffffffbce6faada7179e84f3
 /** Prints the tally and asserts that nothing failed and something ran. */
 export function reportTally(name: string, t: Tally): void {
   const extra = t.skipped > 0 ? ` (${[...t.skipReasons].map(([why, n]) => `${n} ${why}`).join("; ")})` : "";
-  console.log(`      ${name}: ${t.passedValid} valid and ${t.passedInvalid} invalid passed, ${t.acceptable} acceptable, ${t.skipped} skipped${extra}`);
+  console.log(`      ${name}: ${t.passedValid} valid and ${t.passedInvalid} invalid passed, ${t.acceptable} acceptable, ${t.skipped} outside the algorithm's parameters${extra}`);
   assert.deepEqual(t.failures, [], `${name}: ${t.failures.length} failures`);
   assert.ok(t.passedValid + t.passedInvalid > 0, `${name}: no case ran`);
 }
