@@ -114,7 +114,10 @@ export interface SimHostBridge extends SimUpdateBridge {
 }
 
 export interface SimStatus {
+  /** Virtual ms since this boot of the board. */
   virtualMs: number;
+  /** Virtual ms since the run started (goes on through resets into another image). */
+  runMs: number;
   firmware: FirmwareStatus;
   /** Update path: boot slot and state, agent progress, and whether the board asks to be reset. */
   update?: SimUpdateStatus;
@@ -144,6 +147,8 @@ export class SimSession {
       ppg: config.ppg,
       faults: config.faults,
       thermometerChip: config.thermometerChip,
+      // The wearer is not the board's: after a reset the body goes on where it was.
+      wearer: persisted?.wearer ?? null,
     });
     if (persisted) restoreBoard(this.board, persisted);
     // The device's random source: the board's seeded generator mixed with the run (simulator/sim-entropy.ts).
@@ -324,21 +329,30 @@ export class SimSession {
   }
 
   status(): SimStatus {
-    return { virtualMs: this.board.clock.ticks(), firmware: this.firmware.getStatus(), update: this.updates.status() };
+    return { virtualMs: this.board.clock.ticks(), runMs: this.board.wearerClock.ticks(), firmware: this.firmware.getStatus(), update: this.updates.status() };
   }
 
   private readonly probe = new PpgProbe();
 
-  /** Dashboard telemetry; PPG samples from index `sinceSample` on (bounded ring). */
+  /**
+   * Dashboard telemetry; PPG samples from index `sinceSample` on (bounded ring). Its time is the
+   * run's, and its sample index counts from the run's start: after a reset into another image
+   * (a new session, a new probe) they go on from where the run stood at the boot.
+   */
   telemetry(sinceSample: number): SimTelemetry {
-    return collectTelemetry(this, this.probe, sinceSample, PPG_SAMPLE_RATE);
+    const base = Math.round((this.board.runMsAtBoot * PPG_SAMPLE_RATE) / 1000);
+    const t = collectTelemetry(this, this.probe, sinceSample - base, PPG_SAMPLE_RATE);
+    const virtualMs = this.board.wearerClock.ticks();
+    if (base === 0) return { ...t, virtualMs };
+    const baseMs = (base * 1000) / PPG_SAMPLE_RATE;
+    return { ...t, virtualMs, ppg: { ...t.ppg, firstIndex: t.ppg.firstIndex + base }, beats: t.beats.map((ms) => Math.round((ms + baseMs) * 10) / 10) };
   }
 
   /** The wearer follows the named shipped scenario from now on; "" when done, else why not. */
   setScenario(name?: string): string {
     const scenario = findScenario(name ?? "");
     if (!scenario) return `unknown scenario "${name ?? ""}" (shipped: ${scenarioNames().join(", ")})`;
-    this.board.changeWearer(scenario, this.board.clock.ticks());
+    this.board.changeWearer(scenario, this.board.wearerClock.ticks());
     return "";
   }
 

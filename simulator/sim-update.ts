@@ -4,7 +4,8 @@
  * BLE connection, modelled as its own link with the same timing), the HTTP downloader over the
  * host's Wi-Fi stand-in, the self-test that confirms a new image, and a task watchdog in virtual
  * time. Also: the board's persistent state (Preference store, flash cells, the bootloader's
- * decision) as bytes, so that the host can boot a fresh engine from it.
+ * decision) as bytes, so that the host can boot a fresh engine from it, with the wearer, who is
+ * not the board's and goes on through the reset (the run's time, the scenario chosen).
  */
 import type { Crypto } from "../hal/contracts/crypto.js";
 import type { FlashPartition } from "../hal/contracts/flash.js";
@@ -12,7 +13,7 @@ import type { Log } from "../hal/contracts/log.js";
 import type { PreferenceValue } from "../hal/contracts/store.js";
 import { SimBleLink } from "../hal/sim/ble-link.js";
 import { PowerCutError } from "../hal/sim/nor-flash.js";
-import type { VirtualBoard } from "../hal/sim/board.js";
+import type { SimWearerState, VirtualBoard } from "../hal/sim/board.js";
 import { SimUpdateSlots, runBootloader, type BootDecision, type BootPartitions, type OtaImageState } from "../hal/sim/boot-slots.js";
 import { loadCredentials } from "../firmware/security/credentials.js";
 import { HttpUpdateDownloader, type RangeClient } from "../firmware/update/http-download.js";
@@ -227,13 +228,16 @@ export class SimUpdateStack {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Persistent state across a reset: the Preference store, the flash cells, the boot decision.
+// Persistent state across a reset: the Preference store, the flash cells, the boot decision; and
+// the wearer, who carries on.
 
 export interface PersistedBoard {
   store: [string, [string, PreferenceValue][]][];
   flashCells: Uint8Array;
   flashOperations: number;
   boot: BootDecision | null;
+  /** The wearer at the reset (not the board's state: the body goes on); null: a new run. */
+  wearer: SimWearerState | null;
 }
 
 type JsonValue = number | string | boolean | { hex: string };
@@ -249,10 +253,10 @@ function decisionFromJson(j: unknown): BootDecision | null {
   return { ...d, entry: d.entry ? { ...d.entry, digestPrefix: hexToBytes(d.entry.digestPrefix) } : null };
 }
 
-/** [u32 LE length of the JSON][JSON: store, flash operation count, boot decision][flash cells]. */
+/** [u32 LE length of the JSON][JSON: store, flash operation count, boot decision, wearer][flash cells]. */
 export function encodePersisted(p: PersistedBoard): Uint8Array {
   const store = p.store.map(([domain, entries]) => [domain, entries.map(([k, v]) => [k, v instanceof ArrayBuffer ? { hex: bytesToHex(new Uint8Array(v)) } : v])]);
-  const json = utf8Encode(JSON.stringify({ store, flashOperations: p.flashOperations, boot: decisionToJson(p.boot) }));
+  const json = utf8Encode(JSON.stringify({ store, flashOperations: p.flashOperations, boot: decisionToJson(p.boot), wearer: p.wearer }));
   const out = new Uint8Array(4 + json.length + p.flashCells.length);
   new DataView(out.buffer).setUint32(0, json.length, true);
   out.set(json, 4);
@@ -262,18 +266,19 @@ export function encodePersisted(p: PersistedBoard): Uint8Array {
 
 export function decodePersisted(bytes: Uint8Array): PersistedBoard {
   const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
-  const j = JSON.parse(utf8Decode(bytes.subarray(4, 4 + n))) as { store: [string, [string, JsonValue][]][]; flashOperations: number; boot: unknown };
+  const j = JSON.parse(utf8Decode(bytes.subarray(4, 4 + n))) as { store: [string, [string, JsonValue][]][]; flashOperations: number; boot: unknown; wearer?: SimWearerState | null };
   const store = j.store.map(([domain, entries]) => [domain, entries.map(([k, v]) => [k, typeof v === "object" ? (hexToBytes(v.hex).slice().buffer as ArrayBuffer) : v])] as [string, [string, PreferenceValue][]]);
-  return { store, flashCells: bytes.subarray(4 + n), flashOperations: j.flashOperations, boot: decisionFromJson(j.boot) };
+  return { store, flashCells: bytes.subarray(4 + n), flashOperations: j.flashOperations, boot: decisionFromJson(j.boot), wearer: j.wearer ?? null };
 }
 
 export function persistBoard(board: VirtualBoard, boot: BootDecision | null): PersistedBoard {
   const snap = board.store.snapshot();
   const store: [string, [string, PreferenceValue][]][] = [];
   for (const [domain, m] of snap.domains) store.push([domain, [...m.entries()]]);
-  return { store, flashCells: board.flash.cells, flashOperations: board.flash.counters.operations, boot };
+  return { store, flashCells: board.flash.cells, flashOperations: board.flash.counters.operations, boot, wearer: board.wearerState() };
 }
 
+/** Puts the persisted store and flash back (the wearer goes to the board's constructor: `VirtualBoardOptions.wearer`). */
 export function restoreBoard(board: VirtualBoard, p: PersistedBoard): void {
   const domains = new Map<string, Map<string, PreferenceValue>>();
   for (const [domain, entries] of p.store) domains.set(domain, new Map(entries));

@@ -1,4 +1,5 @@
 import type { Crypto } from "../contracts/crypto.js";
+import type { Clock, Timers } from "../contracts/timer.js";
 import type { FlashPartition } from "../contracts/flash.js";
 import type { Hal } from "../contracts/hal.js";
 import type { InterruptLine } from "../contracts/interrupt.js";
@@ -41,8 +42,30 @@ export interface VirtualBoardOptions {
   thermometerChip?: SimThermometerChip;
   /** Whether the LIS2DH12 accelerometer is fitted at 0x19 (default true). */
   accelerometer?: boolean;
-  /** Faults that start (and optionally end) at set times. */
+  /** Faults that start (and optionally end) at set times (seconds of the run). */
   faults?: readonly ScheduledFault[];
+  /** A run that goes on: the wearer as an earlier boot of the board left it (`VirtualBoard.wearerState`). */
+  wearer?: SimWearerState | null;
+}
+
+/** Traces of a wearer (a shipped scenario is one). */
+export interface Wearer {
+  heartRate: HeartRateTrace;
+  skinTempC: TemperatureTrace;
+  ppg?: Omit<PpgSourceOptions, "seed" | "heartRate">;
+}
+
+/**
+ * The wearer as it stands, for the board's next boot (plain data): the wearer is not part of the
+ * board, so it continues through a reset, an update and a power cut. The rest of what the body
+ * does (the PPG source's beats, the wrist's motion, the skin temperature, faults) follows from the
+ * seed, the traces and the run's time.
+ */
+export interface SimWearerState {
+  /** Virtual ms since the run started. */
+  runMs: number;
+  /** The wearer chosen during the run (`changeWearer`) and from when (ms of the run); null: the options' traces. */
+  change: { wearer: Wearer; fromMs: number } | null;
 }
 
 /**
@@ -97,9 +120,22 @@ export interface BoardHalExtras {
  * The accelerometer senses the same wrist motion (`wristMotion`, owned by the PPG source) whose
  * acceleration makes the PPG's motion artefact; off the skin (the scenario's contact trace, or
  * the "off-body" fault) the wearable lies still on a desk, face up.
+ *
+ * The wearer is not part of the board: its time is the run's (`wearerClock`), and what an earlier
+ * boot chose (`wearerState`, options.wearer) carries on, so a reset does not restart the body.
  */
 export class VirtualBoard {
+  /** The board's clock: virtual ms since this boot. */
   readonly clock: VirtualClock;
+  /**
+   * The wearer's clock: the board's timers, with time counted from the run's start (it goes on
+   * through resets). The chip models sample the wearer on it; traces, faults and
+   * `changeWearer` times are in its time.
+   */
+  readonly wearerClock: Clock & Timers;
+  /** Virtual ms of the run when the board booted (0 on the run's first boot). */
+  readonly runMsAtBoot: number;
+  private wearerChange: SimWearerState["change"] = null;
   readonly rng: SimRng;
   readonly bus: SimI2cBus;
   ppgSource: PpgSource;
@@ -130,6 +166,8 @@ export class VirtualBoard {
   constructor(options: VirtualBoardOptions) {
     this.rng = new SimRng(options.seed);
     this.clock = new VirtualClock({ startWallTimeMs: options.startWallTimeMs });
+    this.runMsAtBoot = options.wearer ? options.wearer.runMs : 0;
+    this.wearerClock = shiftedClock(this.clock, this.runMsAtBoot);
     this.heartRateTrace = PiecewiseLinear.fromHeartRate(options.heartRate);
     const skin = PiecewiseLinear.fromTemperature(options.skinTempC);
     this.skinTemperatureTrace = skin;
@@ -137,7 +175,7 @@ export class VirtualBoard {
     this.wearerSeed = this.rng.nextUint32();
     this.ppgSource = new PpgSource({ ...options.ppg, seed: this.wearerSeed, heartRate: options.heartRate });
     this.ppg = PPG_MODELS[0].create({
-      clock: this.clock,
+      clock: this.wearerClock,
       source: this.ppgSource,
       dieTemperatureAt: (t) => this.skinTemperatureTrace.valueAt(t) + dieOffset,
     });
@@ -146,11 +184,11 @@ export class VirtualBoard {
     const thermometerSeed = this.rng.nextUint32();
     const sensed = (t: number) => this.sensedTemperature(this.skinForThermometer.valueAt(t), t);
     const thermometer = thermometerModel(options.thermometerChip);
-    this.thermometer = thermometer.create({ clock: this.clock, temperatureAt: sensed, seed: thermometerSeed });
+    this.thermometer = thermometer.create({ clock: this.wearerClock, temperatureAt: sensed, seed: thermometerSeed });
     this.thermometerAddress = thermometer.address;
     // Seeded from the board's seed without a draw from `rng` (the session draws from it after construction).
     this.accelerometer = ACCELEROMETER_MODELS[0].create({
-      clock: this.clock,
+      clock: this.wearerClock,
       seed: hashUint32(options.seed >>> 0, 0x4c4953, 0x3244),
       accelerationAt: (t, out) => this.sensedAcceleration(t, out),
     });
@@ -159,15 +197,26 @@ export class VirtualBoard {
     this.bus.attach(PPG_MODELS[0].address, this.ppg);
     this.bus.attach(this.thermometerAddress, this.thermometer);
     if (this.accelerometerFitted) this.bus.attach(ACCELEROMETER_MODELS[0].address, this.accelerometer);
+    // In the run's time: after a reset a fault under way starts again at once, from when it began.
     for (const f of options.faults ?? []) {
-      this.clock.set(() => this.injectFault(f), Math.max(0, f.atS * 1000));
-      if (f.durationS !== undefined) this.clock.set(() => this.clearFault(f), Math.max(0, (f.atS + f.durationS) * 1000));
+      const startMs = f.atS * 1000 - this.runMsAtBoot;
+      const endMs = f.durationS !== undefined ? (f.atS + f.durationS) * 1000 - this.runMsAtBoot : Infinity;
+      if (endMs <= 0 && this.runMsAtBoot > 0) continue;
+      this.clock.set(() => this.injectFault(f, Math.min(f.atS, this.wearerClock.ticks() / 1000)), Math.max(0, startMs));
+      if (f.durationS !== undefined) this.clock.set(() => this.clearFault(f), Math.max(0, endMs));
     }
     this.store = new SimPreferenceStore();
     this.link = new SimBleLink({ ...options.link, timers: this.clock, centralMtu: options.mtu });
     this.battery = new SimBattery(() => this.clock.ticks(), this.link.counters);
     this.flash = new NorFlash({ byteLength: FLASH_BYTES, seed: (options.seed ^ 0x5eed) >>> 0 });
     this.network = new SimNetwork(this.clock);
+    const change = options.wearer?.change;
+    if (change) this.changeWearer(change.wearer, change.fromMs);
+  }
+
+  /** The wearer now, for the board's next boot. */
+  wearerState(): SimWearerState {
+    return { runMs: this.wearerClock.ticks(), change: this.wearerChange };
   }
 
   /** The wrist motion the accelerometer senses and the PPG's motion artefact follows (the current wearer's). */
@@ -175,10 +224,9 @@ export class VirtualBoard {
     return this.ppgSource.wrist;
   }
 
-  /** Starts a fault now. */
-  injectFault(fault: Omit<ScheduledFault, "atS" | "durationS">): void {
+  /** Starts a fault now; `sinceS`: when it began, in seconds of the run (default now). */
+  injectFault(fault: Omit<ScheduledFault, "atS" | "durationS">, sinceS = this.wearerClock.ticks() / 1000): void {
     const address = this.faultAddress(fault.target);
-    const nowS = this.clock.ticks() / 1000;
     switch (fault.kind) {
       case "nack":
         this.bus.injectFault(address, "nack", Infinity);
@@ -193,10 +241,10 @@ export class VirtualBoard {
         return;
       case "off-body":
         this.ppgSource.overrideContact(0);
-        this.offBodySinceS = nowS;
+        this.offBodySinceS = sinceS;
         return;
       case "temp-drift":
-        this.driftStartS = nowS;
+        this.driftStartS = sinceS;
         this.driftCPerMin = fault.cPerMin ?? 0.5;
         return;
     }
@@ -228,12 +276,14 @@ export class VirtualBoard {
   }
 
   /**
-   * A new wearer from virtual time `fromMs` on: heart rate, skin temperature and the PPG waveform
-   * (variability, motion, contact, perfusion) follow `wearer`'s traces, shifted to start then, and
-   * the accelerometer senses the new source's wrist motion. The new PPG source's seed comes from
-   * the board's seed and `fromMs`, so a run stays reproducible.
+   * A new wearer from `fromMs` (ms of the run, on the wearer's clock) on: heart rate, skin
+   * temperature and the PPG waveform (variability, motion, contact, perfusion) follow `wearer`'s
+   * traces, shifted to start then, and the accelerometer senses the new source's wrist motion. The
+   * new PPG source's seed comes from the board's seed and `fromMs`, so a run stays reproducible;
+   * the choice is part of `wearerState`, so it outlasts a reset.
    */
-  changeWearer(wearer: { heartRate: HeartRateTrace; skinTempC: TemperatureTrace; ppg?: Omit<PpgSourceOptions, "seed" | "heartRate"> }, fromMs: number): void {
+  changeWearer(wearer: Wearer, fromMs: number): void {
+    this.wearerChange = { wearer: { heartRate: wearer.heartRate, skinTempC: wearer.skinTempC, ...(wearer.ppg ? { ppg: wearer.ppg } : {}) }, fromMs };
     const fromS = fromMs / 1000;
     const heartRate = wearer.heartRate.map((p) => ({ atS: p.atS + fromS, bpm: p.bpm }));
     const skinTempC = wearer.skinTempC.map((p) => ({ atS: p.atS + fromS, celsius: p.celsius }));
@@ -334,11 +384,23 @@ export class VirtualBoard {
 
   /** Heart rate of the trace (bpm) at virtual time `tMs` since boot. */
   expectedHeartRateAt(tMs: number): number {
-    return this.heartRateTrace.valueAt(tMs / 1000);
+    return this.heartRateTrace.valueAt((tMs + this.runMsAtBoot) / 1000);
   }
 
   /** Skin temperature of the trace (C) at virtual time `tMs` since boot. */
   expectedSkinTemperatureAt(tMs: number): number {
-    return this.skinTemperatureTrace.valueAt(tMs / 1000);
+    return this.skinTemperatureTrace.valueAt((tMs + this.runMsAtBoot) / 1000);
   }
+}
+
+/** `clock`'s timers, with its time moved on by `offsetMs`. */
+function shiftedClock(clock: VirtualClock, offsetMs: number): Clock & Timers {
+  if (offsetMs === 0) return clock;
+  return {
+    ticks: () => clock.ticks() + offsetMs,
+    wallTime: () => clock.wallTime(),
+    set: (callback, delayMs, repeatMs) => clock.set(callback, delayMs, repeatMs),
+    repeat: (callback, intervalMs) => clock.repeat(callback, intervalMs),
+    clear: (id) => clock.clear(id),
+  };
 }

@@ -2,7 +2,8 @@
  * Booting the simulated board from its persistent state after a reset, as the ESP32 does: the
  * bootloader (hal/sim/boot-slots.ts, run here on the host over a copy of the board's flash) picks
  * the slot; that slot's image bytes are written to a file, which a fresh engine loads; the store
- * and the flash (with the bootloader's otadata changes) go back into the new engine.
+ * and the flash (with the bootloader's otadata changes) go back into the new engine, and so does
+ * the wearer, who is not the board's and goes on (`PersistedBoard.wearer`, simulator/sim-update.ts).
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
