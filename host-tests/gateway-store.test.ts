@@ -29,11 +29,12 @@ describe("export formats", () => {
     assert.equal(temp.code.coding[0].code, LOINC_SKIN_TEMPERATURE);
     assert.equal(LOINC_SKIN_TEMPERATURE, "39106-0");
     assert.deepEqual(temp.valueQuantity, { value: 33.41, unit: "C", system: "http://unitsofmeasure.org", code: "Cel" });
-    assert.equal(readingObservations(reading(4, null, null)).length, 0, "no value, no observation");
-    const b = fhirBundle(DEVICE, [reading(1), reading(2, null)], new Date("2026-02-01T00:00:00Z")) as { resourceType: string; type: string; entry: { resource: { resourceType: string } }[] };
+    assert.deepEqual(readingObservations(reading(4, null, null)).map((o) => o.dataAbsentReason?.coding[0].code), ["not-performed", "unknown"], "no value: the reason it is absent");
+    const patient = { patient: "p-1", system: "urn:wearable:patient-id" };
+    const b = fhirBundle({ device: DEVICE, patient, readings: [reading(1), reading(2, null)] }, "collection", new Date("2026-02-01T00:00:00Z")) as { resourceType: string; type: string; entry: { resource: { resourceType: string } }[] };
     assert.equal(b.resourceType, "Bundle");
     assert.equal(b.type, "collection");
-    assert.deepEqual(b.entry.map((e) => e.resource.resourceType), ["Device", "Observation", "Observation", "Observation"]);
+    assert.deepEqual(b.entry.map((e) => e.resource.resourceType), ["Patient", "Device", "Observation", "Observation", "Observation", "Observation"]);
   });
 
   it("CSV: header, one row per reading, empty cells for missing values", () => {

@@ -169,6 +169,7 @@ describe("secrets at rest: modes of what the host tools write", function () {
       const path = join(root, "export.sqlite");
       const store = new SqliteStore(path);
       store.storeReadings([reading(1), reading(2), reading(3)]);
+      store.assignPatient({ device: DEVICE, patient: "p-1", system: "urn:wearable:patient-id" });
       store.close();
       for (const format of ["csv", "fhir"]) {
         const out = join(root, `export.${format}`);

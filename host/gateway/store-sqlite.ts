@@ -26,6 +26,9 @@ CREATE TABLE IF NOT EXISTS readings (
   hr_quality  INTEGER NOT NULL,            -- 0-100
   temp_c      REAL,                        -- skin temperature, 0.01 C; NULL when none
   flags       INTEGER NOT NULL,            -- record flags (docs/protocol.md)
+  hr_reason   INTEGER,                     -- why there is no heart rate (record key 7); NULL with a rate
+  alerts      INTEGER,                     -- active alert bits (record key 6); NULL when none
+  firmware_version TEXT,                   -- firmware that sealed the frame (record key 2)
   epoch       INTEGER NOT NULL,            -- key epoch of the frame that carried it
   frame_seq   INTEGER NOT NULL,            -- frame sequence number in that epoch
   received_ms INTEGER NOT NULL,            -- when the gateway stored it
@@ -36,7 +39,35 @@ CREATE TABLE IF NOT EXISTS device_keys (device TEXT PRIMARY KEY, identity_key TE
 CREATE TABLE IF NOT EXISTS ack_state (source TEXT PRIMARY KEY, level INTEGER NOT NULL, check_value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS replay_state (device TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS epoch_secrets (device TEXT PRIMARY KEY, sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS patients (
+  device      TEXT PRIMARY KEY,            -- 16 lowercase hex digits
+  patient     TEXT NOT NULL,               -- the patient's identifier value (a FHIR id)
+  system      TEXT NOT NULL,               -- the identifier's system (a URI)
+  name        TEXT,                        -- the patient's name as text, or NULL
+  assigned_ms INTEGER NOT NULL             -- when the assignment was made
+);
 `;
+
+/** Reading columns added to schema 2 after its release: a file without them gets them when opened (nullable, so older gateways still read and write it). */
+const ADDED_READING_COLUMNS = [
+  ["hr_reason", "INTEGER"],
+  ["alerts", "INTEGER"],
+  ["firmware_version", "TEXT"],
+] as const;
+
+/** The identifier system of a patient id when none is given: ids local to this gateway. */
+export const DEFAULT_PATIENT_SYSTEM = "urn:wearable:patient-id";
+
+/** A device's wearer, as assigned with `wearable patient assign`. */
+export interface PatientAssignment {
+  device: string;
+  /** Identifier value, a FHIR id: 1 to 64 of A-Z a-z 0-9 - . */
+  patient: string;
+  /** Identifier system, an absolute URI. */
+  system: string;
+  name?: string;
+  assignedMs: number;
+}
 
 /**
  * The key that seals the epoch secrets at rest: HKDF-SHA256 of the gateway's static private key
@@ -146,6 +177,9 @@ interface ReadingRow {
   hr_quality: number;
   temp_c: number | null;
   flags: number;
+  hr_reason: number | null;
+  alerts: number | null;
+  firmware_version: string | null;
   epoch: number;
   frame_seq: number;
 }
@@ -164,13 +198,14 @@ export class SqliteStore implements ReadingSink {
     if (v === undefined) this.db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(STORE_SCHEMA_VERSION));
     else if (Number(v.value) === 1) this.migrateFromSchema1();
     else if (Number(v.value) !== STORE_SCHEMA_VERSION) throw new Error(`${path} has store schema ${v.value}; this gateway reads schema ${STORE_SCHEMA_VERSION}`);
+    this.addReadingColumns();
     this.insert = this.db.prepare(
-      "INSERT OR IGNORE INTO readings (device, generation, seq, time_ms, hr_bpm, hr_quality, temp_c, flags, epoch, frame_seq, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT OR IGNORE INTO readings (device, generation, seq, time_ms, hr_bpm, hr_quality, temp_c, flags, hr_reason, alerts, firmware_version, epoch, frame_seq, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     this.insertMany = this.db.transaction((rows: GatewayReading[]) => {
       let n = 0;
       const t = this.now();
-      for (const r of rows) n += this.insert.run(r.device, r.generation ?? 0, r.seq, r.timeMs, r.hr, r.hrQuality, r.tempC, r.flags, r.epoch, r.frameSeq, t).changes;
+      for (const r of rows) n += this.insert.run(r.device, r.generation ?? 0, r.seq, r.timeMs, r.hr, r.hrQuality, r.tempC, r.flags, r.hrReason || null, r.alerts || null, r.firmwareVersion ?? null, r.epoch, r.frameSeq, t).changes;
       return n;
     }) as (rows: GatewayReading[]) => number;
   }
@@ -191,6 +226,12 @@ export class SqliteStore implements ReadingSink {
       }
       this.db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(String(STORE_SCHEMA_VERSION));
     })();
+  }
+
+  /** Adds the reading columns a schema-2 file written before them lacks. */
+  private addReadingColumns(): void {
+    const have = new Set((this.db.prepare("PRAGMA table_info(readings)").all() as { name: string }[]).map((c) => c.name));
+    for (const [name, type] of ADDED_READING_COLUMNS) if (!have.has(name)) this.db.exec(`ALTER TABLE readings ADD COLUMN ${name} ${type}`);
   }
 
   /**
@@ -229,6 +270,9 @@ export class SqliteStore implements ReadingSink {
       hrQuality: r.hr_quality,
       tempC: r.temp_c,
       flags: r.flags,
+      ...(r.alerts ? { alerts: r.alerts } : {}),
+      ...(r.hr_reason ? { hrReason: r.hr_reason } : {}),
+      ...(r.firmware_version !== null ? { firmwareVersion: r.firmware_version } : {}),
       frameSeq: r.frame_seq,
       epoch: r.epoch,
     }));
@@ -236,6 +280,36 @@ export class SqliteStore implements ReadingSink {
 
   devices(): string[] {
     return (this.db.prepare("SELECT DISTINCT device FROM readings ORDER BY device").all() as { device: string }[]).map((r) => r.device);
+  }
+
+  /** Devices the gateway knows: those with readings or a registered identity key. */
+  knownDevices(): string[] {
+    return (this.db.prepare("SELECT device FROM readings UNION SELECT device FROM device_keys ORDER BY device").all() as { device: string }[]).map((r) => r.device);
+  }
+
+  /** Assigns a device to a patient (replacing an earlier assignment). */
+  assignPatient(a: Omit<PatientAssignment, "assignedMs">): PatientAssignment {
+    const assigned: PatientAssignment = { ...a, assignedMs: this.now() };
+    this.db
+      .prepare("INSERT INTO patients (device, patient, system, name, assigned_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT(device) DO UPDATE SET patient = excluded.patient, system = excluded.system, name = excluded.name, assigned_ms = excluded.assigned_ms")
+      .run(a.device, a.patient, a.system, a.name ?? null, assigned.assignedMs);
+    return assigned;
+  }
+
+  /** The device's patient, or undefined when it has none. */
+  patientOf(device: string): PatientAssignment | undefined {
+    return this.patients().find((p) => p.device === device);
+  }
+
+  /** Every assignment, by device. */
+  patients(): PatientAssignment[] {
+    const rows = this.db.prepare("SELECT device, patient, system, name, assigned_ms FROM patients ORDER BY device").all() as { device: string; patient: string; system: string; name: string | null; assigned_ms: number }[];
+    return rows.map((r) => ({ device: r.device, patient: r.patient, system: r.system, ...(r.name !== null ? { name: r.name } : {}), assignedMs: r.assigned_ms }));
+  }
+
+  /** Removes the device's assignment; false when it had none. */
+  clearPatient(device: string): boolean {
+    return this.db.prepare("DELETE FROM patients WHERE device = ?").run(device).changes > 0;
   }
 
   count(): number {
