@@ -6,6 +6,8 @@
 import { strict as assert } from "node:assert";
 import WebSocket from "ws";
 import { DashboardServer } from "../host/dashboard/server.js";
+import { RunHistory, Trend, scenarioPhases } from "../host/dashboard/history.js";
+import type { GatewayReading } from "../host/gateway/gateway.js";
 import type { SimEngine } from "../host/sim/engines.js";
 import type { SimStatus } from "../simulator/sim-session.js";
 import type { SimTelemetry } from "../simulator/sim-telemetry.js";
@@ -120,5 +122,63 @@ describe("dashboard server", () => {
     assert.equal(r.reading.seq, 7);
     assert.deepEqual(r.alerts, []);
     ws.close();
+  });
+
+  it("keeps the run from its start and replays it to a page that connects later, also after the run's end", async () => {
+    server = await DashboardServer.start({ port: 0, engine: "node", firmwareVersion: "1.0.0", scenario: "tachycardia" });
+    const hooks = server.hooks();
+    const start = Date.parse("2026-01-01T08:00:00Z");
+    hooks.begin!({ startMs: start });
+    await hooks.step!(stubEngine([]), status);
+    const reading = (seq: number, hr: number | null, alerts = 0): GatewayReading => ({ device: "00", seq, time: "t", timeMs: start + (seq + 1) * 1000, hr, hrQuality: hr === null ? 0 : 90, tempC: 33.5, flags: 0, alerts, frameSeq: 0, epoch: 1 });
+    const frame = (readings: GatewayReading[]) => hooks.gatewayEvent!({ kind: "readings", device: "00", epoch: 1, frameSeq: 0, firmwareVersion: "1.0.0", gapBefore: 0, late: false, readings });
+    frame([reading(0, 70), reading(1, null), reading(2, 150, 2), reading(3, 151, 2)]);
+    hooks.gatewayEvent!({ kind: "rejected", reason: "bad-signature", detail: "x" } as never);
+    frame([reading(4, 80)]);
+    const connect = async () => {
+      const ws = new WebSocket(`${server!.origin.replace("http", "ws")}/ws?token=${server!.token}`, { origin: server!.origin });
+      const messages: { type: string; [k: string]: unknown }[] = [];
+      ws.on("message", (d) => messages.push(JSON.parse(String(d))));
+      await new Promise((r) => ws.once("open", r));
+      for (let i = 0; i < 100 && !messages.some((m) => m.type === "events"); i++) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 50));
+      ws.close();
+      return messages;
+    };
+    const first = await connect();
+    const history = first.find((m) => m.type === "history") as unknown as { hr: [number, number | null, number][]; episodes: unknown[]; counts: unknown; timeline: { scenario: string; phases: { fromS: number; toS: number | null; label: string }[] }[] };
+    assert.deepEqual(history.hr, [[1, 70, 90], [2, null, 0], [3, 150, 90], [4, 151, 90], [5, 80, 90]]);
+    assert.deepEqual(history.episodes, [{ name: "tachycardia", fromS: 3, toS: 5 }]);
+    assert.deepEqual(history.counts, { verified: 5, rejected: 1 });
+    assert.equal(history.timeline[0].scenario, "tachycardia");
+    assert.deepEqual(history.timeline[0].phases[2], { fromS: 70, toS: 150, label: "150 bpm" });
+    const events = first.find((m) => m.type === "events") as unknown as { events: { type: string; atS: number }[] };
+    assert.deepEqual(events.events.map((e) => [e.type, e.atS]), [["rejected", 1]]);
+    assert.equal((first.filter((m) => m.type === "reading").pop() as unknown as { reading: { seq: number } }).reading.seq, 4);
+
+    // The run ends: connected pages are told, and a page that connects afterwards gets the final state.
+    hooks.end!(null);
+    const after = await connect();
+    const types = after.map((m) => m.type);
+    assert.ok(types.includes("history") && types.includes("telemetry") && types.at(-1) === "ended", types.join(","));
+    const t = after.find((m) => m.type === "telemetry") as unknown as { telemetry: SimTelemetry };
+    assert.deepEqual(t.telemetry.ppg.values, [100, 101, 102]);
+  });
+
+  it("thins a long trend by min/max, keeping peaks, troughs and gaps", () => {
+    const trend = new Trend(100);
+    for (let i = 0; i < 1000; i++) trend.add([i, i === 500 ? null : i === 700 ? 200 : i === 300 ? 20 : 60 + (i % 3), 90]);
+    assert.ok(trend.points.length <= 100, `${trend.points.length} points`);
+    const values = trend.points.map((p) => p[1]);
+    assert.ok(values.includes(200) && values.includes(20) && values.includes(null), "a peak, trough or gap was lost");
+    for (let i = 1; i < trend.points.length; i++) assert.ok(trend.points[i][0] > trend.points[i - 1][0], "out of time order");
+    assert.equal(trend.points.at(-1)![0], 999);
+    // Phases of a scenario and an alert that stays on.
+    assert.deepEqual(scenarioPhases({ name: "x", summary: "", durationS: 10, heartRate: [{ atS: 0, bpm: 60 }], skinTempC: [{ atS: 0, celsius: 33 }] }, 5), [{ fromS: 5, toS: null, label: "60 bpm, skin 33 °C" }]);
+    const h = new RunHistory();
+    h.startMs = 0;
+    h.addReading({ timeMs: 2000, hr: 50, hrQuality: 80, tempC: 38 } as GatewayReading, ["fever"]);
+    h.addReading({ timeMs: 3000, hr: 50, hrQuality: 80, tempC: 38 } as GatewayReading, ["fever"]);
+    assert.deepEqual(h.episodes, [{ name: "fever", fromS: 2, toS: null }]);
   });
 });

@@ -61,6 +61,19 @@ describe("simulator telemetry for the dashboard", () => {
     assert.deepEqual(t3.ppg.values, pushed.slice(-PPG_RING_CAPACITY));
   });
 
+  it("keeps every beat within the PPG window at 150 bpm, not only the estimator's last 16", () => {
+    const s = session(150);
+    s.telemetry(0);
+    s.advance(30_000);
+    const t = s.telemetry(0);
+    const fromMs = t.ppg.firstIndex * 20;
+    const endMs = (t.ppg.firstIndex + t.ppg.values.length) * 20;
+    // 12.8 s of samples at 150 bpm hold about 32 beats.
+    assert.ok(t.beats.length >= 28, `${t.beats.length} beats kept for a ${(endMs - fromMs) / 1000} s window`);
+    for (const b of t.beats) assert.ok(b >= fromMs && b <= endMs, `beat at ${b} ms outside ${fromMs}-${endMs}`);
+    for (let i = 1; i < t.beats.length; i++) assert.ok(t.beats[i] - t.beats[i - 1] > 250, `beats ${t.beats[i - 1]} and ${t.beats[i]} too close`);
+  });
+
   it("reports link and battery, and carries out the controls", () => {
     const s = session();
     s.advance(3000);

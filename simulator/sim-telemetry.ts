@@ -10,6 +10,10 @@ import { decodeCbor } from "../protocol/cbor.js";
 
 /** PPG samples kept: 12.8 s at 50 sps. */
 export const PPG_RING_CAPACITY = 640;
+/** Detected beats kept for the plot: more than the PPG ring holds at 220 bpm (47). */
+export const BEAT_HISTORY = 64;
+/** Samples between two looks at the estimator's recent beats (2 s at 50 sps: 8 beats at 240 bpm, it keeps 16). */
+const BEAT_HARVEST_SAMPLES = 100;
 /** Security-log entries reported at most per telemetry request. */
 export const SECURITY_LOG_TAIL = 12;
 
@@ -24,7 +28,7 @@ export interface SimTelemetry {
   virtualMs: number;
   /** Samples per second of `ppg.values`; sample i is at i * 1000 / rate ms on the sample clock. */
   ppg: { rate: number; firstIndex: number; values: number[] };
-  /** Times of the most recent detected beats, ms on the same sample clock. */
+  /** Times of the detected beats within the PPG ring's span (at most BEAT_HISTORY), ms on the same sample clock. */
   beats: number[];
   beatCount: number;
   battery: BatteryState;
@@ -49,6 +53,11 @@ export class PpgProbe {
   /** Probe index minus the estimator's own sample index. */
   private offset = 0;
   private readonly beatScratch = new Float64Array(16);
+  /** Beats collected from the estimator, in ms on the probe's sample clock (oldest first, a ring). */
+  private readonly beatRing = new Float64Array(BEAT_HISTORY);
+  private beatsKept = 0;
+  private lastBeatMs = -1;
+  private msPerSample = 20;
 
   /** Starts following `estimator` (again after a reboot: a new firmware has a new estimator). */
   attach(estimator: HeartRateEstimator): void {
@@ -62,7 +71,10 @@ export class PpgProbe {
     const target = estimator as unknown as { push(sample: number): void; markGap(count: number): void };
     target.push = (sample: number) => {
       push(sample);
-      if (probe.estimator === estimator) probe.ring[probe.next++ % PPG_RING_CAPACITY] = sample;
+      if (probe.estimator === estimator) {
+        probe.ring[probe.next++ % PPG_RING_CAPACITY] = sample;
+        if (probe.next % BEAT_HARVEST_SAMPLES === 0) probe.harvestBeats();
+      }
     };
     target.markGap = (count: number) => {
       markGap(count);
@@ -79,13 +91,35 @@ export class PpgProbe {
     return { firstIndex: first, values };
   }
 
-  /** The current estimator's recent beats, in ms on the probe's sample clock. */
+  /**
+   * Copies the estimator's newest beats (it keeps only a few) into the probe's longer history;
+   * called every BEAT_HARVEST_SAMPLES samples and on every read, so no beat is missed.
+   */
+  private harvestBeats(): void {
+    const e = this.estimator;
+    if (!e) return;
+    const n = e.recentBeats(this.beatScratch);
+    for (let i = 0; i < n; i++) {
+      const t = Math.round((this.beatScratch[i] + this.offset * this.msPerSample) * 10) / 10;
+      if (t <= this.lastBeatMs) continue;
+      this.beatRing[this.beatsKept++ % BEAT_HISTORY] = t;
+      this.lastBeatMs = t;
+    }
+  }
+
+  /** The beats detected within the ring's span, in ms on the probe's sample clock, and the estimator's count. */
   beats(msPerSample: number): { times: number[]; count: number } {
     const e = this.estimator;
     if (!e) return { times: [], count: 0 };
-    const n = e.recentBeats(this.beatScratch);
+    this.msPerSample = msPerSample;
+    this.harvestBeats();
+    const oldestMs = (this.next > PPG_RING_CAPACITY ? this.next - PPG_RING_CAPACITY : 0) * msPerSample;
     const times: number[] = [];
-    for (let i = 0; i < n; i++) times.push(Math.round((this.beatScratch[i] + this.offset * msPerSample) * 10) / 10);
+    const from = this.beatsKept > BEAT_HISTORY ? this.beatsKept - BEAT_HISTORY : 0;
+    for (let i = from; i < this.beatsKept; i++) {
+      const t = this.beatRing[i % BEAT_HISTORY];
+      if (t >= oldestMs) times.push(t);
+    }
     return { times, count: e.beatCount };
   }
 }

@@ -2,6 +2,8 @@
 import type { ChildProcess } from "node:child_process";
 
 export const CHROMIUM = "/usr/bin/chromium";
+/** Where the browser tests save their screenshots (not committed). */
+export const SCREENSHOTS = "build/test-output/dashboard";
 export const CHROMIUM_FLAGS = [
   "--headless",
   "--no-sandbox",

@@ -14,6 +14,17 @@
  * (in the URL the simulator prints), every control message is checked against a schema
  * (control-schema.ts), and the update control pushes only releases inside the release directory
  * (releases.ts). No message, however malformed, may throw out of the handlers.
+ *
+ * The server keeps the run from its start (history.ts: trends, alert episodes, counts, events,
+ * the scenario timeline) and replays it to every page that connects, so a reload loses nothing.
+ * When the run ends it tells the pages ({type: "ended"}) and keeps serving the final state until
+ * it is closed: `wearable sim --dashboard-linger S` keeps it up S seconds after the run (or until
+ * Ctrl-C); a page whose server went away keeps showing the final state.
+ *
+ * With `fleet` (`wearable fleet --dashboard`) the page lists the fleet's devices (status, last
+ * reading, active alerts, queue depth, link) and each opens its own view (`?device=ID`): that
+ * device's trends, alert episodes and counts, kept per device like a single run's. A fleet device
+ * runs no full session here, so there is no PPG view and there are no controls.
  */
 import { createReadStream, existsSync } from "node:fs";
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -24,14 +35,18 @@ import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { SimStatus } from "../../simulator/sim-session.js";
-import type { SimTelemetry } from "../../simulator/sim-telemetry.js";
+import { PPG_RING_CAPACITY, type SimTelemetry } from "../../simulator/sim-telemetry.js";
 import type { GatewayEvent } from "../gateway/gateway.js";
 import { alertNames } from "../../protocol/record.js";
 import type { SimEngine } from "../sim/engines.js";
 import type { SimRunHooks } from "../sim/run-sim.js";
+import type { FleetDeviceState, FleetObserver, FleetSummary } from "../fleet/fleet.js";
+import { DEFAULT_START } from "../sim/run-sim.js";
 import { CONTROL_NAMES, parseControlMessage, type ControlName } from "./control-schema.js";
 import { newToken, RequestGuard, type Refusal } from "./guard.js";
 import { newestRelease, releaseRoot, resolveRelease } from "./releases.js";
+import { RunHistory, type ScenarioShape } from "./history.js";
+import type { SimSummary } from "../sim/run-sim.js";
 
 export { CONTROL_NAMES, type ControlName } from "./control-schema.js";
 export { newestRelease } from "./releases.js";
@@ -108,6 +123,24 @@ export interface DashboardOptions {
   hostControls?: Partial<Record<ControlName, HostControl>>;
   /** Least wall time between two telemetry requests to the engine (default 150 ms). */
   telemetryIntervalMs?: number;
+  /** Serve a fleet: the device list and per-device views instead of one session (fleet.ts). */
+  fleet?: { devices: number; engine: string; transport: string };
+}
+
+/** One fleet device as the dashboard keeps it. */
+interface FleetDeviceView {
+  history: RunHistory;
+  lastReading: Record<string, unknown> | null;
+  queueDepth: number;
+}
+
+/** Devices the fleet list sends at most (the rest open by their id). */
+const FLEET_LIST_MAX = 500;
+/** Least wall time between two fleet lists sent to the pages. */
+const FLEET_LIST_INTERVAL_MS = 500;
+/** Trend points kept per fleet device: a large fleet keeps fewer (about a million in all, at least 10 each). */
+function fleetTrendPoints(devices: number): number {
+  return Math.max(10, Math.min(2000, Math.floor(1_000_000 / Math.max(1, devices))));
 }
 
 interface PendingControl {
@@ -138,8 +171,21 @@ export class DashboardServer {
   private lastTelemetryAt = -Infinity;
   private nextSample = 0;
   private sessionControls: Record<string, boolean> = {};
-  private readonly recentReadings: unknown[] = [];
+  private lastReading: unknown = null;
   private status: SimStatus | null = null;
+  /** The run from its start, replayed to every page that connects. */
+  readonly history = new RunHistory();
+  /** The run's summary once it has ended (then no more telemetry comes). */
+  private ended: { type: "ended"; atS: number; summary: unknown } | null = null;
+  /** The newest telemetry and the PPG window it belongs to (what a page that connects after the run's end sees). */
+  private lastTelemetry: { telemetry: SimTelemetry; status: unknown } | null = null;
+  private ppgWindow: { firstIndex: number; values: number[] } = { firstIndex: 0, values: [] };
+  private scenarioShapes: ScenarioShape[] = [];
+  /** The device each page views (fleet mode; null: the list). */
+  private readonly viewing = new WeakMap<WebSocket, string | null>();
+  private readonly fleetDevices = new Map<string, FleetDeviceView>();
+  private fleetVirtualMs = 0;
+  private lastFleetListAt = -Infinity;
   private scenario: string;
   /** Host controls: those given at start, and the update push once the run registers it. */
   private readonly hostControls: Partial<Record<ControlName, HostControl>>;
@@ -175,7 +221,7 @@ export class DashboardServer {
         socket.destroy();
       }
     });
-    wss.on("connection", (ws: WebSocket) => this.onClient(ws));
+    wss.on("connection", (ws: WebSocket, req: IncomingMessage) => this.onClient(ws, req));
   }
 
   static async start(o: DashboardOptions): Promise<DashboardServer> {
@@ -195,7 +241,26 @@ export class DashboardServer {
         resolve();
       });
     });
-    return new DashboardServer(http, wss, o, files, newToken());
+    const server = new DashboardServer(http, wss, o, files, newToken());
+    server.scenarioShapes = await shippedScenarios();
+    server.history.startScenario(server.scenarioShape(server.scenario), server.scenario || "default trace", 0);
+    return server;
+  }
+
+  private scenarioShape(name: string): ScenarioShape | null {
+    return this.scenarioShapes.find((s) => s.name === name) ?? null;
+  }
+
+  /** Simulated seconds of the run at the newest step (through reboots and updates). */
+  private simSeconds(): number {
+    return runMs(this.status) / 1000;
+  }
+
+  /** Keeps an event for pages that connect later, and sends it to those connected. */
+  private record(msg: Record<string, unknown>): void {
+    const m = { ...msg, atS: this.simSeconds() };
+    this.history.addEvent(m);
+    this.broadcast(m);
   }
 
   private onRequest(guard: RequestGuard, req: IncomingMessage, res: ServerResponse): void {
@@ -222,6 +287,10 @@ export class DashboardServer {
   /** The state of every control, as the page shows it. */
   controls(): Record<ControlName, ControlState> {
     const out = {} as Record<ControlName, ControlState>;
+    if (this.o.fleet) {
+      for (const name of CONTROL_NAMES) out[name] = { available: false, reason: "fleet devices take no controls from the dashboard" };
+      return out;
+    }
     for (const name of CONTROL_NAMES) {
       const host = this.hostControls[name];
       if (host) out[name] = host.describe();
@@ -241,6 +310,10 @@ export class DashboardServer {
   /** Hooks for runSim: gateway events go to the page, and telemetry and controls run between steps. */
   hooks(): SimRunHooks {
     return {
+      begin: (run) => {
+        this.history.startMs = run.startMs;
+      },
+      end: (summary) => this.onEnd(summary),
       gatewayEvent: (e) => this.onGatewayEvent(e),
       step: (engine, status) => this.onStep(engine, status),
       updates: {
@@ -248,7 +321,7 @@ export class DashboardServer {
           this.hostControls.update = updateControl(push, via, this.o.releaseRoot ?? releaseRoot(), this.o.updateDir);
           this.broadcast({ type: "controls", controls: this.controls() });
         },
-        event: (e) => this.broadcast({ type: "update", event: e }),
+        event: (e) => this.record({ type: "update", event: e }),
       },
     };
   }
@@ -256,16 +329,102 @@ export class DashboardServer {
   private onGatewayEvent(e: GatewayEvent): void {
     if (e.kind === "readings") {
       for (const r of e.readings) {
-        const msg = { type: "reading", reading: r, alerts: alertNames(r.alerts ?? 0), firmwareVersion: e.firmwareVersion };
-        this.recentReadings.push(msg);
-        if (this.recentReadings.length > 30) this.recentReadings.shift();
+        const alerts = alertNames(r.alerts ?? 0);
+        const t = this.history.addReading(r, alerts);
+        const msg = { type: "reading", reading: r, alerts, firmwareVersion: e.firmwareVersion, t, counts: this.history.counts, episodes: this.history.episodes };
+        this.lastReading = msg;
         this.broadcast(msg);
       }
-    } else if (e.kind === "rejected") this.broadcast({ type: "rejected", reason: e.reason, detail: e.detail });
-    else if (e.kind === "epoch") this.broadcast({ type: "epoch", device: e.device, epoch: e.epoch });
+    } else if (e.kind === "rejected") {
+      this.history.counts.rejected++;
+      this.record({ type: "rejected", reason: e.reason, detail: e.detail, counts: this.history.counts });
+    } else if (e.kind === "epoch") this.record({ type: "epoch", device: e.device, epoch: e.epoch });
     // Status reports reach the page through the update driver ({type: "update"}), once.
     else if (e.kind === "update-status") return;
-    else this.broadcast({ type: "event", event: e });
+    else this.record({ type: "event", event: e });
+  }
+
+  /** Observer for runFleet: each device's readings and events, the list after each step, the end. */
+  fleetObserver(): FleetObserver {
+    return {
+      event: (device, e) => this.onFleetEvent(device, e),
+      step: (virtualMs, devices) => this.onFleetStep(virtualMs, devices),
+      end: (summary) => this.onFleetEnd(summary),
+    };
+  }
+
+  private fleetDevice(device: string): FleetDeviceView {
+    let d = this.fleetDevices.get(device);
+    if (!d) {
+      d = { history: new RunHistory(fleetTrendPoints(this.o.fleet?.devices ?? 1)), lastReading: null, queueDepth: 0 };
+      d.history.startMs = Date.parse(DEFAULT_START);
+      this.fleetDevices.set(device, d);
+    }
+    return d;
+  }
+
+  private onFleetEvent(device: string, e: GatewayEvent): void {
+    const d = this.fleetDevice(device);
+    const atS = this.fleetVirtualMs / 1000;
+    if (e.kind === "readings") {
+      for (const r of e.readings) {
+        const alerts = alertNames(r.alerts ?? 0);
+        const t = d.history.addReading(r, alerts);
+        const msg = { type: "reading", reading: r, alerts, firmwareVersion: e.firmwareVersion, t, counts: d.history.counts, episodes: d.history.episodes };
+        d.lastReading = msg;
+        this.broadcast(msg, device);
+      }
+      return;
+    }
+    let msg: Record<string, unknown>;
+    if (e.kind === "rejected") {
+      d.history.counts.rejected++;
+      msg = { type: "rejected", reason: e.reason, detail: e.detail, counts: d.history.counts, atS };
+    } else if (e.kind === "epoch") msg = { type: "epoch", device: e.device, epoch: e.epoch, atS };
+    else msg = { type: "event", event: e, atS };
+    d.history.addEvent(msg);
+    this.broadcast(msg, device);
+  }
+
+  private onFleetStep(virtualMs: number, devices: () => FleetDeviceState[]): void {
+    this.fleetVirtualMs = virtualMs;
+    const now = performance.now();
+    if (now - this.lastFleetListAt < FLEET_LIST_INTERVAL_MS) return;
+    this.lastFleetListAt = now;
+    for (const s of devices()) this.fleetDevice(s.device).queueDepth = s.queueDepth;
+    this.broadcast(this.fleetList(), null);
+  }
+
+  private onFleetEnd(summary: FleetSummary): void {
+    this.ended = { type: "ended", atS: this.fleetVirtualMs / 1000, summary: { verifiedReadings: summary.readingsVerified, messages: summary.sent, rejected: summary.rejected, firmware: null } };
+    this.broadcast(this.fleetList(), null);
+    this.broadcast(this.ended);
+  }
+
+  /** The fleet's device list: status, last reading, active alerts, queue depth, link. */
+  private fleetList(): Record<string, unknown> {
+    const rows: unknown[] = [];
+    for (const [device, d] of this.fleetDevices) {
+      if (rows.length >= FLEET_LIST_MAX) break;
+      const r = d.lastReading as { t: number; reading: { hr: number | null; tempC: number | null; hrQuality: number } } | null;
+      const active = d.history.episodes.filter((e) => e.toS === null).map((e) => e.name);
+      rows.push({
+        device,
+        status: this.ended ? "ended" : r === null ? "waiting for readings" : "running",
+        last: r && { t: r.t, hr: r.reading.hr, tempC: r.reading.tempC, quality: r.reading.hrQuality },
+        verified: d.history.counts.verified,
+        alerts: active,
+        queueDepth: d.queueDepth,
+        link: this.o.fleet!.transport,
+      });
+    }
+    return { type: "fleet", atS: this.fleetVirtualMs / 1000, devices: this.fleetDevices.size, engine: this.o.fleet!.engine, rows };
+  }
+
+  private onEnd(summary: SimSummary | null): void {
+    this.ended = { type: "ended", atS: this.simSeconds(), summary };
+    this.pending.length = 0;
+    this.broadcast(this.ended);
   }
 
   private async onStep(engine: SimEngine, status: SimStatus): Promise<void> {
@@ -285,7 +444,9 @@ export class DashboardServer {
       send(c.from, { type: "control-result", name: c.name, arg: c.arg, error });
       if (c.name === "scenario" && error === "") {
         this.scenario = c.arg;
-        this.broadcast({ type: "scenario", name: c.arg, atMs: status.virtualMs });
+        this.history.startScenario(this.scenarioShape(c.arg), c.arg, runMs(status) / 1000);
+        this.record({ type: "scenario", name: c.arg, atMs: runMs(status) });
+        this.broadcast({ type: "timeline", timeline: this.history.timeline });
       }
       this.lastTelemetryAt = -Infinity;
     }
@@ -298,11 +459,29 @@ export class DashboardServer {
     const changed = JSON.stringify(t.controls) !== JSON.stringify(this.sessionControls);
     this.sessionControls = t.controls;
     if (changed) this.broadcast({ type: "controls", controls: this.controls() });
+    this.keepWindow(t.ppg);
+    this.lastTelemetry = { telemetry: t, status: status.firmware };
     this.broadcast({ type: "telemetry", telemetry: t, status: status.firmware });
   }
 
-  private onClient(ws: WebSocket): void {
+  /** The PPG window the pages hold (the ring's span), kept for pages that connect after the run. */
+  private keepWindow(ppg: { firstIndex: number; values: number[] }): void {
+    const w = this.ppgWindow;
+    const end = w.firstIndex + w.values.length;
+    if (ppg.firstIndex > end || ppg.firstIndex < w.firstIndex || w.values.length === 0) this.ppgWindow = { firstIndex: ppg.firstIndex, values: ppg.values.slice() };
+    else w.values.push(...ppg.values.slice(end - ppg.firstIndex));
+    const over = this.ppgWindow.values.length - PPG_RING_CAPACITY;
+    if (over > 0) {
+      this.ppgWindow.values.splice(0, over);
+      this.ppgWindow.firstIndex += over;
+    }
+  }
+
+  private onClient(ws: WebSocket, req: IncomingMessage): void {
     this.clients.add(ws);
+    const asked = new URL(req.url ?? "/", "http://127.0.0.1").searchParams.get("device");
+    const device = this.o.fleet && asked !== null && /^[0-9a-f]{16}$/.test(asked) ? asked : null;
+    this.viewing.set(ws, device);
     ws.on("close", () => this.clients.delete(ws));
     ws.on("error", () => {
       this.clients.delete(ws);
@@ -324,8 +503,22 @@ export class DashboardServer {
       controls: this.controls(),
       scenario: this.scenario,
       status: this.status?.firmware ?? null,
+      counts: this.history.counts,
+      ...(this.o.fleet ? { fleet: this.o.fleet, device } : {}),
     });
-    for (const r of this.recentReadings) send(ws, r);
+    if (this.o.fleet) {
+      this.helloFleet(ws, device);
+      return;
+    }
+    // The run so far: trends, alert episodes, timeline, counts, then the events in order.
+    send(ws, { type: "history", ...this.history.snapshot() });
+    send(ws, { type: "events", events: this.history.events });
+    if (this.lastReading) send(ws, this.lastReading);
+    if (this.ended) {
+      if (this.lastTelemetry) send(ws, { type: "telemetry", telemetry: { ...this.lastTelemetry.telemetry, ppg: { ...this.lastTelemetry.telemetry.ppg, ...this.ppgWindow } }, status: this.lastTelemetry.status });
+      send(ws, this.ended);
+      return;
+    }
     // The page's plot starts from what the ring still holds.
     this.nextSample = 0;
     this.lastTelemetryAt = -Infinity;
@@ -341,6 +534,10 @@ export class DashboardServer {
       return;
     }
     const c = parsed.control;
+    if (this.ended) {
+      send(ws, { type: "control-result", name: c.name, arg: "", error: "the run has ended; start a new one to use the controls" });
+      return;
+    }
     if (this.pending.length >= 16) {
       send(ws, { type: "control-result", name: c.name, arg: "", error: "too many controls pending" });
       return;
@@ -348,10 +545,42 @@ export class DashboardServer {
     this.pending.push({ name: c.name, arg: c.arg, from: ws });
   }
 
-  private broadcast(msg: unknown): void {
-    if (this.clients.size === 0) return;
-    const text = JSON.stringify(msg);
-    for (const ws of this.clients) if (ws.readyState === ws.OPEN) ws.send(text);
+  /** A fleet page: the list, or one device's run so far. */
+  private helloFleet(ws: WebSocket, device: string | null): void {
+    if (device === null) send(ws, this.fleetList());
+    else {
+      const d = this.fleetDevices.get(device);
+      const h = d?.history ?? new RunHistory(1);
+      send(ws, { type: "history", ...h.snapshot(), timeline: [] });
+      send(ws, { type: "events", events: h.events });
+      if (d?.lastReading) send(ws, d.lastReading);
+    }
+    if (this.ended) send(ws, this.ended);
+  }
+
+  /** Sends to every page, or (fleet mode) to those viewing `view` (a device, or null: the list). */
+  private broadcast(msg: unknown, view?: string | null): void {
+    let text: string | null = null;
+    for (const ws of this.clients) {
+      if (ws.readyState !== ws.OPEN || (view !== undefined && this.viewing.get(ws) !== view)) continue;
+      text ??= JSON.stringify(msg);
+      ws.send(text);
+    }
+  }
+
+  /** Keeps serving the ended run's final state for `seconds`, or until `stop` (Ctrl-C). */
+  async linger(seconds: number, stop: AbortSignal, say: (line: string) => void): Promise<void> {
+    if (seconds <= 0 || stop.aborted) return;
+    say(`run ended; the dashboard shows its final state at ${this.url} for ${seconds} s (Ctrl-C to stop)`);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, seconds * 1000);
+      function done(): void {
+        clearTimeout(timer);
+        stop.removeEventListener("abort", done);
+        resolve();
+      }
+      stop.addEventListener("abort", done);
+    });
   }
 
   async close(): Promise<void> {
@@ -360,6 +589,13 @@ export class DashboardServer {
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
+}
+
+/** The run's simulated ms (the board's own clock restarts at a reset; older sessions report only it). */
+function runMs(status: SimStatus | null): number {
+  if (!status) return 0;
+  const s = status as { runMs?: number; virtualMs: number };
+  return typeof s.runMs === "number" ? s.runMs : s.virtualMs;
 }
 
 function send(ws: WebSocket, msg: unknown): void {
@@ -412,10 +648,15 @@ function serveFile(files: Record<string, string>, req: IncomingMessage, res: Ser
 
 /** Names of the wearer scenarios the simulator ships, or [] when it ships none. */
 export async function shippedScenarioNames(): Promise<string[]> {
+  return (await shippedScenarios()).map((s) => s.name);
+}
+
+/** The wearer scenarios the simulator ships (their traces make the timeline), or [] when it ships none. */
+async function shippedScenarios(): Promise<ScenarioShape[]> {
   const modulePath = "../../hal/sim/scenarios.js";
   try {
-    const m = (await import(modulePath)) as { SCENARIOS?: { name: string }[] };
-    return Array.isArray(m.SCENARIOS) ? m.SCENARIOS.map((s) => s.name) : [];
+    const m = (await import(modulePath)) as { SCENARIOS?: ScenarioShape[] };
+    return Array.isArray(m.SCENARIOS) ? m.SCENARIOS.slice() : [];
   } catch {
     return [];
   }

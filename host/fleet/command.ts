@@ -6,6 +6,7 @@ import { formatHelp, parseFlags, UsageError, type FlagSpecs, parseSpeed } from "
 import { runFleet, createInProcessTransport, type FleetEngine, type FleetSummary } from "./fleet.js";
 import { mqttTransportOrReason } from "./mqtt-transport.js";
 import { withRunScope } from "../sim/run-scope.js";
+import { DashboardServer } from "../dashboard/server.js";
 
 const fleetFlags = {
   devices: { type: "number", help: "simulated devices", default: 100, integer: true, min: 1, max: 100000, valueName: "N" },
@@ -16,6 +17,9 @@ const fleetFlags = {
   "frame-period": { type: "number", help: "seconds of readings per frame (one frame per period per device)", default: 5, integer: true, min: 1, max: 60, valueName: "S" },
   seed: { type: "number", help: "seed of the device and gateway keys", default: 1, integer: true, min: 0, max: 2 ** 31 - 1 },
   json: { type: "boolean", help: "print the summary as one JSON object (progress stays on stderr)" },
+  dashboard: { type: "boolean", help: "serve the fleet's live dashboard on 127.0.0.1: the device list, each device's trends and alerts" },
+  "dashboard-port": { type: "number", help: "port of the dashboard (0: a free one)", default: 0, integer: true, min: 0, max: 65535, valueName: "P" },
+  "dashboard-linger": { type: "number", help: "seconds the dashboard keeps serving the final state after the run (Ctrl-C stops sooner)", default: 0, integer: true, min: 0, max: 86400, valueName: "S" },
 } satisfies FlagSpecs;
 
 export function summaryText(s: FleetSummary): string {
@@ -56,6 +60,10 @@ export const fleetCommand = {
     // stdout holds only the summary (one JSON object with --json).
     return withRunScope(async (scope) => {
       const held = scope.hold("transport", transport, (t) => t.close());
+      const dashboard = flags.dashboard
+        ? scope.hold("dashboard", await DashboardServer.start({ port: flags["dashboard-port"]!, engine, firmwareVersion: "1.0.0", fleet: { devices: flags.devices!, engine, transport: held.name } }), (d) => d.close())
+        : null;
+      if (dashboard) process.stderr.write(`fleet: live dashboard at ${dashboard.url}\n`);
       const summary = await runFleet({
         devices: flags.devices!,
         minutes: flags.minutes!,
@@ -66,9 +74,11 @@ export const fleetCommand = {
         transport: held,
         progress: (line) => process.stderr.write(line + "\n"),
         stop: scope.signal,
+        observer: dashboard?.fleetObserver(),
       });
       if (flags.json) process.stdout.write(JSON.stringify(summary) + "\n");
       else process.stdout.write(summaryText(summary) + "\n");
+      if (dashboard) await dashboard.linger(flags["dashboard-linger"]!, scope.signal, (line) => process.stderr.write(`fleet: ${line}\n`));
       return summary.lost === 0 && Object.keys(summary.rejected).length === 0 ? 0 : 1;
     }, { warn: (line) => process.stderr.write(`fleet: ${line}\n`) });
   },

@@ -19,7 +19,7 @@ import { FragmentReassembler } from "../../protocol/link-framing.js";
 import { FrameSealer } from "../../protocol/frame.js";
 import type { Reading } from "../../protocol/record.js";
 import type { SimSessionConfig } from "../../simulator/sim-session.js";
-import { Gateway, type GatewayReading } from "../gateway/gateway.js";
+import { Gateway, type GatewayEvent, type GatewayReading } from "../gateway/gateway.js";
 import { GatewayService, type Delivery, type ReadingSink } from "../gateway/service.js";
 import { ENVELOPE_HEADER_BYTES, UNQUEUED_TYPE, sealEnvelope } from "../../protocol/link-messages.js";
 import { startEngine, type SimEngine } from "../sim/engines.js";
@@ -46,6 +46,24 @@ export interface FleetOptions {
   progress: ((line: string) => void) | null;
   /** Ends the run early (SIGINT, SIGTERM): the schedule stops, the frames in flight get their verdicts. */
   stop?: AbortSignal;
+  /** Watches the run (the fleet's dashboard): every gateway event, each step, the end. */
+  observer?: FleetObserver;
+}
+
+/** One device as the fleet's dashboard lists it. */
+export interface FleetDeviceState {
+  device: string;
+  /** Frames handed to the transport and not yet verified (or rejected). */
+  queueDepth: number;
+}
+
+export interface FleetObserver {
+  /** What the gateway made of a message of `device` (readings, rejections, epochs). */
+  event(device: string, event: GatewayEvent): void;
+  /** After a step: the simulated time every device has reached, and each device's queue. */
+  step(virtualMs: number, devices: () => FleetDeviceState[]): void;
+  /** The run's end, with its summary. */
+  end(summary: FleetSummary): void;
 }
 
 export interface FleetSummary {
@@ -304,6 +322,17 @@ class FleetTally {
     return this.verified + this.announcements.accepted + this.duplicates + Object.values(this.rejected).reduce((a, b) => a + b, 0);
   }
 
+  /** Frames in flight per device (what the dashboard shows as its queue). */
+  queueDepths(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const key of this.inFlight.keys()) {
+      const device = key.slice(0, key.indexOf("/"));
+      out.set(device, (out.get(device) ?? 0) + 1);
+    }
+    for (const [device, q] of this.firmwareQueues) out.set(device, (out.get(device) ?? 0) + q.length);
+    return out;
+  }
+
   /** What the gateway service made of one message of `device`. */
   onDelivery(device: string, d: Delivery): void {
     const now = performance.now();
@@ -408,6 +437,10 @@ async function runSchedule(o: FleetOptions, devices: Device[], tally: FleetTally
     else virtualMs = Math.max(virtualMs, Math.floor(Math.min(durationMs, (performance.now() - wallStart) * o.speed)));
     for (const d of devices) await d.advanceTo(virtualMs);
     clock.virtualMs = virtualMs;
+    o.observer?.step(virtualMs, () => {
+      const depths = tally.queueDepths();
+      return devices.map((d) => ({ device: d.hex, queueDepth: depths.get(d.hex) ?? 0 }));
+    });
     if (o.speed !== "max") {
       const due = wallStart + (virtualMs + 50 * o.speed) / o.speed;
       const wait = Math.min(50, due - performance.now());
@@ -490,7 +523,14 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     const byHex = new Map(devices.map((d) => [d.hex, d]));
     await o.transport.start(
       devices.map((d) => d.hex),
-      { service, onDelivery: (device, d) => tally.onDelivery(device, d), onAck: (device, ack) => byHex.get(device)?.onAck(ack) },
+      {
+        service,
+        onDelivery: (device, d) => {
+          tally.onDelivery(device, d);
+          // A message stored before (sent again) is not shown twice.
+          if (d.event && d.kind !== "duplicate") o.observer?.event(device, d.event);
+        },
+        onAck: (device, ack) => byHex.get(device)?.onAck(ack) },
     );
     setupSeconds = (performance.now() - setupStart) / 1000;
     say(`fleet: running ${o.minutes} simulated min (${o.speed === "max" ? "as fast as possible" : `speed ${o.speed}`})`);
@@ -508,7 +548,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     for (const d of devices) await d.close();
   }
   say("fleet: done");
-  return fleetSummary(o, tally, { setupSeconds, wallMs: performance.now() - wallStart, cpu: process.cpuUsage(cpuStart), virtualMs: clock.virtualMs });
+  const summary = fleetSummary(o, tally, { setupSeconds, wallMs: performance.now() - wallStart, cpu: process.cpuUsage(cpuStart), virtualMs: clock.virtualMs });
+  o.observer?.end(summary);
+  return summary;
 }
 
 export function createInProcessTransport(): FleetTransport {

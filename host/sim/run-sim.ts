@@ -116,6 +116,10 @@ export interface SimRunOptions {
 }
 
 export interface SimRunHooks {
+  /** Called once before the device boots: the wall-clock time that simulated time 0 stands for. */
+  begin?(run: { startMs: number }): void;
+  /** Called once when the run has ended (time up, stop or failure), with its summary when it has one. */
+  end?(summary: SimSummary | null): void;
   gatewayEvent?(event: GatewayEvent): void;
   /** Called after every step with exclusive use of the engine (telemetry, controls). */
   step?(engine: SimEngine, status: SimStatus): Promise<void>;
@@ -262,7 +266,8 @@ function summarize(o: SimRunOptions, runNonce: string, central: SimCentral, stat
   return {
     engine: o.engine,
     runNonce,
-    virtualSeconds: (status?.virtualMs ?? 0) / 1000,
+    // The run's time, not the last boot's (an update or a power cut resets the board).
+    virtualSeconds: (status?.runMs ?? 0) / 1000,
     wallSeconds: (performance.now() - wallStart) / 1000,
     verifiedReadings: central.verifiedReadings,
     messages: central.messages,
@@ -285,6 +290,8 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
   const scope = new RunScope({ stop: o.stop, warn: o.err });
   let status: SimStatus | null = null;
   let wallStart = performance.now();
+  let summary: SimSummary | null = null;
+  o.hooks?.begin?.({ startMs: Date.parse(o.startIso) });
   try {
     let started: Awaited<ReturnType<typeof startRun>> | null = null;
     try {
@@ -297,6 +304,10 @@ export async function runSim(o: SimRunOptions): Promise<SimSummary> {
     if (started) status = await drive(o, setup.config, started.engine, started.overMqtt, central, scope, wallStart);
   } finally {
     await scope.close();
+    if (o.hooks?.end) {
+      summary = summarize(o, setup.runNonce, central, status, wallStart);
+      o.hooks.end(summary);
+    }
   }
-  return summarize(o, setup.runNonce, central, status, wallStart);
+  return summary ?? summarize(o, setup.runNonce, central, status, wallStart);
 }
