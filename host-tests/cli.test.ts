@@ -51,3 +51,17 @@ describe("wearable CLI", () => {
     }
   });
 });
+
+describe("wearable CLI: output read by a pipe that closes early (| head)", () => {
+  it("stops without a stack trace when the reader goes away", async () => {
+    const { spawn } = await import("node:child_process");
+    const child = spawn(process.execPath, ["--import", "tsx", "host/cli/wearable.ts", "sim", "--seconds", "600", "--speed", "max", "--json", "--no-dashboard"], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+    assert.doesNotMatch(stderr, /EPIPE|Unhandled|\n\s+at /, stderr);
+    assert.ok(code === 0 || code === null, `exit ${code}: ${stderr}`);
+  });
+});

@@ -10,6 +10,7 @@ import { labCommand } from "../lab/lab-command.js";
 import { SOAK_SUMMARY, SOAK_USAGE, soakCommand, soakFlags } from "../soak/cli.js";
 import { GATEWAY_SUMMARY, GATEWAY_USAGE, gatewayCommand, gatewayFlags } from "../mqtt/gateway-cli.js";
 import { EXPORT_SUMMARY, EXPORT_USAGE, exportCommand, exportFlags } from "../export/export-cli.js";
+import { PATIENT_SUMMARY, PATIENT_USAGE, patientCommand, patientFlags } from "../export/patient-cli.js";
 import { prepareSimMqtt, simDeviceIdHex, type PreparedMqtt } from "../mqtt/sim-transport.js";
 import { simFactoryCa } from "../sim/sim-keys.js";
 import { DashboardServer, shippedScenarioNames } from "../dashboard/server.js";
@@ -50,6 +51,7 @@ const simFlags = {
   start: { type: "string", help: "simulated wall-clock start time (ISO 8601)", default: DEFAULT_START, valueName: "TIME" },
   "dashboard-port": { type: "number", help: "port of the live dashboard on 127.0.0.1 (0: a free one)", default: 0, integer: true, min: 0, max: 65535, valueName: "P" },
   "no-dashboard": { type: "boolean", help: "do not serve the live dashboard" },
+  "dashboard-linger": { type: "number", help: "seconds the dashboard keeps serving the run's final state after it ends (Ctrl-C stops sooner)", default: 0, integer: true, min: 0, max: 86400, valueName: "S" },
   registry: { type: "string", help: "gateway registry written by `wearable provision` (with --device)", valueName: "FILE" },
   device: { type: "string", help: "run this provisioned device (it takes its bundle over the link at boot) instead of the seed's", valueName: "ID" },
   command: { type: "string", help: "a signed command file (wearable command --out) the central writes at SECONDS", valueName: "FILE@S" },
@@ -64,6 +66,7 @@ const commands: Record<string, Command> = {
   soak: { summary: SOAK_SUMMARY, usage: SOAK_USAGE, flags: soakFlags, run: soakCommand },
   gateway: { summary: GATEWAY_SUMMARY, usage: GATEWAY_USAGE, flags: gatewayFlags, run: gatewayCommand },
   export: { summary: EXPORT_SUMMARY, usage: EXPORT_USAGE, flags: exportFlags, run: exportCommand },
+  patient: { summary: PATIENT_SUMMARY, usage: PATIENT_USAGE, flags: patientFlags, run: patientCommand },
   command: commandCommand,
   provision: provisionCommand,
   release: releaseCommand,
@@ -132,6 +135,7 @@ const commands: Record<string, Command> = {
           err: (line) => process.stderr.write(line + "\n"),
         });
         process.stderr.write(simSummaryLine(summary) + "\n");
+        if (dashboard) await dashboard.linger(flags["dashboard-linger"]!, scope.signal, (line) => process.stderr.write(`sim: ${line}\n`));
         return summary.firmware && summary.firmware.state === "unprovisioned" ? 1 : 0;
       }, { warn: (line) => process.stderr.write(`sim: ${line}\n`) });
     },
@@ -207,6 +211,14 @@ async function main(argv: string[]): Promise<number> {
   if (!command) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(commands).join(", ")}; see --help)`);
   return command.run(rest);
 }
+
+// A reader that stops early (`| head`) closes the pipe: that ends the output, it is not an error.
+// Further output is dropped and the command stops as on SIGTERM (a run releases what it started).
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code !== "EPIPE") throw e;
+  process.stdout.write = () => true;
+  process.kill(process.pid, "SIGTERM");
+});
 
 main(process.argv.slice(2)).then(
   (code) => {
