@@ -9,13 +9,13 @@
  * every 30 ms; nothing here needs the simulator.
  */
 import { strict as assert } from "node:assert";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
-import { CHROMIUM, CHROMIUM_FLAGS, waitFor } from "./support/browser.js";
+import { CHROMIUM, CHROMIUM_FLAGS, waitFor, requireChromium } from "./support/browser.js";
 import { DashboardServer } from "../host/dashboard/server.js";
 import type { SimEngine } from "../host/sim/engines.js";
 import type { SimStatus } from "../simulator/sim-session.js";
@@ -80,12 +80,7 @@ describe("dashboard security in headless Chromium: only its own page gets in", f
   let attackerHtml = "";
 
   before(function () {
-    if (!existsSync(CHROMIUM)) {
-      // Under CI=1 nothing may skip: a missing browser is a failure there (.ci/run installs it).
-      if (process.env.CI) throw new Error(`${CHROMIUM} not found (Debian: apt-get install chromium)`);
-      console.log(`    skipped: ${CHROMIUM} not found (Debian: apt-get install chromium); CI installs it`);
-      this.skip();
-    }
+    requireChromium(this);
   });
 
   after(async () => {

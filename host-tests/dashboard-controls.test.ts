@@ -8,11 +8,11 @@
  */
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
-import { CHROMIUM, CHROMIUM_FLAGS, stopSimulator, waitFor } from "./support/browser.js";
+import { CHROMIUM, CHROMIUM_FLAGS, stopSimulator, waitFor, requireChromium } from "./support/browser.js";
 import { ensureTestReleaseKey, makeRelease } from "../host/release/release.js";
 
 
@@ -31,12 +31,7 @@ describe("live dashboard controls: scenario and update", function () {
   let stderr = "";
 
   before(function () {
-    if (!existsSync(CHROMIUM)) {
-      // Under CI=1 nothing may skip: a missing browser is a failure there (.ci/run installs it).
-      if (process.env.CI) throw new Error(`${CHROMIUM} not found (Debian: apt-get install chromium)`);
-      console.log(`    skipped: ${CHROMIUM} not found (Debian: apt-get install chromium); CI installs it`);
-      this.skip();
-    }
+    requireChromium(this);
   });
 
   after(async () => {

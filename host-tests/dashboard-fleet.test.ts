@@ -6,11 +6,11 @@
  */
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
-import { CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, stopSimulator, waitFor } from "./support/browser.js";
+import { CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, stopSimulator, waitFor, requireChromium } from "./support/browser.js";
 
 interface Row {
   device: string;
@@ -31,11 +31,7 @@ describe("fleet dashboard in headless Chromium", function () {
   let stderr = "";
 
   before(function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI) throw new Error(`${CHROMIUM} not found (Debian: apt-get install chromium)`);
-      console.log(`    skipped: ${CHROMIUM} not found (Debian: apt-get install chromium); CI installs it`);
-      this.skip();
-    }
+    requireChromium(this);
     mkdirSync(SCREENSHOTS, { recursive: true });
     console.log(`    screenshots: ${resolve(SCREENSHOTS)}`);
   });

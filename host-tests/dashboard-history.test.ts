@@ -8,11 +8,11 @@
  */
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
-import { CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, stopSimulator, waitFor } from "./support/browser.js";
+import { CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, stopSimulator, waitFor, requireChromium } from "./support/browser.js";
 
 interface Trends {
   hr: number;
@@ -35,11 +35,7 @@ describe("live dashboard over a whole run in headless Chromium", function () {
   let stderr = "";
 
   before(function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI) throw new Error(`${CHROMIUM} not found (Debian: apt-get install chromium)`);
-      console.log(`    skipped: ${CHROMIUM} not found (Debian: apt-get install chromium); CI installs it`);
-      this.skip();
-    }
+    requireChromium(this);
     mkdirSync(SCREENSHOTS, { recursive: true });
     console.log(`    screenshots: ${resolve(SCREENSHOTS)}`);
   });

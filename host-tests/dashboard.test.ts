@@ -6,11 +6,11 @@
  */
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
-import { CHROMIUM, CHROMIUM_FLAGS, stopSimulator, waitFor } from "./support/browser.js";
+import { CHROMIUM, CHROMIUM_FLAGS, stopSimulator, waitFor, requireChromium } from "./support/browser.js";
 
 
 interface ReadingLine {
@@ -35,12 +35,7 @@ describe("live dashboard in headless Chromium", function () {
   let stderr = "";
 
   before(function () {
-    if (!existsSync(CHROMIUM)) {
-      // Under CI=1 nothing may skip: a missing browser is a failure there (.ci/run installs it).
-      if (process.env.CI) throw new Error(`${CHROMIUM} not found (Debian: apt-get install chromium)`);
-      console.log(`    skipped: ${CHROMIUM} not found (Debian: apt-get install chromium); CI installs it`);
-      this.skip();
-    }
+    requireChromium(this);
   });
 
   after(async () => {

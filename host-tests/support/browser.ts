@@ -1,5 +1,6 @@
 /** Shared by the dashboard's browser tests: Debian's chromium, headless, and a polling wait. */
 import type { ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 
 export const CHROMIUM = "/usr/bin/chromium";
 /** Where the browser tests save their screenshots (not committed). */
@@ -32,4 +33,12 @@ export async function stopSimulator(child: ChildProcess | null): Promise<void> {
   child.kill("SIGINT");
   await Promise.race([exited, new Promise((r) => setTimeout(r, 10000))]);
   if (child.exitCode === null) child.kill("SIGKILL");
+}
+
+/** Before a browser suite: Debian's chromium must be there; under CI=1 nothing may skip, so its absence fails. */
+export function requireChromium(ctx: Mocha.Context): void {
+  if (existsSync(CHROMIUM)) return;
+  if (process.env.CI) throw new Error(`${CHROMIUM} not found (Debian: apt-get install chromium)`);
+  console.log(`    skipped: ${CHROMIUM} not found (Debian: apt-get install chromium); CI installs it`);
+  ctx.skip();
 }
