@@ -259,8 +259,22 @@ function fail(code: CborErrorCode, offset: number, message: string): never {
   throw new DecodeFailure({ code, offset, message });
 }
 
+/** compareBytes of b[s1..e1) and b[s2..e2), without views. */
+function compareRanges(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
+  const n1 = e1 - s1;
+  const n2 = e2 - s2;
+  const n = n1 < n2 ? n1 : n2;
+  for (let i = 0; i < n; i++) if (b[s1 + i] !== b[s2 + i]) return b[s1 + i] - b[s2 + i];
+  return n1 - n2;
+}
+
 class Reader {
   pos: number;
+  /** The last head read (`head`): major type, additional information, argument, offset. */
+  major = 0;
+  ai = 0;
+  arg = 0;
+  at = 0;
   constructor(
     readonly b: Uint8Array,
     start: number,
@@ -269,8 +283,11 @@ class Reader {
     this.pos = start;
   }
 
-  /** Reads a head; returns the major type and argument, enforcing the shortest form. */
-  head(): { major: number; ai: number; arg: number; at: number } {
+  /**
+   * Reads a head into `major`, `ai`, `arg` and `at` (no allocation per item), enforcing the
+   * shortest form.
+   */
+  head(): void {
     const at = this.pos;
     const b = this.b;
     if (at >= b.length) fail("truncated", at, "input ends before an item");
@@ -278,10 +295,20 @@ class Reader {
     const major = ib >> 5;
     const ai = ib & 0x1f;
     this.pos = at + 1;
-    if (ai < 24) return { major, ai, arg: ai, at };
+    this.major = major;
+    this.ai = ai;
+    this.at = at;
+    if (ai < 24) {
+      this.arg = ai;
+      return;
+    }
     if (ai === 31) fail("indefinite-length", at, "indefinite lengths and break codes are not allowed");
     if (ai > 27) fail("reserved", at, `reserved additional information ${ai}`);
-    if (major === 7) return { major, ai, arg: 0, at }; // simple values and floats, handled by caller
+    if (major === 7) {
+      // simple values and floats, handled by the caller
+      this.arg = 0;
+      return;
+    }
     const n = ai === 24 ? 1 : ai === 25 ? 2 : ai === 26 ? 4 : 8;
     if (at + 1 + n > b.length) fail("truncated", at, "input ends inside an item head");
     let arg: number;
@@ -302,42 +329,47 @@ class Reader {
       arg = hi * TWO32 + lo;
     }
     this.pos = at + 1 + n;
-    return { major, ai, arg, at };
+    this.arg = arg;
   }
 
   item(depth: number): CborValue {
-    const h = this.head();
+    this.head();
+    // The head's fields, before nested items overwrite them.
+    const major = this.major;
+    const ai = this.ai;
+    const arg = this.arg;
+    const at = this.at;
     const b = this.b;
-    switch (h.major) {
+    switch (major) {
       case 0:
-        return h.arg;
+        return arg;
       case 1:
-        if (h.arg > MAX_SAFE - 1) fail("int-range", h.at, "negative integer below -(2^53 - 1)");
-        return -1 - h.arg;
+        if (arg > MAX_SAFE - 1) fail("int-range", at, "negative integer below -(2^53 - 1)");
+        return -1 - arg;
       case 2:
       case 3: {
-        if (h.arg > b.length - this.pos) fail("truncated", h.at, "string runs past the end of the input");
+        if (arg > b.length - this.pos) fail("truncated", at, "string runs past the end of the input");
         const start = this.pos;
-        this.pos += h.arg;
-        if (h.major === 2) return b.slice(start, start + h.arg);
-        const s = utf8Decode(b, start, start + h.arg);
-        if (s === null) fail("invalid-utf8", h.at, "text string is not valid UTF-8");
+        this.pos += arg;
+        if (major === 2) return b.slice(start, start + arg);
+        const s = utf8Decode(b, start, start + arg);
+        if (s === null) fail("invalid-utf8", at, "text string is not valid UTF-8");
         return s;
       }
       case 4: {
-        if (depth + 1 > this.maxDepth) fail("too-deep", h.at, `nesting deeper than ${this.maxDepth}`);
-        if (h.arg > b.length - this.pos) fail("truncated", h.at, "array has more items than the input holds");
+        if (depth + 1 > this.maxDepth) fail("too-deep", at, `nesting deeper than ${this.maxDepth}`);
+        if (arg > b.length - this.pos) fail("truncated", at, "array has more items than the input holds");
         const out: CborValue[] = [];
-        for (let i = 0; i < h.arg; i++) out.push(this.item(depth + 1));
+        for (let i = 0; i < arg; i++) out.push(this.item(depth + 1));
         return out;
       }
       case 5: {
-        if (depth + 1 > this.maxDepth) fail("too-deep", h.at, `nesting deeper than ${this.maxDepth}`);
-        if (h.arg > (b.length - this.pos) / 2) fail("truncated", h.at, "map has more entries than the input holds");
+        if (depth + 1 > this.maxDepth) fail("too-deep", at, `nesting deeper than ${this.maxDepth}`);
+        if (arg > (b.length - this.pos) / 2) fail("truncated", at, "map has more entries than the input holds");
         const out = new Map<CborKey, CborValue>();
         let prevStart = -1;
         let prevEnd = -1;
-        for (let i = 0; i < h.arg; i++) {
+        for (let i = 0; i < arg; i++) {
           const keyStart = this.pos;
           const key = this.item(depth + 1);
           const keyEnd = this.pos;
@@ -345,7 +377,7 @@ class Reader {
             fail("unsupported", keyStart, "map keys must be integers or text strings");
           }
           if (prevStart >= 0) {
-            const c = compareBytes(b.subarray(prevStart, prevEnd), b.subarray(keyStart, keyEnd));
+            const c = compareRanges(b, prevStart, prevEnd, keyStart, keyEnd);
             if (c >= 0) fail("map-key-order", keyStart, c === 0 ? "duplicate map key" : "map keys not in deterministic order");
           }
           prevStart = keyStart;
@@ -355,21 +387,21 @@ class Reader {
         return out;
       }
       case 6: {
-        if (depth + 1 > this.maxDepth) fail("too-deep", h.at, `nesting deeper than ${this.maxDepth}`);
-        return { tag: h.arg, value: this.item(depth + 1) };
+        if (depth + 1 > this.maxDepth) fail("too-deep", at, `nesting deeper than ${this.maxDepth}`);
+        return { tag: arg, value: this.item(depth + 1) };
       }
       default: {
         // major 7
-        if (h.ai === 20) return false;
-        if (h.ai === 21) return true;
-        if (h.ai === 22) return null;
-        if (h.ai >= 25 && h.ai <= 27) fail("unsupported", h.at, "floating-point values are not used");
-        if (h.ai === 24) {
-          if (this.pos >= b.length) fail("truncated", h.at, "input ends inside a simple value");
+        if (ai === 20) return false;
+        if (ai === 21) return true;
+        if (ai === 22) return null;
+        if (ai >= 25 && ai <= 27) fail("unsupported", at, "floating-point values are not used");
+        if (ai === 24) {
+          if (this.pos >= b.length) fail("truncated", at, "input ends inside a simple value");
           const v = b[this.pos++];
-          if (v < 32) fail("non-canonical", h.at, "simple value not in its shortest form");
+          if (v < 32) fail("non-canonical", at, "simple value not in its shortest form");
         }
-        return fail("unsupported", h.at, "simple value not used (only false, true, null)");
+        return fail("unsupported", at, "simple value not used (only false, true, null)");
       }
     }
   }

@@ -116,25 +116,63 @@ export function encodeProtected(headers: HeaderMap): Uint8Array {
   return new CborWriter(32).value(headers).toBytes();
 }
 
+/** The encoded array head and context string that open each structure. */
+const SIG_STRUCTURE_PREFIX = new CborWriter(16).arrayHeader(4).text("Signature1").toBytes();
+const ENC_STRUCTURE_PREFIX = new CborWriter(16).arrayHeader(3).text("Encrypt0").toBytes();
+
+/** Length of a byte string's head (deterministic: the shortest form) up to 2^32 - 1 bytes. */
+function byteStringHeadLength(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+/**
+ * `prefix` then each part as a CBOR byte string, into one buffer of exactly the right length
+ * (one allocation, no copy of the result): the bytes CborWriter would write.
+ */
+function structure(prefix: Uint8Array, parts: Uint8Array[]): Uint8Array {
+  let length = prefix.length;
+  for (const p of parts) {
+    if (p.length > 0xffffffff) {
+      const w = new CborWriter(16).raw(prefix);
+      for (const q of parts) w.bytes(q);
+      return w.toBytes();
+    }
+    length += byteStringHeadLength(p.length) + p.length;
+  }
+  const out = new Uint8Array(length);
+  out.set(prefix, 0);
+  let at = prefix.length;
+  for (const p of parts) {
+    const n = p.length;
+    if (n < 24) out[at++] = 0x40 | n;
+    else if (n < 0x100) {
+      out[at++] = 0x58;
+      out[at++] = n;
+    } else if (n < 0x10000) {
+      out[at++] = 0x59;
+      out[at++] = n >>> 8;
+      out[at++] = n & 0xff;
+    } else {
+      out[at++] = 0x5a;
+      out[at++] = n >>> 24;
+      out[at++] = (n >>> 16) & 0xff;
+      out[at++] = (n >>> 8) & 0xff;
+      out[at++] = n & 0xff;
+    }
+    out.set(p, at);
+    at += n;
+  }
+  return out;
+}
+
 /** Sig_structure = ["Signature1", body_protected, external_aad, payload] (RFC 9052 4.4). */
 export function sigStructure(protectedBytes: Uint8Array, externalAad: Uint8Array, payload: Uint8Array): Uint8Array {
-  return new CborWriter(payload.length + protectedBytes.length + externalAad.length + 32)
-    .arrayHeader(4)
-    .text("Signature1")
-    .bytes(protectedBytes)
-    .bytes(externalAad)
-    .bytes(payload)
-    .toBytes();
+  return structure(SIG_STRUCTURE_PREFIX, [protectedBytes, externalAad, payload]);
 }
 
 /** Enc_structure = ["Encrypt0", protected, external_aad] (RFC 9052 5.3). */
 export function encStructure(protectedBytes: Uint8Array, externalAad: Uint8Array): Uint8Array {
-  return new CborWriter(protectedBytes.length + externalAad.length + 16)
-    .arrayHeader(3)
-    .text("Encrypt0")
-    .bytes(protectedBytes)
-    .bytes(externalAad)
-    .toBytes();
+  return structure(ENC_STRUCTURE_PREFIX, [protectedBytes, externalAad]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,12 +236,15 @@ function readProtected(bytes: Uint8Array): CoseResult<HeaderMap> {
   return { ok: true, value: d.value };
 }
 
+/** Header labels whose values must be byte strings. */
+const BYTE_STRING_HEADERS: readonly number[] = [HEADER_KID, HEADER_IV, HEADER_PARTIAL_IV];
+
 function checkBuckets(p: HeaderMap, u: HeaderMap): CoseResult<CborValue | undefined> {
   for (const k of u.keys()) {
     if (p.has(k)) return err("bad-header", `header ${String(k)} appears in both buckets`);
   }
   if (p.has(HEADER_CRIT) || u.has(HEADER_CRIT)) return err("bad-header", "critical header parameters are not supported");
-  for (const label of [HEADER_KID, HEADER_IV, HEADER_PARTIAL_IV]) {
+  for (const label of BYTE_STRING_HEADERS) {
     const v = p.has(label) ? p.get(label) : u.get(label);
     if (v !== undefined && !(v instanceof Uint8Array)) return err("bad-header", `header ${label} is not a byte string`);
   }
@@ -395,11 +436,29 @@ export function openEncrypt0(
   externalAad: Uint8Array = new Uint8Array(0),
   expectedAlg?: AeadAlgorithm,
 ): CoseResult<Uint8Array> {
+  return openEncrypt0Prepared(crypto, message, key, nonce, null, externalAad, expectedAlg);
+}
+
+/**
+ * `openEncrypt0` with the Enc_structure given (`encAad`, the bytes of
+ * `encStructure(protectedForStructure(message), externalAad)`), so that a receiver opening many
+ * messages with the same protected header and external AAD builds it once; when `encAad` is null
+ * it is built from `externalAad`.
+ */
+export function openEncrypt0Prepared(
+  crypto: Crypto,
+  message: CoseEncrypt0,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  encAad: Uint8Array | null,
+  externalAad: Uint8Array = new Uint8Array(0),
+  expectedAlg?: AeadAlgorithm,
+): CoseResult<Uint8Array> {
   const alg = aeadAlgFromId(message.alg);
   if (alg === null) return err("unsupported-alg", `content encryption algorithm ${String(message.alg)} not supported`);
   if (expectedAlg !== undefined && alg !== expectedAlg) return err("unsupported-alg", `algorithm ${alg}, expected ${expectedAlg}`);
   if (key.length !== aeadKeyLength(alg)) return err("decrypt-failed", `key is not ${aeadKeyLength(alg)} bytes`);
-  const aad = encStructure(protectedForStructure(message), externalAad);
+  const aad = encAad ?? encStructure(protectedForStructure(message), externalAad);
   const plaintext = crypto.aeadOpen(alg, key, nonce, aad, message.ciphertext);
   if (plaintext === null) return err("decrypt-failed", "authentication tag does not verify");
   return { ok: true, value: plaintext };

@@ -36,8 +36,9 @@ import {
   encStructure,
   encodePartialIv,
   encodeProtected,
-  openEncrypt0,
+  openEncrypt0Prepared,
   partialIvNonce,
+  protectedForStructure,
   signatureAlgFromId,
   signatureAlgId,
   verifySign1,
@@ -493,7 +494,8 @@ export interface FrameOpenerOptions {
   crypto: Crypto;
   gatewayPrivateKey: Uint8Array;
   agreementAlg: KeyAgreementAlgorithm;
-  lookupDevice(deviceId: Uint8Array): DeviceIdentity | null;
+  /** The registered device of an id (`hex`, when given, is the id in lowercase hex). */
+  lookupDevice(deviceId: Uint8Array, hex?: string): DeviceIdentity | null;
   /** When given, announcements naming another gateway key are rejected. */
   gatewayKeyId?: Uint8Array;
   /** Replay window in frames (default 64, 1..1024). */
@@ -508,6 +510,8 @@ interface OpeningEpoch {
   ephemeralPublicKey: Uint8Array;
   keys: EpochKeys;
   externalAad: Uint8Array;
+  /** The Enc_structure of the epoch's frames, kept with the protected header it was built for. */
+  encAad?: { protectedBytes: Uint8Array; aad: Uint8Array };
 }
 
 interface DeviceState {
@@ -542,7 +546,14 @@ function rejected(reason: RejectReason, detail: string): OpenResult {
   return { kind: "rejected", reason, detail };
 }
 
-function onlyKeys(m: HeaderMap, allowed: number[]): boolean {
+/** The header labels each bucket may hold (made once: the checks run for every frame). */
+const ALG_ONLY: readonly number[] = [HEADER_ALG];
+const ALG_AND_CONTENT_TYPE: readonly number[] = [HEADER_ALG, HEADER_CONTENT_TYPE];
+const KID_ONLY: readonly number[] = [HEADER_KID];
+const KID_AND_PARTIAL_IV: readonly number[] = [HEADER_KID, HEADER_PARTIAL_IV];
+const ANNOUNCEMENT_KEYS: readonly number[] = [1, 2, 3, 4, 5, 6, 7];
+
+function onlyKeys(m: HeaderMap, allowed: readonly number[]): boolean {
   for (const k of m.keys()) if (typeof k !== "number" || allowed.indexOf(k) < 0) return false;
   return true;
 }
@@ -577,10 +588,11 @@ export class FrameOpener {
     return rejected("malformed", "not a tagged COSE_Sign1 (18) or COSE_Encrypt0 (16)");
   }
 
-  /** Replay state of every known device (no keys). */
-  exportReplayState(): DeviceReplayState[] {
+  /** Replay state of every known device, or of those in `only` (no keys). */
+  exportReplayState(only?: ReadonlySet<string>): DeviceReplayState[] {
     const out: DeviceReplayState[] = [];
     for (const [id, s] of this.devices) {
+      if (only !== undefined && !only.has(id)) continue;
       out.push({ deviceId: id, newestEpoch: s.newestEpoch, highestSeq: s.highestSeq, window: s.window.toString(16) });
     }
     return out;
@@ -617,11 +629,11 @@ export class FrameOpener {
     return epochs && epochs.length ? epochs[epochs.length - 1].epoch : null;
   }
 
-  /** Every device's open epochs with their keys (secret: persist encrypted). */
-  exportEpochSecrets(): DeviceEpochSecrets[] {
+  /** Every device's open epochs with their keys, or those of the devices in `only` (secret: persist encrypted). */
+  exportEpochSecrets(only?: ReadonlySet<string>): DeviceEpochSecrets[] {
     const out: DeviceEpochSecrets[] = [];
     for (const [id, s] of this.devices) {
-      if (!s.epochs.length) continue;
+      if (!s.epochs.length || (only !== undefined && !only.has(id))) continue;
       out.push({
         deviceId: id,
         epochs: s.epochs.map((e) => ({ epoch: e.epoch, aeadAlg: e.aeadAlg, ephemeralPublicKey: toHex(e.ephemeralPublicKey), contentKey: toHex(e.keys.contentKey), baseIv: toHex(e.keys.baseIv), linkKey: toHex(e.keys.linkKey) })),
@@ -673,10 +685,10 @@ export class FrameOpener {
     if (!d.ok) return rejected("malformed", `announcement: ${d.error.message}`);
     const msg: CoseSign1 = d.value;
     if (
-      !onlyKeys(msg.protectedHeaders, [HEADER_ALG, HEADER_CONTENT_TYPE]) ||
+      !onlyKeys(msg.protectedHeaders, ALG_AND_CONTENT_TYPE) ||
       msg.protectedHeaders.size !== 2 ||
       msg.protectedHeaders.get(HEADER_CONTENT_TYPE) !== CONTENT_TYPE_ANNOUNCEMENT ||
-      !onlyKeys(msg.unprotectedHeaders, [HEADER_KID])
+      !onlyKeys(msg.unprotectedHeaders, KID_ONLY)
     ) {
       return rejected("malformed", `announcement headers must be protected {alg, content type ${CONTENT_TYPE_ANNOUNCEMENT}} and unprotected {kid}`);
     }
@@ -700,7 +712,7 @@ export class FrameOpener {
     const p = decodeCbor(msg.payload, { maxDepth: 1 });
     if (!p.ok) return rejected("malformed", `announcement payload: ${describeCborError(p.error)}`);
     const m = p.value;
-    if (!(m instanceof Map) || m.size !== 7 || !onlyKeys(m, [1, 2, 3, 4, 5, 6, 7])) return rejected("malformed", "announcement payload is not the 7-entry map");
+    if (!(m instanceof Map) || m.size !== 7 || !onlyKeys(m, ANNOUNCEMENT_KEYS)) return rejected("malformed", "announcement payload is not the 7-entry map");
     if (m.get(ANN_KEY_TYPE) !== ANNOUNCEMENT_EPOCH_OPEN) return rejected("malformed", `announcement type ${String(m.get(ANN_KEY_TYPE))} unknown`);
     const deviceId = m.get(ANN_KEY_DEVICE);
     const epoch = m.get(ANN_KEY_EPOCH);
@@ -761,9 +773,9 @@ export class FrameOpener {
     if (!d.ok) return rejected("malformed", `frame: ${d.error.message}`);
     const msg: CoseEncrypt0 = d.value;
     if (
-      !onlyKeys(msg.protectedHeaders, [HEADER_ALG]) ||
+      !onlyKeys(msg.protectedHeaders, ALG_ONLY) ||
       !msg.protectedHeaders.has(HEADER_ALG) ||
-      !onlyKeys(msg.unprotectedHeaders, [HEADER_KID, HEADER_PARTIAL_IV]) ||
+      !onlyKeys(msg.unprotectedHeaders, KID_AND_PARTIAL_IV) ||
       msg.unprotectedHeaders.size !== 2
     ) {
       return rejected("malformed", "frame headers must be protected {alg} and unprotected {kid, partial IV}");
@@ -779,7 +791,7 @@ export class FrameOpener {
     const epoch = ((kid[8] << 24) >>> 0) + ((kid[9] << 16) | (kid[10] << 8) | kid[11]);
     const id = toHex(deviceId);
 
-    const device = o.lookupDevice(deviceId);
+    const device = o.lookupDevice(deviceId, id);
     if (device === null) return rejected("unknown-device", `device ${id} is not registered`);
     const state = this.devices.get(id);
     const ep = state?.epochs.find((e) => e.epoch === epoch);
@@ -794,7 +806,11 @@ export class FrameOpener {
     const replay = this.checkWindow(state, seq);
     if (replay !== null) return replay;
 
-    const opened = openEncrypt0(o.crypto, msg, ep.keys.contentKey, partialIvNonce(ep.keys.baseIv, piv), ep.externalAad, ep.aeadAlg);
+    // The Enc_structure is the same for every frame of the epoch with the same protected header.
+    const pfs = protectedForStructure(msg);
+    let enc = ep.encAad;
+    if (enc === undefined || !bytesEqual(enc.protectedBytes, pfs)) ep.encAad = enc = { protectedBytes: pfs.slice(), aad: encStructure(pfs, ep.externalAad) };
+    const opened = openEncrypt0Prepared(o.crypto, msg, ep.keys.contentKey, partialIvNonce(ep.keys.baseIv, piv), enc.aad, ep.externalAad, ep.aeadAlg);
     if (!opened.ok) return rejected("decrypt-failed", `frame ${seq} of device ${id}: ${opened.error.message}`);
 
     const unpadded = unpadPlaintext(opened.value);
@@ -804,10 +820,10 @@ export class FrameOpener {
     const sig = inner.value;
     const ct = sig.protectedHeaders.get(HEADER_CONTENT_TYPE);
     if (
-      !onlyKeys(sig.protectedHeaders, [HEADER_ALG, HEADER_CONTENT_TYPE]) ||
+      !onlyKeys(sig.protectedHeaders, ALG_AND_CONTENT_TYPE) ||
       sig.protectedHeaders.size !== 2 ||
       (ct !== CONTENT_TYPE_RECORD && ct !== CONTENT_TYPE_RESULT && ct !== CONTENT_TYPE_UPDATE_STATUS) ||
-      !onlyKeys(sig.unprotectedHeaders, [HEADER_KID])
+      !onlyKeys(sig.unprotectedHeaders, KID_ONLY)
     ) {
       return rejected("malformed", "inner headers must be protected {alg, content type: record, result or status report} and unprotected {kid}");
     }

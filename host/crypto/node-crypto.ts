@@ -8,6 +8,10 @@
  * the portable implementation's (@noble/curves), RFC 6979 deterministic nonces and low-S, so the
  * host's signatures are the device's bytes for the same key and message. ES256 verification
  * rejects high-S signatures (s > n/2) before OpenSSL checks the rest.
+ *
+ * Public keys are imported into OpenSSL key objects once and kept by their bytes (a bounded
+ * cache: a gateway verifies every frame of a device with the same key, and importing a key costs
+ * more than verifying with it).
  */
 import {
   createCipheriv,
@@ -36,6 +40,9 @@ const ED25519_SPKI = Buffer.from("302a300506032b6570032100", "hex");
 const ED25519_PKCS8 = Buffer.from("302e020100300506032b657004220420", "hex");
 const X25519_SPKI = Buffer.from("302a300506032b656e032100", "hex");
 const X25519_PKCS8 = Buffer.from("302e020100300506032b656e04220420", "hex");
+/** Imported public keys kept at most (the oldest is dropped first). */
+export const PUBLIC_KEY_CACHE_LIMIT = 16384;
+
 /** P-256 group order n. */
 const P256_N = BigInt("0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
 
@@ -43,8 +50,15 @@ function b64u(b: Uint8Array): string {
   return Buffer.from(b).toString("base64url");
 }
 
+/**
+ * The bytes as a Uint8Array with memory of its own: a Buffer that has its whole ArrayBuffer to
+ * itself (what digests and ciphers return) is wrapped, any other (a slice of Node's shared pool)
+ * copied.
+ */
 function u8(b: Buffer | ArrayBuffer): Uint8Array {
-  return b instanceof ArrayBuffer ? new Uint8Array(b.slice(0)) : new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  if (b instanceof ArrayBuffer) return new Uint8Array(b.slice(0));
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return new Uint8Array(b.buffer, 0, b.byteLength);
+  return new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
 function cipherName(alg: AeadAlgorithm, keyLength: number): CipherGCMTypes {
@@ -70,9 +84,29 @@ function validP256Scalar(d: Uint8Array): boolean {
   return v > BigInt(0) && v < P256_N;
 }
 
+/**
+ * Public key objects by algorithm and key bytes. A key OpenSSL refuses is not kept (it is refused
+ * again at its next use).
+ */
+class PublicKeyCache {
+  private readonly keys = new Map<string, KeyObject>();
+
+  get(alg: SignatureAlgorithm, raw: Uint8Array): KeyObject {
+    const id = alg + Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("latin1");
+    let k = this.keys.get(id);
+    if (k === undefined) {
+      k = alg === "ES256" ? p256PublicKeyObject(raw) : createPublicKey({ key: Buffer.concat([ED25519_SPKI, raw]), format: "der", type: "spki" });
+      if (this.keys.size >= PUBLIC_KEY_CACHE_LIMIT) this.keys.delete(this.keys.keys().next().value!);
+      this.keys.set(id, k);
+    }
+    return k;
+  }
+}
+
 export class NodeCrypto implements Crypto {
   /** ES256 signing (RFC 6979, low-S); created on first use. */
   private es256Signer: NobleCrypto | null = null;
+  private readonly publicKeys = new PublicKeyCache();
 
   constructor(private readonly random: (n: number) => Uint8Array = (n) => u8(osRandomBytes(n))) {}
 
@@ -135,7 +169,10 @@ export class NodeCrypto implements Crypto {
       const body = ciphertext.subarray(0, ciphertext.length - TAG_LENGTH);
       d.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_LENGTH));
       d.setAAD(aad, { plaintextLength: body.length });
-      return u8(Buffer.concat([d.update(body), d.final()]));
+      const plaintext = d.update(body);
+      // final() checks the tag; it returns no more bytes for these (stream) ciphers.
+      const rest = d.final();
+      return u8(rest.length ? Buffer.concat([plaintext, rest]) : plaintext);
     } catch {
       return null;
     }
@@ -180,12 +217,11 @@ export class NodeCrypto implements Crypto {
       if (signature.length !== 64) return false;
       if (alg === "ES256") {
         if (publicKey.length !== 65 || publicKey[0] !== 0x04 || !es256IsLowS(signature)) return false;
-        return nodeVerify("sha256", message, { key: p256PublicKeyObject(publicKey), dsaEncoding: "ieee-p1363" }, signature);
+        return nodeVerify("sha256", message, { key: this.publicKeys.get("ES256", publicKey), dsaEncoding: "ieee-p1363" }, signature);
       }
       if (alg === "EdDSA") {
         if (publicKey.length !== 32) return false;
-        const k = createPublicKey({ key: Buffer.concat([ED25519_SPKI, publicKey]), format: "der", type: "spki" });
-        return nodeVerify(null, message, k, signature);
+        return nodeVerify(null, message, this.publicKeys.get("EdDSA", publicKey), signature);
       }
       return false;
     } catch {

@@ -151,6 +151,32 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** The UTC day `isoTime` formatted last: its first ms and its ISO 8601 date with the "T". */
+let isoDayStartMs = NaN;
+let isoDayPrefix = "";
+const MS_PER_DAY = 86_400_000;
+
+function pad2(n: number): string {
+  return n < 10 ? "0" + n : String(n);
+}
+
+/**
+ * `new Date(ms).toISOString()` (the same text), with the date part kept from the previous call
+ * of the same UTC day: a frame's readings are seconds apart.
+ */
+export function isoTime(ms: number): string {
+  const inDay = ms - isoDayStartMs;
+  if (!(inDay >= 0 && inDay < MS_PER_DAY)) {
+    const iso = new Date(ms).toISOString();
+    isoDayStartMs = ms - (((ms % MS_PER_DAY) + MS_PER_DAY) % MS_PER_DAY);
+    isoDayPrefix = iso.slice(0, iso.indexOf("T") + 1);
+    return iso;
+  }
+  const msPart = inDay % 1000;
+  const s = Math.floor(inDay / 1000);
+  return `${isoDayPrefix}${pad2(Math.floor(s / 3600))}:${pad2(Math.floor(s / 60) % 60)}:${pad2(s % 60)}.${msPart < 10 ? "00" : msPart < 100 ? "0" : ""}${msPart}Z`;
+}
+
 function deviceIdBytes(id: Uint8Array | string): Uint8Array {
   const b = typeof id === "string" ? fromHex(id) : id;
   if (b === null || b.length !== DEVICE_ID_LENGTH) throw new RangeError("device id must be 8 bytes (16 hex digits)");
@@ -182,7 +208,7 @@ export class Gateway {
       gatewayKeyId: options.gatewayKeyId,
       replayWindow: options.replayWindow,
       epochsRetained: options.epochsRetained,
-      lookupDevice: (id) => this.devices.get(toHex(id)) ?? null,
+      lookupDevice: (id, hex) => this.devices.get(hex ?? toHex(id)) ?? null,
     });
     const rejected = {} as Record<RejectReason, number>;
     for (const r of REJECT_REASONS) rejected[r] = 0;
@@ -225,12 +251,18 @@ export class Gateway {
   }
 
   /** The epochs' keys of every device: secret; persist them only encrypted (store-sqlite.ts does). */
-  exportEpochSecrets(): DeviceEpochSecrets[] {
-    return this.opener.exportEpochSecrets();
+  exportEpochSecrets(only?: ReadonlySet<string>): DeviceEpochSecrets[] {
+    return this.opener.exportEpochSecrets(only);
   }
 
   importEpochSecrets(secrets: readonly DeviceEpochSecrets[]): void {
     this.opener.importEpochSecrets(secrets);
+  }
+
+  /** A registered device's identity key, signature algorithm and generation (hex id), or null. */
+  identityOf(device: string): { identityPublicKey: Uint8Array; signatureAlg: SignatureAlgorithm; generation: number } | null {
+    const d = this.devices.get(device);
+    return d ? { identityPublicKey: d.identityPublicKey.slice(), signatureAlg: d.signatureAlg, generation: d.generation } : null;
   }
 
   /** Registered device ids (hex). */
@@ -292,22 +324,33 @@ export class Gateway {
       return { kind: "update-status", device, outcome: s.outcome, reason: s.reason, version: s.version, sequence: s.sequence, offset: s.offset, detail: s.detail, running: s.running, epoch: r.epoch, frameSeq: r.frameSeq };
     }
     this.counts.readings += r.record.readings.length;
-    const readings: GatewayReading[] = r.record.readings.map((x) => ({
-      device,
-      seq: x.seq,
-      time: new Date(x.timeMs).toISOString(),
-      timeMs: x.timeMs,
-      hr: x.hrBpm,
-      hrQuality: x.hrQuality,
-      tempC: x.tempC,
-      flags: x.flags,
-      ...(x.alerts ? { alerts: x.alerts } : {}),
-      ...(x.hrReason ? { hrReason: x.hrReason } : {}),
-      frameSeq: r.frameSeq,
-      epoch: r.epoch,
-      firmwareVersion: r.record.firmwareVersion,
-      ...(generation ? { generation } : {}),
-    }));
+    const readings: GatewayReading[] = [];
+    const firmwareVersion = r.record.firmwareVersion;
+    for (const x of r.record.readings) {
+      const time = isoTime(x.timeMs);
+      // The same fields in the same order either way; the common reading (no alert, a rate,
+      // generation 0) without building the optional ones.
+      readings.push(
+        !x.alerts && !x.hrReason && !generation
+          ? { device, seq: x.seq, time, timeMs: x.timeMs, hr: x.hrBpm, hrQuality: x.hrQuality, tempC: x.tempC, flags: x.flags, frameSeq: r.frameSeq, epoch: r.epoch, firmwareVersion }
+          : {
+              device,
+              seq: x.seq,
+              time,
+              timeMs: x.timeMs,
+              hr: x.hrBpm,
+              hrQuality: x.hrQuality,
+              tempC: x.tempC,
+              flags: x.flags,
+              ...(x.alerts ? { alerts: x.alerts } : {}),
+              ...(x.hrReason ? { hrReason: x.hrReason } : {}),
+              frameSeq: r.frameSeq,
+              epoch: r.epoch,
+              firmwareVersion,
+              ...(generation ? { generation } : {}),
+            },
+      );
+    }
     return {
       kind: "readings",
       device,
@@ -337,8 +380,8 @@ export class Gateway {
   }
 
   /** Replay state to persist across restarts (contains no key). */
-  exportReplayState(): DeviceReplayState[] {
-    return this.opener.exportReplayState();
+  exportReplayState(only?: ReadonlySet<string>): DeviceReplayState[] {
+    return this.opener.exportReplayState(only);
   }
 
   importReplayState(states: readonly DeviceReplayState[]): void {

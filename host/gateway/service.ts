@@ -12,7 +12,6 @@
  */
 import { crc32 } from "../../protocol/crc32.js";
 import { UNQUEUED_TYPE, decodeEnvelope, encodeAnnounceRequest, envelopeAuthentic, sealAck } from "../../protocol/link-messages.js";
-import { fromHex } from "../../protocol/bytes.js";
 import type { Gateway, GatewayEvent, GatewayReading } from "./gateway.js";
 
 /** Where verified readings go; returns how many of them were new (not stored before). */
@@ -114,6 +113,13 @@ export interface GatewayServiceOptions {
   onUnrecoverable?: (device: string, detail: string) => void;
 }
 
+const DEVICE_HEX = /^[0-9a-fA-F]{16}$/;
+
+/** The 8-byte device id a source names (16 hex digits, either case), or null. */
+function deviceIdOf(source: string): Uint8Array | null {
+  return DEVICE_HEX.test(source) ? new Uint8Array(Buffer.from(source, "hex")) : null;
+}
+
 /** At most one announcement request per device in this many ms. */
 export const ANNOUNCE_REQUEST_GAP_MS = 2_000;
 /** Times the lowest unopenable message may come back (announcement requests between) before it is given up. */
@@ -152,8 +158,16 @@ export class GatewayService {
     gateway.onDeviceReset((device) => this.resetSource(device));
   }
 
-  /** Acknowledgement levels per source, to persist across restarts. */
-  exportAckState(): { source: string; level: number; check: number }[] {
+  /** Acknowledgement levels per source (or of the sources in `only`), to persist across restarts. */
+  exportAckState(only?: ReadonlySet<string>): { source: string; level: number; check: number }[] {
+    if (only !== undefined) {
+      const out: { source: string; level: number; check: number }[] = [];
+      for (const source of only) {
+        const a = this.acks.get(source);
+        if (a !== undefined) out.push({ source, level: a.level, check: a.check });
+      }
+      return out;
+    }
     return [...this.acks].map(([source, a]) => ({ source, level: a.level, check: a.check }));
   }
 
@@ -175,7 +189,7 @@ export class GatewayService {
     this.counters.messages++;
     if (bytes.length > 1 && bytes[0] === UNQUEUED_TYPE) return this.unqueued(bytes.subarray(1));
     const env = decodeEnvelope(bytes);
-    const deviceId = fromHex(source);
+    const deviceId = deviceIdOf(source);
     if (!env.ok || deviceId === null || deviceId.length !== 8) {
       this.counters.malformed++;
       return { kind: "malformed", event: null, stored: 0, ack: null };
@@ -193,10 +207,6 @@ export class GatewayService {
       this.counters.forgedEnvelopes++;
       return { kind, event, stored, ack: null };
     }
-    const ack = (s: AckState) => {
-      this.counters.acks++;
-      return sealAck(this.gateway.crypto, key, deviceId, epoch, s.level, s.check);
-    };
     let ok = kind === "stored" || kind === "epoch" || kind === "duplicate" || kind === "other";
     if (!ok && event?.kind === "rejected" && (event.reason === "unknown-epoch" || event.reason === "stale-epoch")) {
       // The gateway cannot open this message: ask for the device's announcement. The envelope
@@ -223,16 +233,21 @@ export class GatewayService {
       const fresh = stored > 0 || (event?.kind === "epoch" && !event.repeated);
       // A copy of something acknowledged: the current level again. New content at an old number:
       // the device's queue started again (its flash was erased); so does the level.
-      if (!fresh) return { kind, event, stored, ack: ack(state) };
+      if (!fresh) return { kind, event, stored, ack: this.sealAck(key, deviceId, epoch, state) };
       state = undefined;
     }
     if (state === undefined || prev <= state.level) {
       const next = { level: qseq, check: crc32(message) };
       this.acks.set(source, next);
-      return { kind, event, stored, ack: ack(next) };
+      return { kind, event, stored, ack: this.sealAck(key, deviceId, epoch, next) };
     }
     // A gap (a message lost in transit): no acknowledgement until the device sends it again.
     return { kind, event, stored, ack: null };
+  }
+
+  private sealAck(key: Uint8Array, deviceId: Uint8Array, epoch: number, s: AckState): Uint8Array {
+    this.counters.acks++;
+    return sealAck(this.gateway.crypto, key, deviceId, epoch, s.level, s.check);
   }
 
   /** An announcement sent again outside the queue: processed, never acknowledged. */

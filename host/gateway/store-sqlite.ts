@@ -78,7 +78,7 @@ export function storeSealingKey(gatewayPrivateKey: Uint8Array): Uint8Array {
 }
 
 /** AES-256-GCM: 12-byte random nonce || ciphertext || 16-byte tag; the device id is the AAD. */
-function seal(key: Uint8Array, device: string, plaintext: Uint8Array): Uint8Array {
+export function seal(key: Uint8Array, device: string, plaintext: Uint8Array): Uint8Array {
   const nonce = randomBytes(12);
   const c = createCipheriv("aes-256-gcm", key, nonce);
   c.setAAD(Buffer.from(device, "latin1"));
@@ -86,7 +86,8 @@ function seal(key: Uint8Array, device: string, plaintext: Uint8Array): Uint8Arra
   return new Uint8Array(Buffer.concat([nonce, body, c.getAuthTag()]));
 }
 
-function unseal(key: Uint8Array, device: string, sealed: Uint8Array): Uint8Array | null {
+/** Opens what `seal` sealed for `device`; null when it does not open with `key`. */
+export function unseal(key: Uint8Array, device: string, sealed: Uint8Array): Uint8Array | null {
   if (sealed.length < 28) return null;
   try {
     const d = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, 12));
@@ -168,6 +169,30 @@ export function sqliteAvailable(): boolean {
   }
 }
 
+const INSERT_READINGS = "INSERT OR IGNORE INTO readings (device, generation, seq, time_ms, hr_bpm, hr_quality, temp_c, flags, hr_reason, alerts, firmware_version, epoch, frame_seq, received_ms)";
+const READING_COLUMNS = 14;
+const READING_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/** Rows per multi-row insert of `commitBatch` (14 parameters each, well under SQLite's limit). */
+const INSERT_CHUNK = 64;
+
+/** A reading's column values, in INSERT_READINGS order, into `out` from `at`. */
+function readingParams(r: GatewayReading, receivedMs: number, out: unknown[], at: number): void {
+  out[at] = r.device;
+  out[at + 1] = r.generation ?? 0;
+  out[at + 2] = r.seq;
+  out[at + 3] = r.timeMs;
+  out[at + 4] = r.hr;
+  out[at + 5] = r.hrQuality;
+  out[at + 6] = r.tempC;
+  out[at + 7] = r.flags;
+  out[at + 8] = r.hrReason || null;
+  out[at + 9] = r.alerts || null;
+  out[at + 10] = r.firmwareVersion ?? null;
+  out[at + 11] = r.epoch;
+  out[at + 12] = r.frameSeq;
+  out[at + 13] = receivedMs;
+}
+
 interface ReadingRow {
   device: string;
   generation: number;
@@ -188,6 +213,8 @@ export class SqliteStore implements ReadingSink {
   private readonly db: Database;
   private readonly insert: Statement;
   private readonly insertMany: (rows: GatewayReading[]) => number;
+  private commitTx: ((b: Parameters<SqliteStore["commitBatch"]>[0]) => number) | undefined;
+  private insertChunk: Statement | undefined;
 
   constructor(path: string, private readonly now: () => number = Date.now) {
     this.db = openDatabase(path);
@@ -255,6 +282,54 @@ export class SqliteStore implements ReadingSink {
   /** Stores readings not stored before (one transaction); returns how many were new. */
   storeReadings(readings: GatewayReading[]): number {
     return readings.length ? this.insertMany(readings) : 0;
+  }
+
+  /**
+   * Stores one batch in one transaction: its readings (those not stored before), the
+   * acknowledgement levels and replay state a gateway must hold durably before it sends the
+   * batch's acknowledgements, and the epoch keys the batch opened (sealed with `key`). Returns
+   * how many readings were new.
+   */
+  commitBatch(batch: {
+    readings: readonly GatewayReading[];
+    ackStates?: readonly { source: string; level: number; check: number }[];
+    replayStates?: readonly DeviceReplayState[];
+    epochSecrets?: { secrets: readonly DeviceEpochSecrets[]; key: Uint8Array };
+  }): { stored: number } {
+    this.commitTx ??= this.db.transaction((b: Parameters<SqliteStore["commitBatch"]>[0]) => {
+      const stored = this.insertRows(b.readings);
+      if (b.ackStates?.length) this.saveAckState(b.ackStates);
+      if (b.replayStates?.length) this.saveReplayState(b.replayStates);
+      if (b.epochSecrets?.secrets.length) this.saveEpochSecrets(b.epochSecrets.secrets, b.epochSecrets.key);
+      return stored;
+    }) as (b: Parameters<SqliteStore["commitBatch"]>[0]) => number;
+    return { stored: this.commitTx(batch) };
+  }
+
+  /**
+   * Inserts readings not stored before, `INSERT_CHUNK` rows per statement (one statement per row
+   * costs more than SQLite's work for it); call it inside a transaction. Returns how many were new.
+   */
+  private insertRows(batch: readonly GatewayReading[]): number {
+    const t = this.now();
+    // In key order (a stable sort: of two copies of one reading the first still wins), so that
+    // consecutive rows land on the same pages.
+    const rows = batch.slice().sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : (a.generation ?? 0) - (b.generation ?? 0) || a.seq - b.seq));
+    const chunk = INSERT_CHUNK;
+    this.insertChunk ??= this.db.prepare(`${INSERT_READINGS} VALUES ${Array.from({ length: chunk }, () => READING_PLACEHOLDERS).join(", ")}`);
+    const params: unknown[] = new Array(chunk * READING_COLUMNS);
+    let n = 0;
+    let i = 0;
+    for (; i + chunk <= rows.length; i += chunk) {
+      for (let k = 0; k < chunk; k++) readingParams(rows[i + k], t, params, k * READING_COLUMNS);
+      n += this.insertChunk.run(params).changes;
+    }
+    const one: unknown[] = new Array(READING_COLUMNS);
+    for (; i < rows.length; i++) {
+      readingParams(rows[i], t, one, 0);
+      n += this.insert.run(one).changes;
+    }
+    return n;
   }
 
   /** Readings of a device from `sinceMs` on, in (generation, reading sequence) order. */
