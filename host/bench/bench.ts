@@ -4,6 +4,12 @@
  * goes to stderr, one line per section with a running count; stdout holds the figures (with
  * --json, one JSON document). Figures computed from others rather than measured are listed, with
  * their formula, under a `derived` key beside them.
+ *
+ * `gateway` (host/bench/gateway-throughput.ts, where its method is defined): the gateway's frames
+ * per second of CPU time through its whole receiving path and a batched SQLite store
+ * (`framesPerSecondPerCore`), beside the minimum crypto of the same frames with Node's crypto on
+ * one thread, one ES256 verification and one A128GCM decryption each
+ * (`rawVerifyPerSecondPerCore`), and their ratio; `--gateway-frames` sets how many frames.
  */
 import { join } from "node:path";
 import { measureFrameQueue } from "../soak/bench-queue.js";
@@ -20,6 +26,7 @@ import { startEngine, type EngineName } from "../sim/engines.js";
 import { DEFAULT_HR_TRACE } from "../sim/run-sim.js";
 import { benchHeartRate } from "../lab/bench-hr.js";
 import { createInProcessTransport, runFleet } from "../fleet/fleet.js";
+import { measureGatewayThroughput, type GatewayThroughput } from "./gateway-throughput.js";
 import { measureCommands } from "../command/command-bench.js";
 import { measureUpdate } from "../ota/bench-update.js";
 import { cryptoAppPrerequisites } from "../device/crypto-apps.js";
@@ -142,13 +149,14 @@ function notificationsPerFrame(frameBytes: number, mtu: number): number {
 const ATT_HEADER_BYTES = 3;
 
 /** What `--only` can select, in the order they run; the JSON keys each fills. */
-export const BENCH_SECTIONS = ["algorithms", "simulator", "hr", "commands", "update", "fleet", "frameQueue", "deviceCrypto", "esp32Image"] as const;
+export const BENCH_SECTIONS = ["algorithms", "simulator", "hr", "commands", "update", "fleet", "gateway", "frameQueue", "deviceCrypto", "esp32Image"] as const;
 type Section = (typeof BENCH_SECTIONS)[number];
 
 const flagSpecs = {
   json: { type: "boolean", help: "one JSON object on stdout (progress on stderr)" },
   quick: { type: "boolean", help: "only the default algorithm choice (faster)" },
   only: { type: "string", help: `measure only these sections, comma-separated (${BENCH_SECTIONS.join(", ")})`, valueName: "LIST" },
+  "gateway-frames": { type: "number", help: "data frames the gateway section measures", default: 4000, min: 10, integer: true, valueName: "N" },
 } as const;
 
 async function main(argv: string[]): Promise<void> {
@@ -216,6 +224,12 @@ async function main(argv: string[]): Promise<void> {
     const fleetRun = await runFleet({ devices: 500, minutes: 1, engine: "generator", speed: "max", framePeriodS: 5, seed: 1, transport: createInProcessTransport(), progress: null });
     fleet = { devices: fleetRun.devices, verifiedFrames: fleetRun.verified, lost: fleetRun.lost, verifiedFramesPerWallSecond: fleetRun.framesPerSecond, p50LatencyMs: fleetRun.p50LatencyMs, p99LatencyMs: fleetRun.p99LatencyMs, cpuPercent: fleetRun.cpuPercent };
   }
+  let gateway: GatewayThroughput | undefined;
+  if (sections.includes("gateway")) {
+    const frames = flags["gateway-frames"]!;
+    begin(`gateway: ${frames} frames of 200 devices, raw crypto and the receiving path with SQLite, per CPU second`);
+    gateway = measureGatewayThroughput({ frames, devices: Math.min(200, frames) });
+  }
   let frameQueue: ReturnType<typeof measureFrameQueue> | undefined;
   if (sections.includes("frameQueue")) {
     begin(`frame queue: capacity, wear and a soak, with ${chosen!.frameBytes}-byte frames`);
@@ -242,6 +256,7 @@ async function main(argv: string[]): Promise<void> {
     deviceCrypto,
     frameQueue,
     fleet,
+    gateway,
     update,
     commands,
     hr,
@@ -300,6 +315,13 @@ async function main(argv: string[]): Promise<void> {
   if (result.wire) console.log(`wire: frame ${result.wire.frameBytes} B = record ${result.wire.payloadBytes} B + ${result.wire.overheadBytes} B of COSE; announcement ${result.wire.announcementBytes} B; ${result.wire.notificationsPerFrameAtMtu247} notifications per frame at MTU 247, ${result.wire.notificationsPerFrameAtMtu23} at MTU 23 (derived: envelope split by the link framing)`);
   if (sim) console.log(`simulator: ${sim[0].simulatedSecondsPerWallSecond} simulated s per wall s on XS, ${sim[1].simulatedSecondsPerWallSecond} on Node`);
   if (fleet) console.log(`fleet (${fleet.devices} devices, compressed time, in-process): ${fleet.verifiedFramesPerWallSecond} frames verified per wall s, lost ${fleet.lost}, latency p50 ${fleet.p50LatencyMs} ms p99 ${fleet.p99LatencyMs} ms, CPU ${fleet.cpuPercent}%`);
+  if (gateway) {
+    console.log(
+      `gateway (${gateway.devices} devices, ${gateway.frames} frames, SQLite batches of ${gateway.batchFrames}): ${gateway.framesPerSecondPerCore} frames per CPU s through the receiving path and the store, ` +
+        `raw verify + decrypt ${gateway.rawVerifyPerSecondPerCore} per CPU s, ratio ${gateway.ratio} (derived); ${gateway.framesPerWallSecond} frames per wall s; ` +
+        `CPU per frame ${gateway.cpuMicrosecondsPerFrame.receive} us receiving, ${gateway.cpuMicrosecondsPerFrame.store} us storing`,
+    );
+  }
   if (update) console.log(`update: manifest ${update.manifestBytes} B, simulator image ${update.simImageBytes} B (${update.bleWritesPerSimImage} BLE writes, counted at the link); on XS: check a manifest ${update.verifyManifestComputrons.toLocaleString("en")} computrons, SHA-256 ${update.sha256ComputronsPer4KB.toLocaleString("en")} per 4 KB; sweep: ${update.sweep.cutPoints} cut points, ${update.sweep.bootedValid} booted valid, ${update.sweep.sequenceDecreased} sequence decreased (revert: ${update.sweep.revertCutPoints}/${update.sweep.revertBootedValid})`);
   if (frameQueue) {
     console.log(
