@@ -15,6 +15,7 @@ import { prepareSimMqtt, simDeviceIdHex, type PreparedMqtt } from "../mqtt/sim-t
 import { simFactoryCa } from "../sim/sim-keys.js";
 import { DashboardServer, shippedScenarioNames } from "../dashboard/server.js";
 import { fleetCommand } from "../fleet/command.js";
+import { WORKER_SUMMARY, WORKER_USAGE, workerCommand, workerFlags } from "../gateway/worker-command.js";
 import { replayCommand } from "../replay/replay.js";
 import { safeText } from "./safe-text.js";
 import { commandCommand, parseCommandAt } from "../command/command-cli.js";
@@ -65,6 +66,7 @@ const commands: Record<string, Command> = {
   lab: labCommand,
   soak: { summary: SOAK_SUMMARY, usage: SOAK_USAGE, flags: soakFlags, run: soakCommand },
   gateway: { summary: GATEWAY_SUMMARY, usage: GATEWAY_USAGE, flags: gatewayFlags, run: gatewayCommand },
+  "gateway-worker": { summary: WORKER_SUMMARY, usage: WORKER_USAGE, flags: workerFlags, run: workerCommand },
   export: { summary: EXPORT_SUMMARY, usage: EXPORT_USAGE, flags: exportFlags, run: exportCommand },
   patient: { summary: PATIENT_SUMMARY, usage: PATIENT_USAGE, flags: patientFlags, run: patientCommand },
   command: commandCommand,

@@ -109,7 +109,8 @@ function mosquittoPath(): string {
   return "mosquitto";
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (the OS picks it; another process may take it before it is used). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);
@@ -133,7 +134,7 @@ export function makeTestCa(dir: string, days = 2): void {
  * holds the server certificate and the CA's: TLS clients that check the chain up to a trust
  * anchor they were given (the SDK's TLS) get every link.
  */
-function makeCertificates(dir: string, ca?: { certFile: string; keyFile: string }): void {
+export function makeCertificates(dir: string, ca?: { certFile: string; keyFile: string }): void {
   const run = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
   if (ca) {
     writeFileSync(join(dir, "ca.crt"), readFileSync(ca.certFile));
