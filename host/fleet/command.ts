@@ -27,7 +27,8 @@ export function summaryText(s: FleetSummary): string {
   return [
     `fleet: ${s.devices} devices (${s.engine}) for ${s.minutes} simulated min over ${s.transport}, ${s.timeMode} time${s.interrupted ? " (interrupted)" : ""}`,
     `  frames: sent ${s.sent}, verified ${s.verified}, lost ${s.lost}, rejected: ${rej}; ${s.readingsVerified} readings; announcements ${s.announcements.accepted}/${s.announcements.sent}`,
-    `  end-to-end latency: p50 ${s.p50LatencyMs ?? "-"} ms, p99 ${s.p99LatencyMs ?? "-"} ms, max ${s.maxLatencyMs ?? "-"} ms`,
+    `  messages acknowledged ${s.acknowledged}, sent again ${s.resent}, copies the gateway already had ${s.duplicates}`,
+    `  end-to-end latency: p50 ${s.p50LatencyMs ?? "-"} ms, p95 ${s.p95LatencyMs ?? "-"} ms, p99 ${s.p99LatencyMs ?? "-"} ms, max ${s.maxLatencyMs ?? "-"} ms`,
     `  CPU ${s.cpuPercent}% of one core (${s.cores} cores), ${s.wallSeconds} s wall after ${s.setupSeconds} s setup, ${s.framesPerSecond} frames/s`,
   ].join("\n");
 }

@@ -8,9 +8,17 @@
  *   one Node process.
  * - "xs" / "node": the whole firmware per device on the virtual board (SimSession), for small N.
  *
+ * Generator devices keep what they send, as the firmware's queue does (firmware/link/uplink.ts): each
+ * message (the epoch's announcement, then the frames) gets a queue number and stays on the device
+ * until an authentic acknowledgement of the gateway covers it. After a connection comes back, on an
+ * announcement request, and when the oldest unacknowledged message has waited longer than the
+ * resend interval, everything unacknowledged goes again from the oldest; a full queue drops its
+ * oldest message (lost). Their figures come from the acknowledgements: `verified` counts the frames
+ * acknowledged, `lost` the frames sent and never acknowledged by the end of the final wait.
+ *
  * Time: by default the fleet runs in real time (`speed` 1): frames leave on the wall clock, and
  * latency is the wall time from a frame's hand-off to the transport (right after sealing) to the
- * gateway's verdict. With a higher speed or "max" the schedule is compressed (virtual time); the
+ * acknowledgement that covers it (firmware devices: to the gateway's verdict). With a higher speed or "max" the schedule is compressed (virtual time); the
  * latency is still measured on the wall clock from hand-off to verdict, so it counts the
  * transport and the gateway's queue and verification, not the radio's connection interval.
  */
@@ -21,7 +29,8 @@ import type { Reading } from "../../protocol/record.js";
 import type { SimSessionConfig } from "../../simulator/sim-session.js";
 import { Gateway, type GatewayEvent, type GatewayReading } from "../gateway/gateway.js";
 import { GatewayService, type Delivery, type ReadingSink } from "../gateway/service.js";
-import { ENVELOPE_HEADER_BYTES, UNQUEUED_TYPE, sealEnvelope } from "../../protocol/link-messages.js";
+import { ENVELOPE_HEADER_BYTES, UNQUEUED_TYPE, ackAuthentic, decodeAck, encodeUnqueued, isAnnounceRequest, sealEnvelope } from "../../protocol/link-messages.js";
+import { crc32 } from "../../protocol/crc32.js";
 import { startEngine, type SimEngine } from "../sim/engines.js";
 import { seededBytes, simKeys, type SimKeys } from "../sim/sim-keys.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
@@ -48,7 +57,22 @@ export interface FleetOptions {
   stop?: AbortSignal;
   /** Watches the run (the fleet's dashboard): every gateway event, each step, the end. */
   observer?: FleetObserver;
+  /** Where the in-process gateway stores the verified readings (default: a counting sink). */
+  store?: ReadingSink;
+  /** Generator devices: wall ms the oldest unacknowledged message waits before everything unacknowledged goes again (default 10 s). */
+  resendIntervalMs?: number;
+  /** Generator devices: messages each keeps until acknowledged; a full queue drops its oldest (default 1024). */
+  deviceQueueCapacity?: number;
 }
+
+/** Wall time the oldest unacknowledged message of a generator device waits before it is sent again. */
+export const RESEND_INTERVAL_MS = 10_000;
+/** Messages a generator device keeps until they are acknowledged (about 85 min of frames at 5 s). */
+export const DEVICE_QUEUE_CAPACITY = 1024;
+/** An announcement request is honoured at most this often (it is not authenticated; as the firmware). */
+const ANNOUNCE_REQUEST_INTERVAL_MS = 5_000;
+/** Wall time the run waits at its end for the last acknowledgements (verdicts); after a stop, 2 s. */
+export const FINAL_WAIT_MS = 30_000;
 
 /** One device as the fleet's dashboard lists it. */
 export interface FleetDeviceState {
@@ -77,16 +101,23 @@ export interface FleetSummary {
   timeMode: "real" | "virtual";
   speed: number | "max";
   framePeriodS: number;
-  /** Frames sent (announcements not counted; see `announcements`). */
+  /** Frames sent (announcements not counted; see `announcements`); a frame sent again counts once. */
   sent: number;
+  /** Frames verified and stored by the gateway: generator devices count those its authentic acknowledgements cover. */
   verified: number;
+  /** Queued messages (frames and announcements) covered by authentic acknowledgements (firmware devices: verdicts). */
+  acknowledged: number;
+  /** Frames sent and never acknowledged (verified) by the end of the final wait, or dropped by a full device queue. */
   lost: number;
+  /** Messages sent again (after a reconnection, an announcement request or the resend interval; firmware devices: copies the gateway received). */
+  resent: number;
   rejected: Record<string, number>;
   announcements: { sent: number; accepted: number };
   readingsVerified: number;
   /** Messages the gateway service had already stored (resent by a device). */
   duplicates: number;
   p50LatencyMs: number | null;
+  p95LatencyMs: number | null;
   p99LatencyMs: number | null;
   maxLatencyMs: number | null;
   /** Process CPU time over wall time, percent of one core (the broker's own CPU is not included). */
@@ -101,8 +132,14 @@ interface Device {
   hex: string;
   /** Runs the device up to virtual time `virtualMs` (ms since boot); it sends what falls due. */
   advanceTo(virtualMs: number): Promise<void>;
-  /** An acknowledgement from the gateway service. */
+  /** An acknowledgement (or an announcement request) from the gateway service. */
   onAck(ack: Uint8Array): void;
+  /** The connection is back after a loss: what is not acknowledged goes again. */
+  connectionBack(): void;
+  /** Messages kept until acknowledged (null: the tally tracks them). */
+  pending(): number | null;
+  /** Sends again what waited too long for its acknowledgement. */
+  poll(): void;
   close(): Promise<void>;
 }
 
@@ -155,7 +192,23 @@ class FleetKeys {
   }
 }
 
-/** A device that seals generated readings with the real FrameSealer and the device's keys. */
+/** A message a generator device keeps until an acknowledgement covers it. */
+export interface QueuedMessage {
+  qseq: number;
+  /** The sealed message (announcement or frame) the envelope carries. */
+  message: Uint8Array;
+  /** The frame's number; null for the epoch's announcement. */
+  frameSeq: number | null;
+  readings: number;
+  /** Wall time (performance.now) of the first hand-off to the transport, and of the latest send. */
+  handOffAt: number;
+  sentAt: number;
+}
+
+/**
+ * A device that seals generated readings with the real FrameSealer and the device's keys, and
+ * keeps each message in its queue until an authentic acknowledgement covers it.
+ */
 class GeneratorDevice implements Device {
   readonly hex: string;
   private readonly sealer: FrameSealer;
@@ -164,9 +217,20 @@ class GeneratorDevice implements Device {
   private frameSeq = 0;
   private readingSeq = 0;
   private nextFrameMs: number;
-  private announced = false;
+  private announcement: Uint8Array | null = null;
   private qseq = 0;
-  acks = 0;
+  /** Unacknowledged messages, oldest first, with consecutive queue numbers. */
+  private readonly queue: QueuedMessage[] = [];
+  /** Everything at or below is acknowledged or dropped. */
+  private floor = 0;
+  /** The last queue number sent since the connection (re)started; -1: start again from the oldest. */
+  private lastSent = -1;
+  private highestSent = 0;
+  private lastAnnounceRequestAt = -Infinity;
+  private readonly capacity: number;
+  private readonly resendIntervalMs: number;
+  /** Acknowledgements refused: malformed, not authentic (forged or foreign), or not matching a queued message. */
+  acksRefused = 0;
   private readonly baseBpm: number;
   private readonly phase: number;
 
@@ -178,11 +242,13 @@ class GeneratorDevice implements Device {
     private readonly startWallMs: number,
     private readonly durationMs: number,
     crypto: FleetCrypto,
-    private readonly send: (device: string, message: Uint8Array, frameSeq: number | null) => void,
+    private readonly tally: FleetTally,
   ) {
     this.hex = keys.hex;
     this.crypto = crypto;
     this.deviceId = keys.deviceId;
+    this.capacity = o.deviceQueueCapacity ?? DEVICE_QUEUE_CAPACITY;
+    this.resendIntervalMs = o.resendIntervalMs ?? RESEND_INTERVAL_MS;
     this.sealer = new FrameSealer({
       crypto,
       deviceId: keys.deviceId,
@@ -202,9 +268,9 @@ class GeneratorDevice implements Device {
 
   async advanceTo(virtualMs: number): Promise<void> {
     const periodMs = this.o.framePeriodS * 1000;
-    if (!this.announced && virtualMs >= this.nextFrameMs - periodMs) {
-      this.announced = true;
-      this.send(this.hex, this.envelope(this.sealer.openEpoch(1)), null);
+    if (this.announcement === null && virtualMs >= this.nextFrameMs - periodMs) {
+      this.announcement = this.sealer.openEpoch(1);
+      this.enqueue(this.announcement, null, 0);
     }
     while (this.nextFrameMs <= virtualMs && this.nextFrameMs <= this.durationMs) {
       const readings: Reading[] = [];
@@ -221,20 +287,98 @@ class GeneratorDevice implements Device {
         });
       }
       const seq = this.frameSeq++;
-      this.send(this.hex, this.envelope(this.sealer.seal({ schema: 1, frameSeq: seq, firmwareVersion: "1.0.0", readings })), seq);
+      this.enqueue(this.sealer.seal({ schema: 1, frameSeq: seq, firmwareVersion: "1.0.0", readings }), seq, readings.length);
       this.nextFrameMs += periodMs;
+    }
+    this.poll();
+  }
+
+  /** Queues a message (a full queue drops its oldest: lost) and sends it. */
+  private enqueue(message: Uint8Array, frameSeq: number | null, readings: number): void {
+    if (this.queue.length >= this.capacity) {
+      const dropped = this.queue.shift()!;
+      this.floor = dropped.qseq;
+      this.tally.droppedFromQueue(dropped);
+    }
+    const now = performance.now();
+    this.queue.push({ qseq: ++this.qseq, message, frameSeq, readings, handOffAt: now, sentAt: now });
+    this.tally.handOff(frameSeq);
+    this.pump();
+  }
+
+  /**
+   * Sends every queued message after the last one sent, each in the link envelope the firmware's
+   * uplink puts around it: epoch, queue number, previous (the message sent before it on this
+   * connection, or the queue's floor for the first), tag.
+   */
+  private pump(): void {
+    const epoch = this.sealer.epoch;
+    const key = epoch === null ? null : this.sealer.linkKey(epoch);
+    if (epoch === null || key === null || this.queue.length === 0) return;
+    const now = performance.now();
+    for (let i = Math.max(0, this.lastSent - this.queue[0].qseq + 1); i < this.queue.length; i++) {
+      const m = this.queue[i];
+      const prev = this.lastSent >= 0 ? this.lastSent : this.floor;
+      const resend = m.qseq <= this.highestSent;
+      if (!resend) this.highestSent = m.qseq;
+      m.sentAt = now;
+      this.lastSent = m.qseq;
+      this.tally.publish(this.hex, sealEnvelope(this.crypto, key, this.deviceId, epoch, m.qseq, prev, m.message), resend);
     }
   }
 
-  /** The link envelope the firmware's uplink puts around each message (epoch, queue number, previous, tag). */
-  private envelope(message: Uint8Array): Uint8Array {
-    this.qseq++;
-    const epoch = this.sealer.epoch!;
-    return sealEnvelope(this.crypto, this.sealer.linkKey(epoch)!, this.deviceId, epoch, this.qseq, this.qseq - 1, message);
+  /** Everything unacknowledged goes again, from the oldest. */
+  private resend(): void {
+    this.lastSent = -1;
+    this.pump();
   }
 
-  onAck(): void {
-    this.acks++;
+  connectionBack(): void {
+    this.resend();
+  }
+
+  poll(): void {
+    const oldest = this.queue[0];
+    if (oldest !== undefined && performance.now() - oldest.sentAt > this.resendIntervalMs) this.resend();
+  }
+
+  pending(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * An acknowledgement: nothing leaves the queue unless its tag verifies under the link key of the
+   * epoch it names and its check value is the CRC-32 of the queued message it names. An
+   * announcement request sends the announcement (unqueued) and then everything unacknowledged.
+   */
+  onAck(bytes: Uint8Array): void {
+    if (isAnnounceRequest(bytes)) {
+      const now = performance.now();
+      if (this.announcement === null || now - this.lastAnnounceRequestAt < ANNOUNCE_REQUEST_INTERVAL_MS) return;
+      this.lastAnnounceRequestAt = now;
+      this.tally.publishUnqueued(this.hex, encodeUnqueued(this.announcement));
+      this.resend();
+      return;
+    }
+    const a = decodeAck(bytes);
+    const key = a.ok ? this.sealer.linkKey(a.value.epoch) : null;
+    if (!a.ok || key === null || !ackAuthentic(this.crypto, key, this.deviceId, a.value)) {
+      this.acksRefused++;
+      return;
+    }
+    const { qseq, check } = a.value;
+    // At or below the floor: a stale copy (already acknowledged).
+    if (qseq <= this.floor) return;
+    const at = this.queue.length ? qseq - this.queue[0].qseq : -1;
+    const m = at >= 0 ? this.queue[at] : undefined;
+    if (m === undefined || qseq > this.highestSent || crc32(m.message) !== check >>> 0) {
+      this.acksRefused++;
+      return;
+    }
+    const now = performance.now();
+    for (const c of this.queue.splice(0, at + 1)) this.tally.covered(c, now);
+    this.floor = qseq;
+    if (this.lastSent >= 0 && this.lastSent < this.floor) this.lastSent = this.floor;
   }
 
   async close(): Promise<void> {}
@@ -247,14 +391,14 @@ class FirmwareDevice implements Device {
   private readonly acks: Uint8Array[] = [];
   private constructor(readonly hex: string) {}
 
-  static async start(index: number, o: FleetOptions, send: (device: string, message: Uint8Array, frameSeq: number | null) => void): Promise<FirmwareDevice> {
+  static async start(index: number, o: FleetOptions, send: (device: string, message: Uint8Array) => void): Promise<FirmwareDevice> {
     const keys = simKeys(o.seed, index);
     const d = new FirmwareDevice(keys.provisioning.deviceId);
     const reassembler = new FragmentReassembler();
     d.engine = await startEngine(o.engine === "xs" ? "xs" : "node", {
       notify(payload) {
         const r = reassembler.push(payload);
-        if (r.kind === "message") send(d.hex, r.message, -1);
+        if (r.kind === "message") send(d.hex, r.message);
       },
       log() {},
     });
@@ -281,6 +425,13 @@ class FirmwareDevice implements Device {
     this.acks.push(ack);
   }
 
+  // The firmware's own uplink resends (on its link's connection events and its acknowledgement timeout).
+  connectionBack(): void {}
+  pending(): null {
+    return null;
+  }
+  poll(): void {}
+
   async advanceTo(virtualMs: number): Promise<void> {
     // The newest acknowledgement covers the older ones.
     if (this.acks.length) await this.engine!.centralSend(this.acks.splice(0).pop()!);
@@ -301,10 +452,13 @@ function percentile(sorted: Float64Array, p: number): number | null {
   return Math.round(sorted[i] * 100) / 100;
 }
 
-/** Where the fleet's frames stand: sent, verified, rejected, in flight, and their latencies. */
+/**
+ * Where the fleet's frames stand: sent, verified, rejected, in flight, and their latencies. Generator
+ * devices report hand-offs and acknowledgements (`byAcks`); firmware devices' frames are followed
+ * through the gateway's verdicts.
+ */
 class FleetTally {
-  /** Frames in flight: hand-off time by "device/frameSeq" (firmware devices: by arrival order). */
-  private readonly inFlight = new Map<string, number>();
+  /** Firmware devices' frames in flight: hand-off times in order, per device. */
   private readonly firmwareQueues = new Map<string, number[]>();
   readonly latencies: number[] = [];
   readonly rejected: Record<string, number> = {};
@@ -314,22 +468,60 @@ class FleetTally {
   readingsVerified = 0;
   duplicates = 0;
   publishFailures = 0;
+  /** Queued messages covered by acknowledgements, messages sent again, dropped by a full queue (generator devices). */
+  acknowledged = 0;
+  resent = 0;
+  dropped = 0;
 
-  constructor(private readonly transport: FleetTransport) {}
+  constructor(
+    private readonly transport: FleetTransport,
+    /** Frames count as verified when an acknowledgement covers them (generator devices). */
+    readonly byAcks: boolean,
+  ) {}
+
+  /** A generator device queued a new message (`frameSeq` null: its announcement). */
+  handOff(frameSeq: number | null): void {
+    if (frameSeq === null) this.announcements.sent++;
+    else this.sent++;
+  }
+
+  /** A generator device sends a queued message (again when `resend`); one the transport does not take now goes again later. */
+  publish(device: string, envelope: Uint8Array, resend: boolean): void {
+    if (resend) this.resent++;
+    if (!this.transport.publish(device, envelope)) this.publishFailures++;
+  }
+
+  /** A generator device sends its announcement outside the queue (asked for by the gateway). */
+  publishUnqueued(device: string, message: Uint8Array): void {
+    if (!this.transport.publish(device, message)) this.publishFailures++;
+  }
+
+  /** An authentic acknowledgement covered a generator device's message. */
+  covered(m: QueuedMessage, now: number): void {
+    this.acknowledged++;
+    if (m.frameSeq === null) {
+      this.announcements.accepted++;
+      return;
+    }
+    this.verified++;
+    this.readingsVerified += m.readings;
+    this.latencies.push(now - m.handOffAt);
+  }
+
+  /** A generator device's full queue dropped a message (lost). */
+  droppedFromQueue(_m: QueuedMessage): void {
+    this.dropped++;
+  }
 
   /** Verdicts so far: every message sent gets one (verified, accepted, duplicate or rejected). */
   verdicts(): number {
     return this.verified + this.announcements.accepted + this.duplicates + Object.values(this.rejected).reduce((a, b) => a + b, 0);
   }
 
-  /** Frames in flight per device (what the dashboard shows as its queue). */
+  /** Firmware devices' frames in flight (what the dashboard shows as their queue). */
   queueDepths(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const key of this.inFlight.keys()) {
-      const device = key.slice(0, key.indexOf("/"));
-      out.set(device, (out.get(device) ?? 0) + 1);
-    }
-    for (const [device, q] of this.firmwareQueues) out.set(device, (out.get(device) ?? 0) + q.length);
+    for (const [device, q] of this.firmwareQueues) out.set(device, q.length);
     return out;
   }
 
@@ -342,44 +534,37 @@ class FleetTally {
       if (d.kind === "malformed") this.rejected.malformed = (this.rejected.malformed ?? 0) + 1;
     } else if (e.kind === "epoch") {
       // A repeated announcement is a copy (resent in the queue, or sent again outside it).
-      if (!e.repeated) this.announcements.accepted++;
+      if (!e.repeated && !this.byAcks) this.announcements.accepted++;
     } else if (e.kind === "readings") {
       if (e.device !== device) {
         this.rejected["wrong-topic"] = (this.rejected["wrong-topic"] ?? 0) + 1;
         return;
       }
+      // Generator devices' frames count when an acknowledgement covers them.
+      if (this.byAcks) return;
       this.verified++;
       this.readingsVerified += d.stored;
-      const key = `${device}/${e.frameSeq}`;
-      let at = this.inFlight.get(key);
-      if (at !== undefined) this.inFlight.delete(key);
-      else at = this.firmwareQueues.get(device)?.shift();
+      const at = this.firmwareQueues.get(device)?.shift();
       if (at !== undefined) this.latencies.push(now - at);
     } else if (e.kind === "rejected" && d.kind !== "duplicate") {
       this.rejected[e.reason] = (this.rejected[e.reason] ?? 0) + 1;
     }
   }
 
-  /** A device hands one message to the transport (`frameSeq`: null for an announcement, -1 from a firmware device). */
-  send(device: string, message: Uint8Array, frameSeq: number | null): void {
+  /** A firmware device hands one message to the transport. */
+  send(device: string, message: Uint8Array): void {
     const at = performance.now();
     // The open epoch's announcement sent again outside the queue (firmware devices): a copy.
     if (message[0] === UNQUEUED_TYPE) return;
-    if (frameSeq === null) this.announcements.sent++;
-    else if (frameSeq >= 0) {
+    // Messages share the path; tell frames (COSE_Encrypt0, tag 16) from announcements
+    // (COSE_Sign1, tag 18) and anything else by the first byte.
+    const tag = message[ENVELOPE_HEADER_BYTES];
+    if (tag === 0xd2) this.announcements.sent++;
+    else if (tag === 0xd0) {
       this.sent++;
-      this.inFlight.set(`${device}/${frameSeq}`, at);
-    } else {
-      // Firmware devices: messages share the path; tell frames (COSE_Encrypt0, tag 16) from
-      // announcements (COSE_Sign1, tag 18) and anything else by the first byte.
-      const tag = message[ENVELOPE_HEADER_BYTES];
-      if (tag === 0xd2) this.announcements.sent++;
-      else if (tag === 0xd0) {
-        this.sent++;
-        const q = this.firmwareQueues.get(device) ?? [];
-        q.push(at);
-        this.firmwareQueues.set(device, q);
-      }
+      const q = this.firmwareQueues.get(device) ?? [];
+      q.push(at);
+      this.firmwareQueues.set(device, q);
     }
     if (!this.transport.publish(device, message)) this.publishFailures++;
   }
@@ -406,7 +591,7 @@ async function setUpDevices(o: FleetOptions, gateway: Gateway, gatewayKeys: SimK
   const startWallMs = Date.parse(DEFAULT_START);
   const fleetKeys = new FleetKeys(o.seed);
   const crypto = new FleetCrypto((n) => new Uint8Array(randomBytes(n)));
-  const send = (device: string, message: Uint8Array, frameSeq: number | null) => tally.send(device, message, frameSeq);
+  const send = (device: string, message: Uint8Array) => tally.send(device, message);
   let lastProgress = performance.now();
   for (let i = 0; i < o.devices && !o.stop?.aborted; i++) {
     const keys = o.engine === "generator" ? fleetKeys.device(i) : null;
@@ -415,7 +600,7 @@ async function setUpDevices(o: FleetOptions, gateway: Gateway, gatewayKeys: SimK
       const k = simKeys(o.seed, i);
       gateway.registerDevice({ deviceId: k.deviceId, identityPublicKey: k.identityPublicKey, signatureAlg: k.signatureAlg });
     }
-    devices.push(keys ? new GeneratorDevice(i, keys, gatewayKeys, o, startWallMs, durationMs, crypto, send) : await FirmwareDevice.start(i, o, send));
+    devices.push(keys ? new GeneratorDevice(i, keys, gatewayKeys, o, startWallMs, durationMs, crypto, tally) : await FirmwareDevice.start(i, o, send));
     if (performance.now() - lastProgress >= PROGRESS_EVERY_MS) {
       lastProgress = performance.now();
       say(`fleet: ${i + 1} of ${o.devices} devices set up`);
@@ -439,7 +624,7 @@ async function runSchedule(o: FleetOptions, devices: Device[], tally: FleetTally
     clock.virtualMs = virtualMs;
     o.observer?.step(virtualMs, () => {
       const depths = tally.queueDepths();
-      return devices.map((d) => ({ device: d.hex, queueDepth: depths.get(d.hex) ?? 0 }));
+      return devices.map((d) => ({ device: d.hex, queueDepth: d.pending() ?? depths.get(d.hex) ?? 0 }));
     });
     if (o.speed !== "max") {
       const due = wallStart + (virtualMs + 50 * o.speed) / o.speed;
@@ -456,11 +641,17 @@ async function runSchedule(o: FleetOptions, devices: Device[], tally: FleetTally
   }
 }
 
-/** Every frame sent gets its verdict before the figures are taken (bounded wait; shorter after a stop). */
-async function awaitVerdicts(o: FleetOptions, tally: FleetTally): Promise<void> {
-  const until = performance.now() + (o.stop?.aborted ? 2_000 : 30_000);
+/**
+ * Every message sent gets its acknowledgement (generator devices, which keep sending again what is
+ * not acknowledged) or its verdict (firmware devices) before the figures are taken: a bounded wait
+ * of FINAL_WAIT_MS, 2 s after a stop.
+ */
+async function awaitVerdicts(o: FleetOptions, tally: FleetTally, devices: Device[]): Promise<void> {
+  const until = performance.now() + (o.stop?.aborted ? 2_000 : FINAL_WAIT_MS);
+  const waiting = tally.byAcks ? () => devices.some((d) => (d.pending() ?? 0) > 0) : () => tally.verdicts() < tally.sent + tally.announcements.sent;
   await o.transport.drain();
-  while (tally.verdicts() < tally.sent + tally.announcements.sent && performance.now() < until) {
+  while (waiting() && performance.now() < until) {
+    for (const d of devices) d.poll();
     await new Promise((r) => setTimeout(r, 20));
     await o.transport.drain();
   }
@@ -469,7 +660,8 @@ async function awaitVerdicts(o: FleetOptions, tally: FleetTally): Promise<void> 
 function fleetSummary(o: FleetOptions, tally: FleetTally, t: { setupSeconds: number; wallMs: number; cpu: NodeJS.CpuUsage; virtualMs: number }): FleetSummary {
   const sorted = Float64Array.from(tally.latencies).sort();
   const rejected = tally.rejected;
-  if (tally.publishFailures) rejected["publish-failed"] = tally.publishFailures;
+  // Generator devices keep what the transport did not take, and send it again.
+  if (tally.publishFailures && !tally.byAcks) rejected["publish-failed"] = tally.publishFailures;
   const interrupted = t.virtualMs < Math.round(o.minutes * 60_000);
   return {
     devices: o.devices,
@@ -482,13 +674,17 @@ function fleetSummary(o: FleetOptions, tally: FleetTally, t: { setupSeconds: num
     framePeriodS: o.framePeriodS,
     sent: tally.sent,
     verified: tally.verified,
-    // A frame a firmware device sent again (no acknowledgement in time) counts once.
-    lost: Math.max(0, tally.sent - tally.verified - tally.duplicates),
+    acknowledged: tally.byAcks ? tally.acknowledged : tally.verified + tally.announcements.accepted,
+    // Generator devices: what no acknowledgement covered. A frame a firmware device sent again (no
+    // acknowledgement in time) counts once.
+    lost: tally.byAcks ? tally.sent - tally.verified : Math.max(0, tally.sent - tally.verified - tally.duplicates),
+    resent: tally.byAcks ? tally.resent : tally.duplicates,
     rejected,
     announcements: tally.announcements,
     readingsVerified: tally.readingsVerified,
     duplicates: tally.duplicates,
     p50LatencyMs: percentile(sorted, 50),
+    p95LatencyMs: percentile(sorted, 95),
     p99LatencyMs: percentile(sorted, 99),
     maxLatencyMs: sorted.length ? Math.round(sorted[sorted.length - 1] * 100) / 100 : null,
     cpuPercent: Math.round(((t.cpu.user + t.cpu.system) / 1000 / t.wallMs) * 1000) / 10,
@@ -509,8 +705,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
   const say = (line: string) => o.progress?.(line);
   const setupStart = performance.now();
   const { gateway, gatewayKeys } = fleetGateway(o);
-  const tally = new FleetTally(o.transport);
-  const service = new GatewayService(gateway, new CountingSink());
+  const tally = new FleetTally(o.transport, o.engine === "generator");
+  const service = new GatewayService(gateway, o.store ?? new CountingSink());
   const devices: Device[] = [];
   let setupSeconds = 0;
   let cpuStart = process.cpuUsage();
@@ -530,7 +726,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
           // A message stored before (sent again) is not shown twice.
           if (d.event && d.kind !== "duplicate") o.observer?.event(device, d.event);
         },
-        onAck: (device, ack) => byHex.get(device)?.onAck(ack) },
+        onAck: (device, ack) => byHex.get(device)?.onAck(ack),
+        onReconnect: (device) => byHex.get(device)?.connectionBack(),
+      },
     );
     setupSeconds = (performance.now() - setupStart) / 1000;
     say(`fleet: running ${o.minutes} simulated min (${o.speed === "max" ? "as fast as possible" : `speed ${o.speed}`})`);
@@ -543,7 +741,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
       if (!(await stopExplains(o.stop))) throw e;
     }
     say(o.stop?.aborted ? "fleet: stopped; waiting for the verdicts on the frames in flight" : "fleet: waiting for the last verdicts");
-    await awaitVerdicts(o, tally);
+    await awaitVerdicts(o, tally, devices);
   } finally {
     for (const d of devices) await d.close();
   }

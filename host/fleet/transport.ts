@@ -1,26 +1,37 @@
 /**
- * How fleet messages travel from the simulated devices to the gateway service and its
- * acknowledgements back. The in-process transport is a bounded hand-off queue drained on the next
- * turn of the event loop (like a broker hop, without sockets); the MQTT transport
- * (mqtt-transport.ts) goes through a real broker.
+ * How fleet messages travel from the simulated devices to the gateway and its acknowledgements
+ * back. The in-process transport is a bounded hand-off queue drained on the next turn of the event
+ * loop (like a broker hop, without sockets); the MQTT transport (mqtt-transport.ts) goes through
+ * real brokers. A transport's gateway runs in this process (it hands each message to the fleet's
+ * GatewayService and reports the verdicts) or elsewhere (it only publishes and brings the
+ * acknowledgements back). A transport that loses a device's connection and makes it again says so
+ * (`onReconnect`): the device sends what is not acknowledged again.
  */
 import type { Delivery, GatewayService } from "../gateway/service.js";
 
 export interface FleetEndpoints {
+  /** The fleet's gateway service; unused by a transport whose gateway runs elsewhere. */
   service: GatewayService;
-  /** What the gateway service made of one message of `device`. */
+  /** What the gateway service made of one message of `device` (in-process gateways only). */
   onDelivery(device: string, d: Delivery): void;
-  /** An acknowledgement reached `device`. */
+  /** An acknowledgement (or an announcement request) reached `device`. */
   onAck(device: string, ack: Uint8Array): void;
+  /** `device`'s connection (or the gateway's) is back after a loss: the device sends again what is not acknowledged. */
+  onReconnect(device: string): void;
 }
+
+/** Where a transport's gateway runs: here (on `FleetEndpoints.service`) or elsewhere (acknowledgements only). */
+export type FleetGatewayPlace = "in-process" | "external";
 
 export interface FleetTransport {
   readonly name: string;
+  /** Where the gateway runs (default "in-process"). */
+  readonly gateway?: FleetGatewayPlace;
   /** Connects the devices (ids in hex) and the gateway side. */
   start(devices: string[], endpoints: FleetEndpoints): Promise<void>;
-  /** Sends one link message (an envelope) of `device`; false when it could not be queued. */
+  /** Sends one link message (an envelope) of `device`; false when it could not be queued (the device sends it again later). */
   publish(device: string, message: Uint8Array): boolean;
-  /** Resolves when every message published so far has reached the gateway service (bounded wait). */
+  /** Resolves when every message published so far has reached the gateway (elsewhere: the broker) or failed (bounded wait). */
   drain(): Promise<void>;
   close(): Promise<void>;
 }
@@ -30,6 +41,7 @@ export const IN_PROCESS_QUEUE_CAPACITY = 65536;
 
 export class InProcessTransport implements FleetTransport {
   readonly name = "in-process";
+  readonly gateway = "in-process";
   private endpoints: FleetEndpoints | null = null;
   private readonly devices: string[] = [];
   private readonly messages: Uint8Array[] = [];
