@@ -6,7 +6,8 @@
  * registers every device's identity in the store (as provisioning does), applies the scheduled
  * faults, and at the end counts what the store holds.
  *
- * Faults, in simulated seconds from the start of the schedule (`--fault`, repeatable):
+ * Faults (`--faults`, comma-separated), each at simulated second S of the schedule, the part down
+ * for D seconds of wall time (a restart takes wall time whatever the run's speed):
  * `kill-node[:I]@S+D` SIGKILLs broker node I (default 1) at S and starts it again D seconds later;
  * `kill-worker[:K]@S+D` SIGKILLs gateway worker K (default 0) and starts it again; `stop-db@S+D`
  * stops PostgreSQL and starts it again with the same data.
@@ -31,11 +32,11 @@ export interface ClusterFault {
   target: number;
   /** When, in simulated seconds from the start of the schedule. */
   atS: number;
-  /** How long the part stays down, in simulated seconds. */
+  /** How long the part stays down, in wall seconds (then it is started again). */
   forS: number;
 }
 
-export const CLUSTER_FAULT_SYNTAX = "kill-node[:I]@S+D, kill-worker[:K]@S+D or stop-db@S+D (simulated seconds)";
+export const CLUSTER_FAULT_SYNTAX = "kill-node[:I]@S+D, kill-worker[:K]@S+D or stop-db@S+D (at simulated second S, down for D wall seconds)";
 
 /** Parses one `--fault` value; throws a one-line error for anything else. */
 export function parseClusterFault(spec: string, nodes: number, workers: number): ClusterFault {

@@ -39,6 +39,7 @@ import { FleetCrypto } from "./fleet-crypto.js";
 import { InProcessTransport, type FleetTransport } from "./transport.js";
 import { randomBytes } from "node:crypto";
 import { stopExplains } from "../sim/run-scope.js";
+import type { ClusterFigures } from "./cluster.js";
 
 export type FleetEngine = "generator" | "xs" | "node";
 
@@ -126,6 +127,8 @@ export interface FleetSummary {
   wallSeconds: number;
   setupSeconds: number;
   framesPerSecond: number;
+  /** With `--broker cluster`: what the cluster's store holds at the end, the workers' figures, the faults. */
+  cluster?: ClusterFigures;
 }
 
 interface Device {
@@ -622,6 +625,7 @@ async function runSchedule(o: FleetOptions, devices: Device[], tally: FleetTally
     else virtualMs = Math.max(virtualMs, Math.floor(Math.min(durationMs, (performance.now() - wallStart) * o.speed)));
     for (const d of devices) await d.advanceTo(virtualMs);
     clock.virtualMs = virtualMs;
+    o.transport.step?.(virtualMs);
     o.observer?.step(virtualMs, () => {
       const depths = tally.queueDepths();
       return devices.map((d) => ({ device: d.hex, queueDepth: d.pending() ?? depths.get(d.hex) ?? 0 }));
@@ -739,6 +743,10 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     } catch (e) {
       // Ctrl-C also ends the firmware devices' engines: their end is the stop, not a failure.
       if (!(await stopExplains(o.stop))) throw e;
+    }
+    if (o.transport.settle) {
+      say("fleet: waiting for the transport's faults to be over");
+      await o.transport.settle();
     }
     say(o.stop?.aborted ? "fleet: stopped; waiting for the verdicts on the frames in flight" : "fleet: waiting for the last verdicts");
     await awaitVerdicts(o, tally, devices);

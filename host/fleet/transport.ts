@@ -33,6 +33,10 @@ export interface FleetTransport {
   publish(device: string, message: Uint8Array): boolean;
   /** Resolves when every message published so far has reached the gateway (elsewhere: the broker) or failed (bounded wait). */
   drain(): Promise<void>;
+  /** The schedule reached `virtualMs` (ms of simulated time): a transport with scheduled faults starts and ends them. */
+  step?(virtualMs: number): void;
+  /** Resolves when the transport's scheduled faults are over (before the run's final wait). */
+  settle?(): Promise<void>;
   close(): Promise<void>;
 }
 

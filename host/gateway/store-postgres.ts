@@ -148,6 +148,9 @@ export class PostgresStore implements SharedStore {
     return store;
   }
 
+  /** Checked-out connections given an "error" listener. */
+  private readonly guarded = new WeakSet<pg.PoolClient>();
+
   private failure(what: string, e: unknown): Error {
     const line = describeFailure(e, this.where, this.database);
     return new Error(what ? `${what} failed: ${line}` : line, { cause: e });
@@ -155,7 +158,14 @@ export class PostgresStore implements SharedStore {
 
   private async client(what: string): Promise<pg.PoolClient> {
     try {
-      return await this.pool.connect();
+      const c = await this.pool.connect();
+      // A connection the server drops while it is checked out emits "error" besides failing its
+      // query; without a listener that would end the process.
+      if (!this.guarded.has(c)) {
+        this.guarded.add(c);
+        c.on("error", () => {});
+      }
+      return c;
     } catch (e) {
       throw this.failure(what, e);
     }

@@ -19,6 +19,7 @@ export const workerFlags = {
   worker: { type: "string", help: "this worker's index and the number of workers, K/W: which partitions it takes first", default: "0/1", valueName: "K/W" },
   partitions: { type: "number", help: "partition queues of the cluster (wearable.frames.0 ...)", default: 8, integer: true, min: 1, max: 256, valueName: "N" },
   batch: { type: "number", help: "deliveries per batch (one database transaction each) at most", default: 256, integer: true, min: 1, max: 4096, valueName: "N" },
+  "store-wait": { type: "number", help: "seconds to wait for the store at start when it cannot be reached (0: fail at once)", default: 60, min: 0, max: 3600, valueName: "S" },
   seconds: { type: "number", help: "stop after N seconds (0: until Ctrl-C or SIGTERM)", default: 0, min: 0, valueName: "N" },
   json: { type: "boolean", help: "one JSON summary on stdout at the end" },
 } satisfies FlagSpecs;
@@ -61,7 +62,19 @@ export async function workerCommand(argv: string[]): Promise<number> {
 
   // Loaded here: the other commands need no PostgreSQL client.
   const { PostgresStore } = await import("./store-postgres.js");
-  const store = await PostgresStore.open(flags.store);
+  // A worker (re)started while the database is away waits for it, as it does after a failed commit.
+  const waitUntil = Date.now() + flags["store-wait"]! * 1000;
+  let store: Awaited<ReturnType<typeof PostgresStore.open>>;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      store = await PostgresStore.open(flags.store);
+      break;
+    } catch (e) {
+      if (Date.now() >= waitUntil) throw e;
+      if (attempt === 0) say(`gateway worker ${index}: ${(e as Error).message}; waiting for it (up to ${flags["store-wait"]} s)`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
   const shared = sharedStoreOf(store);
   const gateway = new BatchGateway({
     store: shared,
