@@ -117,6 +117,9 @@ function onExit(): void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
+  // Another listener (a run's graceful stop) handles the signal: it stops the server itself, and
+  // the "exit" hook still kills what is left when the process ends.
+  if (process.listenerCount(signal) > 1) return;
   onExit();
   unhook();
   // Without another listener, the signal's default action ends the process as it would have.

@@ -59,6 +59,7 @@ export class ClusterFleetTransport implements FleetTransport {
     const m = this.cluster.mqtt;
     this.mqtt = new MqttFleetTransport({
       external: { endpoints: m.endpoints.map((x) => ({ ...x, serverName: m.serverName })), caPem: m.caPem, identity: (d) => identities.get(d)! },
+      progress: this.o.say,
     });
     this.o.say(`fleet: connecting ${devices.length} devices over MQTT/TLS to ${m.endpoints.length} nodes`);
     await this.mqtt.start(devices, e);

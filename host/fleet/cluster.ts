@@ -111,6 +111,8 @@ export function clusterUnavailable(): string | null {
 }
 
 const REGISTER_CONCURRENCY = 16;
+/** Wall ms a gateway worker gets to end after SIGTERM before it is killed. */
+const WORKER_STOP_MS = 20_000;
 
 export async function startFleetCluster(o: FleetClusterOptions): Promise<FleetCluster> {
   const nodes = o.nodes ?? 3;
@@ -219,7 +221,10 @@ export async function startFleetCluster(o: FleetClusterOptions): Promise<FleetCl
         for (const w of workers) {
           if (!w) continue;
           w.child.kill("SIGTERM");
+          // A worker ends its batch in flight first; one that cannot (its store gone) is killed.
+          const timer = setTimeout(() => w.child.kill("SIGKILL"), WORKER_STOP_MS);
           await w.exited;
+          clearTimeout(timer);
           if (w.lastJson) {
             const j = JSON.parse(w.lastJson) as Record<string, number>;
             for (const k of Object.keys(sums) as (keyof typeof sums)[]) sums[k] += j[k] ?? 0;

@@ -39,6 +39,7 @@ import { FleetCrypto } from "./fleet-crypto.js";
 import { InProcessTransport, type FleetTransport } from "./transport.js";
 import { randomBytes } from "node:crypto";
 import { stopExplains } from "../sim/run-scope.js";
+import { ACK_TIMEOUT_MS } from "../../firmware/link/uplink.js";
 import type { ClusterFigures } from "./cluster.js";
 
 export type FleetEngine = "generator" | "xs" | "node";
@@ -60,19 +61,22 @@ export interface FleetOptions {
   observer?: FleetObserver;
   /** Where the in-process gateway stores the verified readings (default: a counting sink). */
   store?: ReadingSink;
-  /** Generator devices: wall ms the oldest unacknowledged message waits before everything unacknowledged goes again (default 10 s). */
+  /** Generator devices: wall ms the oldest unacknowledged message waits before everything unacknowledged goes again (default RESEND_INTERVAL_MS, the firmware's 30 s). */
   resendIntervalMs?: number;
   /** Generator devices: messages each keeps until acknowledged; a full queue drops its oldest (default 1024). */
   deviceQueueCapacity?: number;
 }
 
-/** Wall time the oldest unacknowledged message of a generator device waits before it is sent again. */
-export const RESEND_INTERVAL_MS = 10_000;
+/**
+ * Wall time the oldest unacknowledged message of a generator device waits before everything
+ * unacknowledged is sent again: the firmware's uplink timeout (firmware/link/uplink.ts).
+ */
+export const RESEND_INTERVAL_MS = ACK_TIMEOUT_MS;
 /** Messages a generator device keeps until they are acknowledged (about 85 min of frames at 5 s). */
 export const DEVICE_QUEUE_CAPACITY = 1024;
 /** An announcement request is honoured at most this often (it is not authenticated; as the firmware). */
 const ANNOUNCE_REQUEST_INTERVAL_MS = 5_000;
-/** Wall time the run waits at its end for the last acknowledgements (verdicts); after a stop, 2 s. */
+/** Wall time the run waits at its end for the next acknowledgement (verdict), again after each; after a stop, 2 s in all. */
 export const FINAL_WAIT_MS = 30_000;
 
 /** One device as the fleet's dashboard lists it. */
@@ -647,17 +651,32 @@ async function runSchedule(o: FleetOptions, devices: Device[], tally: FleetTally
 
 /**
  * Every message sent gets its acknowledgement (generator devices, which keep sending again what is
- * not acknowledged) or its verdict (firmware devices) before the figures are taken: a bounded wait
- * of FINAL_WAIT_MS, 2 s after a stop.
+ * not acknowledged) or its verdict (firmware devices) before the figures are taken: the wait ends
+ * when nothing is pending, or FINAL_WAIT_MS after the last progress; 2 s after a stop.
  */
-async function awaitVerdicts(o: FleetOptions, tally: FleetTally, devices: Device[]): Promise<void> {
-  const until = performance.now() + (o.stop?.aborted ? 2_000 : FINAL_WAIT_MS);
+async function awaitVerdicts(o: FleetOptions, tally: FleetTally, devices: Device[], say: (line: string) => void): Promise<void> {
+  const patience = o.stop?.aborted ? 2_000 : FINAL_WAIT_MS;
+  let until = performance.now() + patience;
   const waiting = tally.byAcks ? () => devices.some((d) => (d.pending() ?? 0) > 0) : () => tally.verdicts() < tally.sent + tally.announcements.sent;
+  // A gateway still working through a backlog is waited for: the wait ends FINAL_WAIT_MS after the
+  // last progress (an acknowledgement or a verdict), not at a fixed time.
+  const progress = () => (tally.byAcks ? tally.acknowledged : tally.verdicts());
+  let last = progress();
+  let lastLine = performance.now();
   await o.transport.drain();
   while (waiting() && performance.now() < until) {
     for (const d of devices) d.poll();
     await new Promise((r) => setTimeout(r, 20));
     await o.transport.drain();
+    const now = performance.now();
+    if (progress() !== last && !o.stop?.aborted) {
+      last = progress();
+      until = now + patience;
+    }
+    if (now - lastLine >= PROGRESS_EVERY_MS) {
+      lastLine = now;
+      say(`fleet: waiting for the last verdicts: ${tally.verified} of ${tally.sent} frames verified`);
+    }
   }
 }
 
@@ -749,7 +768,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
       await o.transport.settle();
     }
     say(o.stop?.aborted ? "fleet: stopped; waiting for the verdicts on the frames in flight" : "fleet: waiting for the last verdicts");
-    await awaitVerdicts(o, tally, devices);
+    await awaitVerdicts(o, tally, devices, say);
   } finally {
     for (const d of devices) await d.close();
   }

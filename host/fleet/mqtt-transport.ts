@@ -66,6 +66,8 @@ export interface MqttFleetOptions {
   connectConcurrency?: number;
   /** For the jitter (default Math.random). */
   random?: () => number;
+  /** Progress while the devices connect (a line every 10 s). */
+  progress?: (line: string) => void;
 }
 
 /** One device's connection and where it stands. */
@@ -127,7 +129,20 @@ export class MqttFleetTransport implements FleetTransport {
       const device = devices[i];
       this.links.set(device, { device, identity: identity(device), endpoint: i % this.endpoints.length, client: null, attempts: 0, timer: null, messageNumber: 0 });
     }
-    await Promise.all([...this.links.values()].map((l) => this.withSlot(() => this.connect(l))));
+    let connected = 0;
+    let last = performance.now();
+    await Promise.all(
+      [...this.links.values()].map((l) =>
+        this.withSlot(async () => {
+          await this.connect(l);
+          connected++;
+          if (this.o.progress && performance.now() - last >= 10_000) {
+            last = performance.now();
+            this.o.progress(`fleet: ${connected} of ${devices.length} devices connected`);
+          }
+        }),
+      ),
+    );
   }
 
   /** The local mosquitto, the run's factory CA and the in-process gateway; returns the devices' identities. */

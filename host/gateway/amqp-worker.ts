@@ -37,7 +37,8 @@ export interface AmqpWorkerOptions {
   /** Delay before subscribing to the other workers' partitions, as a standby (ms, default 1500). */
   standbyDelayMs?: number;
   /** Checks that the store answers again after a failed commit (resolves when it does). */
-  storeReady: () => Promise<void>;
+  /** Resolves when the store answers again, or as soon as `stop()` is true (the worker is closing). */
+  storeReady: (stop: () => boolean) => Promise<void>;
   log?: (line: string) => void;
 }
 
@@ -150,7 +151,8 @@ export class AmqpGatewayWorker {
       // A batch in flight finishes (its commit is valid) before the state is dropped.
       await this.flushing;
       this.o.gateway.reset();
-      await this.o.storeReady();
+      await this.o.storeReady(() => this.closed);
+      if (this.closed) return;
       await sleep(200);
       await this.connectLoop();
     })().finally(() => {

@@ -9,8 +9,8 @@ import type { SharedStore, StoreBatch, StoredIdentity } from "./batch-gateway.js
 import type { PostgresStore } from "./store-postgres.js";
 
 export interface ReadyStore extends SharedStore {
-  /** Resolves when the store answers again (after a failed commit), polling with backoff. */
-  ready(): Promise<void>;
+  /** Resolves when the store answers again (after a failed commit), polling with backoff, or as soon as `stop()` says so. */
+  ready(stop?: () => boolean): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -23,9 +23,9 @@ export function sharedStoreOf(store: PostgresStore): ReadyStore {
     loadAckState: (devices) => store.loadAckState(devices),
     loadReplayState: (devices) => store.loadReplayState(devices),
     loadEpochSecrets: (key, devices) => store.loadEpochSecrets(key, devices),
-    async ready() {
+    async ready(stop) {
       let delay = 250;
-      for (;;) {
+      while (!stop?.()) {
         try {
           await store.loadAckState([]);
           return;
@@ -97,7 +97,7 @@ export class MemorySharedStore implements ReadyStore {
     return devices.flatMap((d) => (this.secrets.has(d) ? [this.secrets.get(d)!] : []));
   }
 
-  async ready(): Promise<void> {
-    while (this.failing) await sleep(10);
+  async ready(stop?: () => boolean): Promise<void> {
+    while (this.failing && !stop?.()) await sleep(10);
   }
 }

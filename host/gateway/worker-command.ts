@@ -90,7 +90,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     workers,
     gateway,
     batchSize: flags.batch,
-    storeReady: () => shared.ready(),
+    storeReady: (stop) => shared.ready(stop),
     log: say,
   });
   let stop!: () => void;
