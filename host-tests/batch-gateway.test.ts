@@ -133,6 +133,27 @@ describe("batch gateway: workers sharing one store", () => {
     assert.equal(store.commits, 1);
   });
 
+  it("sends one acknowledgement per device per batch, of the device's latest level", async () => {
+    const { fleet, worker } = setUp(5);
+    const w = worker();
+    for (const d of fleet) d.announce();
+    for (let i = 0; i < 4; i++) for (const d of fleet) d.frame();
+    const out = await w.process(fleet.flatMap((d) => d.outbox()));
+    assert.equal(out.messages, 5 * 5);
+    // Five devices, five messages each (an announcement and four frames): five acknowledgements.
+    assert.equal(out.replies.length, 5);
+    assert.deepEqual(out.replies.map((r) => r.device).sort(), fleet.map((d) => d.hex).sort());
+    for (const r of out.replies) {
+      const a = decodeAck(r.message);
+      assert.ok(a.ok);
+      assert.equal(a.value.qseq, 5, "the level of the device's last message");
+    }
+    for (const r of out.replies) fleet.find((d) => d.hex === r.device)!.reply(r.message);
+    assert.deepEqual(fleet.map((d) => d.unacked.length), [0, 0, 0, 0, 0]);
+    // Nothing new: nothing is acknowledged again.
+    assert.deepEqual((await w.process([])).replies, []);
+  });
+
   it("a worker that dies between commit and acknowledgements: the next worker stores nothing twice and acknowledges", async () => {
     const { store, fleet, worker } = setUp(10);
     const a = worker();

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import type { GatewayReading } from "../host/gateway/gateway.js";
-import { SqliteStore, sqliteAvailable, storeSealingKey } from "../host/gateway/store-sqlite.js";
+import { inKeyOrder, SqliteStore, sqliteAvailable, storeSealingKey } from "../host/gateway/store-sqlite.js";
+import fc from "fast-check";
 import type { DeviceEpochSecrets } from "../protocol/frame.js";
 import { CSV_HEADER, readingsCsv } from "../host/export/csv.js";
 import { fhirBundle, readingObservations, LOINC_HEART_RATE, LOINC_SKIN_TEMPERATURE } from "../host/export/fhir.js";
@@ -151,5 +152,22 @@ describe("gateway SQLite store", function () {
     const v = new (createRequire(import.meta.url)("better-sqlite3") as new (p: string) => { prepare(q: string): { get(): unknown }; close(): void })(path);
     assert.deepEqual(v.prepare("SELECT value FROM meta WHERE key = 'schema'").get(), { value: "2" });
     v.close();
+  });
+});
+
+describe("store: batch order", () => {
+  it("property: inKeyOrder is the stable sort by (device, generation, seq)", () => {
+    const reading = fc.record({ device: fc.constantFrom("00aa", "00ab", "1000", "ff00", "0a0a"), generation: fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }), seq: fc.integer({ min: 0, max: 20 }), tag: fc.nat() });
+    fc.assert(
+      fc.property(fc.array(reading, { maxLength: 60 }), (rows) => {
+        const batch = rows.map((r) => ({ ...r }) as unknown as GatewayReading);
+        const expected = batch.slice().sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : (a.generation ?? 0) - (b.generation ?? 0) || a.seq - b.seq));
+        const got = inKeyOrder(batch);
+        assert.equal(got.length, expected.length);
+        // The same objects in the same order (stability: identical keys keep their order).
+        for (let i = 0; i < got.length; i++) assert.equal(got[i], expected[i]);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -9,7 +9,8 @@
  * per second of CPU time through its whole receiving path and a batched SQLite store
  * (`framesPerSecondPerCore`), beside the minimum crypto of the same frames with Node's crypto on
  * one thread, one ES256 verification and one A128GCM decryption each
- * (`rawVerifyPerSecondPerCore`), and their ratio; `--gateway-frames` sets how many frames.
+ * (`rawVerifyPerSecondPerCore`), and their ratio, in a process with the gateway worker's Node
+ * options; `--gateway-frames` sets how many frames.
  */
 import { join } from "node:path";
 import { measureFrameQueue } from "../soak/bench-queue.js";
@@ -26,7 +27,7 @@ import { startEngine, type EngineName } from "../sim/engines.js";
 import { DEFAULT_HR_TRACE } from "../sim/run-sim.js";
 import { benchHeartRate } from "../lab/bench-hr.js";
 import { createInProcessTransport, runFleet } from "../fleet/fleet.js";
-import { measureGatewayThroughput, type GatewayThroughput } from "./gateway-throughput.js";
+import { measureGatewayThroughputInWorkerProcess, type GatewayThroughput } from "./gateway-throughput.js";
 import { measureCommands } from "../command/command-bench.js";
 import { measureUpdate } from "../ota/bench-update.js";
 import { cryptoAppPrerequisites } from "../device/crypto-apps.js";
@@ -228,7 +229,7 @@ async function main(argv: string[]): Promise<void> {
   if (sections.includes("gateway")) {
     const frames = flags["gateway-frames"]!;
     begin(`gateway: ${frames} frames of 200 devices, raw crypto and the receiving path with SQLite, per CPU second`);
-    gateway = measureGatewayThroughput({ frames, devices: Math.min(200, frames) });
+    gateway = measureGatewayThroughputInWorkerProcess({ frames, devices: Math.min(200, frames) });
   }
   let frameQueue: ReturnType<typeof measureFrameQueue> | undefined;
   if (sections.includes("frameQueue")) {

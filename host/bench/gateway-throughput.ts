@@ -14,24 +14,31 @@
  * - gateway (`framesPerSecondPerCore`): the whole receiving path of a gateway worker for the same
  *   frames: `GatewayService.receive` (envelope check, verification and decryption through
  *   `Gateway`/`FrameOpener` with the gateway's default crypto, replay window, CBOR decode, ack
- *   level, sealed acknowledgement), and every `batchFrames` frames one SQLite transaction (a
+ *   level), and every `batchFrames` frames one SQLite transaction (a
  *   temporary file, WAL) storing the batch's readings with the acknowledgement and replay state of
- *   the devices it touched, as a gateway must before it sends the batch's acknowledgements; per
+ *   the devices it touched, as a gateway must before it sends the batch's acknowledgements, then
+ *   those acknowledgements sealed, one per device of the batch, of its latest level (as the batch
+ *   gateway of the cluster's workers does: an acknowledgement covers every message before it); per
  *   second of CPU time of the process (every thread).
+ *
+ * The measuring process runs with the gateway worker's Node options (GATEWAY_WORKER_NODE_OPTIONS,
+ * host/gateway/worker-node-options.ts): `measureGatewayThroughputInWorkerProcess` starts it.
  *
  * The two passes alternate batch by batch over the same frames (so that both see the same load of
  * the machine). The first `warmUpFrames` frames (default 2000, at most half) of both passes run untimed, so that
  * the compilation of the hot paths (on V8's background threads, counted in the process's CPU
  * time) is not measured: a gateway worker runs for hours.
  */
+import { spawnSync } from "node:child_process";
 import { createDecipheriv, createPublicKey, verify as nodeVerify, type KeyObject } from "node:crypto";
+import { pathToFileURL } from "node:url";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromHex, toHex } from "../../protocol/bytes.js";
 import { decodeEncrypt0, decodeSign1, encStructure, partialIvNonce, protectedForStructure, sigStructure, HEADER_PARTIAL_IV } from "../../protocol/cose.js";
 import { FrameSealer, frameExternalAad } from "../../protocol/frame.js";
-import { decodeEnvelope, sealEnvelope } from "../../protocol/link-messages.js";
+import { decodeAck, decodeEnvelope, sealEnvelope } from "../../protocol/link-messages.js";
 import { unpadPlaintext } from "../../protocol/padding.js";
 import type { Reading } from "../../protocol/record.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
@@ -40,6 +47,8 @@ import { Gateway, type GatewayReading } from "../gateway/gateway.js";
 import { GatewayService, type ReadingSink } from "../gateway/service.js";
 import { SqliteStore, storeSealingKey } from "../gateway/store-sqlite.js";
 import { seededBytes, simKeys } from "../sim/sim-keys.js";
+import { GATEWAY_WORKER_NODE_OPTIONS } from "../gateway/worker-node-options.js";
+import { repoRoot } from "../xs/build.js";
 
 export interface GatewayThroughputOptions {
   /** Devices, each announcing its epoch first (default 200). */
@@ -72,13 +81,16 @@ export interface GatewayThroughput {
   /** The gateway pass's CPU time per frame, in microseconds: receiving (service) and storing (SQLite). */
   cpuMicrosecondsPerFrame: { receive: number; store: number; total: number };
   storedReadings: number;
+  /** Acknowledgements sealed: one per device per batch, of its latest level. */
   acknowledgements: number;
+  /** Frames covered by those acknowledgements (all of them). */
+  framesAcknowledged: number;
   derived: Record<string, string>;
 }
 
 export const GATEWAY_METHOD =
   "raw: one ES256 verification (inner COSE_Sign1, key objects made beforehand) + one A128GCM decryption per frame, node:crypto, one thread, per CPU second (process.cpuUsage user+system); " +
-  "gateway: GatewayService.receive (envelope tag, FrameOpener verify + decrypt + replay window, CBOR, ack level, sealed ack) + one SQLite transaction (temp file, WAL) per batch storing readings, ack state and replay state, per CPU second of the process (all threads); " +
+  "gateway: GatewayService.receive (envelope tag, FrameOpener verify + decrypt + replay window, CBOR, ack level; acknowledgements deferred, one sealed per device per batch) + one SQLite transaction (temp file, WAL) per batch storing readings, ack state and replay state, per CPU second of the process (all threads); " +
   "frames sealed as the fleet's generator devices seal them (FrameSealer, ES256 + P-256 + A128GCM, 5 readings, link envelope), devices interleaved, epochs announced first (not counted)";
 
 const READINGS_PER_FRAME = 5;
@@ -249,7 +261,14 @@ export function measureGatewayThroughput(options: GatewayThroughputOptions = {})
     const sink = new BatchSink();
     const sealingKey = storeSealingKey(gatewayKeys.gatewayPrivateKey);
     const newEpochs = new Set<string>();
-    const service = new GatewayService(gateway, sink, { onNewEpoch: (device) => newEpochs.add(device) });
+    // As a batch gateway: one acknowledgement per device per batch, sealed once the batch is stored.
+    const service = new GatewayService(gateway, sink, { onNewEpoch: (device) => newEpochs.add(device), deferAcks: true });
+    // Each frame's queue number (untimed), to check what the acknowledgements cover.
+    const qseqs = sealed.map((f) => {
+      const e = decodeEnvelope(f.envelope);
+      if (!e.ok) throw new Error("bench: a sealed envelope does not decode");
+      return e.value.qseq;
+    });
     for (const a of announcements) {
       const d = service.receive(a.device, a.envelope);
       if (d.kind !== "epoch") throw new Error(`bench: an announcement was not accepted (${d.kind})`);
@@ -272,6 +291,7 @@ export function measureGatewayThroughput(options: GatewayThroughputOptions = {})
     };
     let storedReadings = 0;
     let acknowledgements = 0;
+    let framesAcknowledged = 0;
     let receiveCpuS = 0;
     let storeCpuS = 0;
     let gwWallS = 0;
@@ -283,7 +303,7 @@ export function measureGatewayThroughput(options: GatewayThroughputOptions = {})
       for (let n = from; n < to; n++) {
         const f = sealed[n];
         const d = service.receive(f.device, f.envelope);
-        if (d.kind !== "stored" || d.ack === null) throw new Error(`bench: frame ${n} was not stored and acknowledged (${d.kind}${d.event?.kind === "rejected" ? `: ${d.event.detail}` : ""})`);
+        if (d.kind !== "stored" || d.ackDue !== true) throw new Error(`bench: frame ${n} was not stored and acknowledged (${d.kind}${d.event?.kind === "rejected" ? `: ${d.event.detail}` : ""})`);
         touched.add(f.device);
       }
       receiveCpuS += cpuSeconds(mark);
@@ -292,8 +312,15 @@ export function measureGatewayThroughput(options: GatewayThroughputOptions = {})
       sink.readings = [];
       storedReadings += store.commitBatch({ readings, ackStates: service.exportAckState(touched), replayStates: gateway.exportReplayState(touched) }).stored;
       touched.clear();
-      // Stored: the batch's acknowledgements may go out now.
-      acknowledgements += to - from;
+      // Stored: the batch's acknowledgements may go out now, one per device, of its latest level.
+      const acks = service.takeAcks();
+      acknowledgements += acks.length;
+      const level = new Map(acks.map((a) => [a.device, decodeAck(a.message)]));
+      for (let n = from; n < to; n++) {
+        const a = level.get(sealed[n].device);
+        if (a === undefined || !a.ok || a.value.qseq < qseqs[n]) throw new Error(`bench: frame ${n} is not covered by its device's acknowledgement`);
+      }
+      framesAcknowledged += to - from;
       storeCpuS += cpuSeconds(mark);
       gwWallS += (performance.now() - wall) / 1000;
     };
@@ -306,7 +333,7 @@ export function measureGatewayThroughput(options: GatewayThroughputOptions = {})
     };
     run(0, warmUpFrames);
     rawCpuS = rawWallS = verified = 0;
-    storedReadings = acknowledgements = receiveCpuS = storeCpuS = gwWallS = 0;
+    storedReadings = acknowledgements = framesAcknowledged = receiveCpuS = storeCpuS = gwWallS = 0;
     run(warmUpFrames, sealed.length);
     if (verified !== frames) throw new Error(`bench: ${frames - verified} of ${frames} frames did not verify in the raw pass`);
     if (storedReadings !== frames * READINGS_PER_FRAME) throw new Error(`bench: ${storedReadings} readings stored, expected ${frames * READINGS_PER_FRAME}`);
@@ -331,10 +358,32 @@ export function measureGatewayThroughput(options: GatewayThroughputOptions = {})
       cpuMicrosecondsPerFrame: { receive: us(receiveCpuS), store: us(storeCpuS), total: us(gwCpuS) },
       storedReadings,
       acknowledgements,
+      framesAcknowledged,
       derived: { ratio: "framesPerSecondPerCore / rawVerifyPerSecondPerCore", frameBytes: "mean link envelope size of the measured frames" },
     };
   } finally {
     store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Measures in a process of its own started with the gateway worker's Node options (what a
+ * deployed worker runs with), so that the figures are the worker's and not the caller's.
+ */
+export function measureGatewayThroughputInWorkerProcess(options: { frames: number; devices: number }): GatewayThroughput {
+  const r = spawnSync(process.execPath, [...GATEWAY_WORKER_NODE_OPTIONS, "--import", "tsx", "host/bench/gateway-throughput.ts", String(options.frames), String(options.devices)], {
+    cwd: repoRoot,
+    encoding: "utf8",
+    maxBuffer: 1 << 20,
+  });
+  if (r.status !== 0) throw new Error(`the gateway throughput process failed (${r.status ?? r.signal}): ${(r.stderr || "").trim().split("\n").slice(-3).join(" ")}`);
+  const g = JSON.parse(r.stdout) as GatewayThroughput;
+  return { ...g, method: `${g.method}; measured in a process with the gateway worker's Node options ${GATEWAY_WORKER_NODE_OPTIONS.join(" ")}` };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const frames = Number(process.argv[2] ?? 4000);
+  const devices = Number(process.argv[3] ?? Math.min(200, frames));
+  process.stdout.write(JSON.stringify(measureGatewayThroughput({ frames, devices })) + "\n");
 }

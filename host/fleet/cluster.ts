@@ -23,6 +23,7 @@ import { RABBITMQ_INSTALL_HINT, rabbitmqAvailable, startRabbitCluster, type Runn
 import { POSTGRES_INSTALL_HINT, postgresAvailable, startPostgres, type RunningPostgres } from "../db/postgres-server.js";
 import type { PostgresStore } from "../gateway/store-postgres.js";
 import { repoRoot } from "../xs/build.js";
+import { GATEWAY_WORKER_NODE_OPTIONS } from "../gateway/worker-node-options.js";
 
 export type ClusterFaultKind = "kill-node" | "kill-worker" | "stop-db";
 
@@ -155,7 +156,7 @@ export async function startFleetCluster(o: FleetClusterOptions): Promise<FleetCl
     const r = rabbit;
     const p = pg;
     const spawnWorker = async (index: number): Promise<WorkerProcess> => {
-      const args = ["--import", "tsx", join(repoRoot, "host/cli/wearable.ts"), "gateway-worker", "--amqp", r.nodes.map((_, i) => r.amqpUrl(i)).join(","), "--store", p.url, "--keys", keysFile, "--worker", `${index}/${o.workers}`, "--partitions", String(partitions), "--json"];
+      const args = [...GATEWAY_WORKER_NODE_OPTIONS, "--import", "tsx", join(repoRoot, "host/cli/wearable.ts"), "gateway-worker", "--amqp", r.nodes.map((_, i) => r.amqpUrl(i)).join(","), "--store", p.url, "--keys", keysFile, "--worker", `${index}/${o.workers}`, "--partitions", String(partitions), "--json"];
       const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
       const w: WorkerProcess = { index, child, exited: new Promise((res) => child.once("exit", (code) => res(code))), lastJson: null };
       let ready!: () => void;

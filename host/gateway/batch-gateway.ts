@@ -139,6 +139,9 @@ export class BatchGateway {
       now: this.now,
       onNewEpoch: (device) => this.newEpochs.add(device),
       onUnrecoverable: this.o.onUnrecoverable,
+      // One acknowledgement per device per batch, of its latest level, sealed once the batch is
+      // decided: it covers every message of the device before it.
+      deferAcks: true,
     });
     this.loaded = new Set();
     this.stale = new Map();
@@ -188,7 +191,7 @@ export class BatchGateway {
       if (d.ack) replies.push({ device: f.device, message: d.ack });
       const reason = d.event?.kind === "rejected" ? d.event.reason : null;
       // Signs that another worker moved this device on since it was loaded: reload it.
-      if (reason === "unknown-epoch" || reason === "unknown-device" || reason === "stale-epoch" || ((d.kind === "stored" || d.kind === "duplicate") && d.ack === null)) {
+      if (reason === "unknown-epoch" || reason === "unknown-device" || reason === "stale-epoch" || ((d.kind === "stored" || d.kind === "duplicate") && !d.ackDue)) {
         // Just loaded: the store's state is this worker's; the gap or unknown epoch is real.
         if (!fresh.has(f.device)) outdated.add(f.device);
         if (!this.stale.has(f.device)) this.stale.set(f.device, this.now());
@@ -204,6 +207,7 @@ export class BatchGateway {
       }
       replies = replies.filter((r) => !outdated.has(r.device));
     }
+    for (const a of this.service.takeAcks(outdated)) replies.push(a);
     const batch: StoreBatch = {
       readings: this.sink.readings,
       ackStates: this.service.exportAckState(touched),

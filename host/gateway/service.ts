@@ -60,6 +60,8 @@ export interface Delivery {
    * a request for its current epoch announcement (0xAA).
    */
   ack: Uint8Array | null;
+  /** With `deferAcks`: this message earned an acknowledgement, which `takeAcks` seals. */
+  ackDue?: true;
 }
 
 export interface ServiceCounters {
@@ -111,6 +113,13 @@ export interface GatewayServiceOptions {
   now?: () => number;
   /** Called for a message acknowledged although it can never be opened (unrecoverable). */
   onUnrecoverable?: (device: string, detail: string) => void;
+  /**
+   * Acknowledgements are not sealed per message but kept, one per device, until `takeAcks` (a
+   * gateway that stores a batch before anything in it may be acknowledged): each device then gets
+   * one acknowledgement of its latest level, which covers every message before it. `receive`
+   * still returns announcement requests.
+   */
+  deferAcks?: boolean;
 }
 
 const DEVICE_HEX = /^[0-9a-fA-F]{16}$/;
@@ -146,6 +155,8 @@ export class GatewayService {
   /** Per device: the queue number of a message that could not be opened, and how often. */
   private readonly stuck = new Map<string, { qseq: number; times: number }>();
   private readonly process: (message: Uint8Array, hint: { resent: boolean }) => GatewayEvent;
+  /** With `deferAcks`: per source, what its next acknowledgement is sealed with. */
+  private readonly dueAcks = new Map<string, { key: Uint8Array; deviceId: Uint8Array; epoch: number; state: AckState }>();
   private readonly now: () => number;
 
   constructor(
@@ -178,6 +189,7 @@ export class GatewayService {
   /** Forgets the acknowledgement state of a source (its queue was erased, or it was re-provisioned). */
   resetSource(source: string): void {
     this.acks.delete(source);
+    this.dueAcks.delete(source);
     this.stuck.delete(source);
   }
 
@@ -233,21 +245,45 @@ export class GatewayService {
       const fresh = stored > 0 || (event?.kind === "epoch" && !event.repeated);
       // A copy of something acknowledged: the current level again. New content at an old number:
       // the device's queue started again (its flash was erased); so does the level.
-      if (!fresh) return { kind, event, stored, ack: this.sealAck(key, deviceId, epoch, state) };
+      if (!fresh) return this.acknowledged(kind, event, stored, this.sealAck(source, key, deviceId, epoch, state));
       state = undefined;
     }
     if (state === undefined || prev <= state.level) {
       const next = { level: qseq, check: crc32(message) };
       this.acks.set(source, next);
-      return { kind, event, stored, ack: this.sealAck(key, deviceId, epoch, next) };
+      return this.acknowledged(kind, event, stored, this.sealAck(source, key, deviceId, epoch, next));
     }
     // A gap (a message lost in transit): no acknowledgement until the device sends it again.
     return { kind, event, stored, ack: null };
   }
 
-  private sealAck(key: Uint8Array, deviceId: Uint8Array, epoch: number, s: AckState): Uint8Array {
+  private acknowledged(kind: DeliveryKind, event: GatewayEvent, stored: number, ack: Uint8Array | null): Delivery {
+    return this.options.deferAcks ? { kind, event, stored, ack: null, ackDue: true } : { kind, event, stored, ack };
+  }
+
+  private sealAck(source: string, key: Uint8Array, deviceId: Uint8Array, epoch: number, s: AckState): Uint8Array | null {
+    if (this.options.deferAcks) {
+      this.dueAcks.set(source, { key, deviceId, epoch, state: s });
+      return null;
+    }
     this.counters.acks++;
     return sealAck(this.gateway.crypto, key, deviceId, epoch, s.level, s.check);
+  }
+
+  /**
+   * With `deferAcks`: one sealed acknowledgement per device that earned one since the last call,
+   * of its latest level (call it once what they cover is stored); devices in `skip` get none and
+   * keep nothing due.
+   */
+  takeAcks(skip?: ReadonlySet<string>): { device: string; message: Uint8Array }[] {
+    const out: { device: string; message: Uint8Array }[] = [];
+    for (const [source, a] of this.dueAcks) {
+      if (skip?.has(source)) continue;
+      this.counters.acks++;
+      out.push({ device: source, message: sealAck(this.gateway.crypto, a.key, a.deviceId, a.epoch, a.state.level, a.state.check) });
+    }
+    this.dueAcks.clear();
+    return out;
   }
 
   /** An announcement sent again outside the queue: processed, never acknowledged. */

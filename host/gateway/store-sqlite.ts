@@ -175,6 +175,32 @@ const READING_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 /** Rows per multi-row insert of `commitBatch` (14 parameters each, well under SQLite's limit). */
 const INSERT_CHUNK = 64;
 
+/**
+ * The readings in key order (device, generation, seq), stably (of two copies of one reading the
+ * first still wins), so that consecutive rows land on the same pages. A batch holds a few
+ * readings of many devices, each device's usually in order already: they are grouped by device
+ * and only the device ids and any group out of order are sorted.
+ */
+export function inKeyOrder(batch: readonly GatewayReading[]): GatewayReading[] {
+  const groups = new Map<string, GatewayReading[]>();
+  for (const r of batch) {
+    const g = groups.get(r.device);
+    if (g === undefined) groups.set(r.device, [r]);
+    else g.push(r);
+  }
+  const devices = [...groups.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const out: GatewayReading[] = [];
+  for (const d of devices) {
+    const g = groups.get(d)!;
+    let ordered = true;
+    for (let i = 1; i < g.length && ordered; i++) ordered = ((g[i - 1].generation ?? 0) - (g[i].generation ?? 0) || g[i - 1].seq - g[i].seq) <= 0;
+    // Array.prototype.sort is stable.
+    if (!ordered) g.sort((a, b) => (a.generation ?? 0) - (b.generation ?? 0) || a.seq - b.seq);
+    for (const r of g) out.push(r);
+  }
+  return out;
+}
+
 /** A reading's column values, in INSERT_READINGS order, into `out` from `at`. */
 function readingParams(r: GatewayReading, receivedMs: number, out: unknown[], at: number): void {
   out[at] = r.device;
@@ -312,9 +338,7 @@ export class SqliteStore implements ReadingSink {
    */
   private insertRows(batch: readonly GatewayReading[]): number {
     const t = this.now();
-    // In key order (a stable sort: of two copies of one reading the first still wins), so that
-    // consecutive rows land on the same pages.
-    const rows = batch.slice().sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : (a.generation ?? 0) - (b.generation ?? 0) || a.seq - b.seq));
+    const rows = inKeyOrder(batch);
     const chunk = INSERT_CHUNK;
     this.insertChunk ??= this.db.prepare(`${INSERT_READINGS} VALUES ${Array.from({ length: chunk }, () => READING_PLACEHOLDERS).join(", ")}`);
     const params: unknown[] = new Array(chunk * READING_COLUMNS);
