@@ -61,15 +61,15 @@ export interface FleetOptions {
   observer?: FleetObserver;
   /** Where the in-process gateway stores the verified readings (default: a counting sink). */
   store?: ReadingSink;
-  /** Generator devices: wall ms the oldest unacknowledged message waits before everything unacknowledged goes again (default RESEND_INTERVAL_MS, the firmware's 30 s). */
+  /** Generator devices: wall ms without acknowledgement progress before everything unacknowledged goes again (default RESEND_INTERVAL_MS, the firmware's 30 s). */
   resendIntervalMs?: number;
   /** Generator devices: messages each keeps until acknowledged; a full queue drops its oldest (default 1024). */
   deviceQueueCapacity?: number;
 }
 
 /**
- * Wall time the oldest unacknowledged message of a generator device waits before everything
- * unacknowledged is sent again: the firmware's uplink timeout (firmware/link/uplink.ts).
+ * Wall time without acknowledgement progress after which a generator device sends everything
+ * unacknowledged again: the firmware's uplink timeout (firmware/link/uplink.ts).
  */
 export const RESEND_INTERVAL_MS = ACK_TIMEOUT_MS;
 /** Messages a generator device keeps until they are acknowledged (about 85 min of frames at 5 s). */
@@ -236,6 +236,8 @@ class GeneratorDevice implements Device {
   private lastAnnounceRequestAt = -Infinity;
   private readonly capacity: number;
   private readonly resendIntervalMs: number;
+  /** When acknowledgements last made progress (or the first message went out with nothing outstanding). */
+  private lastProgressAt = performance.now();
   /** Acknowledgements refused: malformed, not authentic (forged or foreign), or not matching a queued message. */
   acksRefused = 0;
   private readonly baseBpm: number;
@@ -308,6 +310,8 @@ class GeneratorDevice implements Device {
       this.tally.droppedFromQueue(dropped);
     }
     const now = performance.now();
+    // Nothing was outstanding: the acknowledgement clock starts with this message (as the firmware's uplink).
+    if (this.queue.length === 0) this.lastProgressAt = now;
     this.queue.push({ qseq: ++this.qseq, message, frameSeq, readings, handOffAt: now, sentAt: now });
     this.tally.handOff(frameSeq);
     this.pump();
@@ -336,6 +340,7 @@ class GeneratorDevice implements Device {
 
   /** Everything unacknowledged goes again, from the oldest. */
   private resend(): void {
+    this.lastProgressAt = performance.now();
     this.lastSent = -1;
     this.pump();
   }
@@ -346,7 +351,9 @@ class GeneratorDevice implements Device {
 
   poll(): void {
     const oldest = this.queue[0];
-    if (oldest !== undefined && performance.now() - oldest.sentAt > this.resendIntervalMs) this.resend();
+    // As the firmware's uplink: everything unacknowledged goes again when acknowledgements made no
+    // progress for the interval (a gateway working through a backlog keeps making progress).
+    if (oldest !== undefined && performance.now() - this.lastProgressAt > this.resendIntervalMs) this.resend();
   }
 
   pending(): number {
@@ -385,6 +392,7 @@ class GeneratorDevice implements Device {
     const now = performance.now();
     for (const c of this.queue.splice(0, at + 1)) this.tally.covered(c, now);
     this.floor = qseq;
+    this.lastProgressAt = now;
     if (this.lastSent >= 0 && this.lastSent < this.floor) this.lastSent = this.floor;
   }
 
