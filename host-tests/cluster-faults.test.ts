@@ -51,6 +51,8 @@ describe("fleet on the cluster", function () {
   });
 
   it("100 devices, a broker node, a gateway worker and PostgreSQL each down mid-run: lost 0, verified = sent, every reading stored once", async function () {
+    // Start-up (PostgreSQL, three RabbitMQ nodes, two workers) takes about 40 s, the run 25 s.
+    this.timeout(300_000);
     const why = clusterUnavailable();
     if (why !== null) {
       if (process.env.CI) throw new Error(why);

@@ -215,6 +215,7 @@ describe("architecture: wire formats are protocol/'s, host/ imports firmware/ be
     "firmware/storage/frame-queue.ts": "the queue benchmark measures the durable queue itself",
     "firmware/sensing/biquad.ts": "the lab report filters PPG with the firmware's own filter",
     "firmware/drivers/max30102.ts": "the lab command drives the PPG driver against its chip model",
+    "firmware/link/uplink.ts": "the fleet's generator devices resend on the uplink's own acknowledgement timeout",
   };
   /** A module with behaviour: it exports a class, or a function that works on the device's state or HAL. */
   const behaviour = /export\s+(?:default\s+)?(?:abstract\s+)?class\s|export\s+function\s+\w+\s*\([^)]*:\s*(?:PreferenceStore|Hal|Log|FrameLink|Timers|Clock|SMBus|UpdateSlots)\b/;

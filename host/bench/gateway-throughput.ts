@@ -122,8 +122,11 @@ class BatchSink implements ReadingSink {
   }
 }
 
-/** Seals the announcements and the interleaved frames of `devices` generator devices. */
-export function sealFleet(devices: number, frames: number, seed: number) {
+/**
+ * The announcements of `devices` generator devices, and `seal(from, to)`, which seals their
+ * interleaved frames `from` to `to` - 1 (frame n is device n % devices' frame n / devices), in order.
+ */
+export function sealFleet(devices: number, seed: number) {
   const gatewayKeys = simKeys(seed, 0);
   const crypto = new FleetCrypto(seededBytes(seed, "gateway-bench-devices"));
   const identities: { hex: string; deviceId: Uint8Array; publicKey: Uint8Array }[] = [];
@@ -159,26 +162,29 @@ export function sealFleet(devices: number, frames: number, seed: number) {
     qseq.push(0);
     announcements.push({ device: identities[i].hex, envelope: envelope(i, sealers[i].openEpoch(1)) });
   }
-  const sealed: SealedFrame[] = [];
   const startMs = Date.parse("2026-01-01T08:00:00Z");
-  for (let n = 0; n < frames; n++) {
-    const i = n % devices;
-    const frameSeq = Math.floor(n / devices);
-    const readings: Reading[] = [];
-    for (let k = 0; k < READINGS_PER_FRAME; k++) {
-      const t = (frameSeq * READINGS_PER_FRAME + k) * 1000;
-      readings.push({
-        seq: frameSeq * READINGS_PER_FRAME + k,
-        timeMs: startMs + t,
-        hrBpm: Math.round((64 + (i % 30) + 6 * Math.sin(t / 47_000)) * 10) / 10,
-        hrQuality: 80 + ((k * 7 + i) % 16),
-        tempC: Math.round((33.5 + 0.4 * Math.sin(t / 143_000)) * 100) / 100,
-        flags: 0,
-      });
+  const seal = (from: number, to: number): SealedFrame[] => {
+    const sealed: SealedFrame[] = [];
+    for (let n = from; n < to; n++) {
+      const i = n % devices;
+      const frameSeq = Math.floor(n / devices);
+      const readings: Reading[] = [];
+      for (let k = 0; k < READINGS_PER_FRAME; k++) {
+        const t = (frameSeq * READINGS_PER_FRAME + k) * 1000;
+        readings.push({
+          seq: frameSeq * READINGS_PER_FRAME + k,
+          timeMs: startMs + t,
+          hrBpm: Math.round((64 + (i % 30) + 6 * Math.sin(t / 47_000)) * 10) / 10,
+          hrQuality: 80 + ((k * 7 + i) % 16),
+          tempC: Math.round((33.5 + 0.4 * Math.sin(t / 143_000)) * 100) / 100,
+          flags: 0,
+        });
+      }
+      sealed.push({ device: identities[i].hex, envelope: envelope(i, sealers[i].seal({ schema: 1, frameSeq, firmwareVersion: "1.0.0", readings })) });
     }
-    sealed.push({ device: identities[i].hex, envelope: envelope(i, sealers[i].seal({ schema: 1, frameSeq, firmwareVersion: "1.0.0", readings })) });
-  }
-  return { gatewayKeys, identities, announcements, sealed };
+    return sealed;
+  };
+  return { gatewayKeys, identities, announcements, seal };
 }
 
 interface RawInput {
@@ -193,10 +199,10 @@ interface RawInput {
 }
 
 /** What the raw pass needs of each frame, prepared untimed with the gateway's epoch keys. */
-function rawInputs(sealed: readonly SealedFrame[], gateway: Gateway, identities: readonly { hex: string; publicKey: Uint8Array }[]): RawInput[] {
+function rawInputMaker(gateway: Gateway, identities: readonly { hex: string; publicKey: Uint8Array }[]): (sealed: readonly SealedFrame[]) => RawInput[] {
   const secrets = new Map(gateway.exportEpochSecrets().map((d) => [d.deviceId, d.epochs[0]]));
   const keys = new Map(identities.map((d) => [d.hex, createPublicKey({ key: { kty: "EC", crv: "P-256", x: Buffer.from(d.publicKey.subarray(1, 33)).toString("base64url"), y: Buffer.from(d.publicKey.subarray(33)).toString("base64url") }, format: "jwk" })]));
-  return sealed.map((f) => {
+  return (sealed) => sealed.map((f) => {
     const env = decodeEnvelope(f.envelope);
     if (!env.ok) throw new Error("bench: a sealed envelope does not decode");
     const msg = decodeEncrypt0(env.value.message);
@@ -248,7 +254,7 @@ export function measureGatewayThroughput(options: GatewayThroughputOptions = {})
   const batchFrames = options.batchFrames ?? DEFAULT_BATCH_FRAMES;
   const seed = options.seed ?? 1;
   const warmUpFrames = options.warmUpFrames ?? Math.min(2000, Math.floor(frames / 2));
-  const { gatewayKeys, identities, announcements, sealed } = sealFleet(devices, warmUpFrames + frames, seed);
+  const { gatewayKeys, identities, announcements, seal } = sealFleet(devices, seed);
 
   const dir = mkdtempSync(join(tmpdir(), "wearable-gateway-bench-"));
   const store = new SqliteStore(join(dir, "gateway.db"));
@@ -263,12 +269,6 @@ export function measureGatewayThroughput(options: GatewayThroughputOptions = {})
     const newEpochs = new Set<string>();
     // As a batch gateway: one acknowledgement per device per batch, sealed once the batch is stored.
     const service = new GatewayService(gateway, sink, { onNewEpoch: (device) => newEpochs.add(device), deferAcks: true });
-    // Each frame's queue number (untimed), to check what the acknowledgements cover.
-    const qseqs = sealed.map((f) => {
-      const e = decodeEnvelope(f.envelope);
-      if (!e.ok) throw new Error("bench: a sealed envelope does not decode");
-      return e.value.qseq;
-    });
     for (const a of announcements) {
       const d = service.receive(a.device, a.envelope);
       if (d.kind !== "epoch") throw new Error(`bench: an announcement was not accepted (${d.kind})`);
@@ -277,15 +277,17 @@ export function measureGatewayThroughput(options: GatewayThroughputOptions = {})
     newEpochs.clear();
 
     // The two passes alternate batch by batch over the same frames, so that both see the same
-    // machine (other processes, caches, frequency) over the run.
-    const inputs = rawInputs(sealed, gateway, identities);
+    // machine (other processes, caches, frequency) over the run. Each batch is sealed (untimed)
+    // just before it is measured and dropped after: the process holds one batch, as a worker
+    // does, whatever the number of frames.
+    const rawInputs = rawInputMaker(gateway, identities);
     let rawCpuS = 0;
     let rawWallS = 0;
     let verified = 0;
-    const rawBatch = (from: number, to: number) => {
+    const rawBatch = (inputs: readonly RawInput[]) => {
       const cpu = process.cpuUsage();
       const wall = performance.now();
-      verified += rawPass(inputs, from, to);
+      verified += rawPass(inputs, 0, inputs.length);
       rawWallS += (performance.now() - wall) / 1000;
       rawCpuS += cpuSeconds(cpu);
     };
@@ -297,13 +299,13 @@ export function measureGatewayThroughput(options: GatewayThroughputOptions = {})
     let gwWallS = 0;
     const touched = new Set<string>();
     // Receive a batch, then store it before its acknowledgements may go out.
-    const gatewayBatch = (from: number, to: number) => {
+    const gatewayBatch = (sealed: readonly SealedFrame[], qseqs: readonly number[]) => {
       const wall = performance.now();
       let mark = process.cpuUsage();
-      for (let n = from; n < to; n++) {
+      for (let n = 0; n < sealed.length; n++) {
         const f = sealed[n];
         const d = service.receive(f.device, f.envelope);
-        if (d.kind !== "stored" || d.ackDue !== true) throw new Error(`bench: frame ${n} was not stored and acknowledged (${d.kind}${d.event?.kind === "rejected" ? `: ${d.event.detail}` : ""})`);
+        if (d.kind !== "stored" || d.ackDue !== true) throw new Error(`bench: frame ${n} of its batch was not stored and acknowledged (${d.kind}${d.event?.kind === "rejected" ? `: ${d.event.detail}` : ""})`);
         touched.add(f.device);
       }
       receiveCpuS += cpuSeconds(mark);
@@ -316,25 +318,33 @@ export function measureGatewayThroughput(options: GatewayThroughputOptions = {})
       const acks = service.takeAcks();
       acknowledgements += acks.length;
       const level = new Map(acks.map((a) => [a.device, decodeAck(a.message)]));
-      for (let n = from; n < to; n++) {
+      for (let n = 0; n < sealed.length; n++) {
         const a = level.get(sealed[n].device);
-        if (a === undefined || !a.ok || a.value.qseq < qseqs[n]) throw new Error(`bench: frame ${n} is not covered by its device's acknowledgement`);
+        if (a === undefined || !a.ok || a.value.qseq < qseqs[n]) throw new Error(`bench: frame ${n} of its batch is not covered by its device's acknowledgement`);
       }
-      framesAcknowledged += to - from;
+      framesAcknowledged += sealed.length;
       storeCpuS += cpuSeconds(mark);
       gwWallS += (performance.now() - wall) / 1000;
     };
+    let envelopeBytes = 0;
     const run = (from: number, to: number) => {
       for (let n = from; n < to; n += batchFrames) {
-        const end = Math.min(to, n + batchFrames);
-        rawBatch(n, end);
-        gatewayBatch(n, end);
+        const sealed = seal(n, Math.min(to, n + batchFrames));
+        // Each frame's queue number, to check what the acknowledgements cover.
+        const qseqs = sealed.map((f) => {
+          const e = decodeEnvelope(f.envelope);
+          if (!e.ok) throw new Error("bench: a sealed envelope does not decode");
+          return e.value.qseq;
+        });
+        for (const f of sealed) envelopeBytes += f.envelope.length;
+        rawBatch(rawInputs(sealed));
+        gatewayBatch(sealed, qseqs);
       }
     };
     run(0, warmUpFrames);
     rawCpuS = rawWallS = verified = 0;
-    storedReadings = acknowledgements = framesAcknowledged = receiveCpuS = storeCpuS = gwWallS = 0;
-    run(warmUpFrames, sealed.length);
+    storedReadings = acknowledgements = framesAcknowledged = receiveCpuS = storeCpuS = gwWallS = envelopeBytes = 0;
+    run(warmUpFrames, warmUpFrames + frames);
     if (verified !== frames) throw new Error(`bench: ${frames - verified} of ${frames} frames did not verify in the raw pass`);
     if (storedReadings !== frames * READINGS_PER_FRAME) throw new Error(`bench: ${storedReadings} readings stored, expected ${frames * READINGS_PER_FRAME}`);
     const gwCpuS = receiveCpuS + storeCpuS;
@@ -349,7 +359,7 @@ export function measureGatewayThroughput(options: GatewayThroughputOptions = {})
       readingsPerFrame: READINGS_PER_FRAME,
       batchFrames,
       warmUpFrames,
-      frameBytes: Math.round(sealed.reduce((a, f) => a + f.envelope.length, 0) / sealed.length),
+      frameBytes: Math.round(envelopeBytes / frames),
       rawVerifyPerSecondPerCore: Math.round(rawPerCore),
       framesPerSecondPerCore: Math.round(gwPerCore),
       ratio: Math.round((gwPerCore / rawPerCore) * 1000) / 1000,
