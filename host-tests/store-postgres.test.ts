@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { repoRoot } from "../host/xs/build.js";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
@@ -265,6 +266,40 @@ process.exit(0);`;
     assert.equal(await s.clearPatient(DEVICE), true);
     assert.equal(await s.clearPatient(DEVICE), false);
     assert.equal(await s.patientOf(DEVICE), undefined);
+  });
+
+  it("patient and export work on the shared store with --store postgres://...", async function () {
+    this.timeout(120_000);
+    const url = await freshDatabase();
+    const s = await open(url);
+    await s.registerIdentity(DEVICE, "04" + "11".repeat(64));
+    await s.commit({ readings: [reading(0), reading(1), reading(2)] });
+    const cli = (args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "host/cli/wearable.ts", ...args], { cwd: repoRoot, encoding: "utf8", timeout: 60_000 });
+    const assign = cli(["patient", "assign", "--device", DEVICE, "--patient", "p-77", "--store", url]);
+    assert.equal(assign.status, 0, assign.stderr);
+    assert.match(assign.stderr, /is worn by urn:wearable:patient-id\|p-77/);
+    assert.deepEqual(await s.patientOf(DEVICE), { device: DEVICE, patient: "p-77", system: DEFAULT_PATIENT_SYSTEM, assignedMs: (await s.patientOf(DEVICE))!.assignedMs });
+    const csv = cli(["export", "--format", "csv", "--device", DEVICE, "--store", url]);
+    assert.equal(csv.status, 0, csv.stderr);
+    assert.equal(csv.stdout.trim().split("\n").length, 1 + 3, "a header and three readings");
+    assert.match(csv.stderr, /export: 3 readings of device 26e298413417902f/);
+    const fhir = cli(["export", "--format", "fhir", "--device", DEVICE, "--store", url]);
+    assert.equal(fhir.status, 0, fhir.stderr);
+    const bundle = JSON.parse(fhir.stdout) as { resourceType: string; entry: { resource: { resourceType: string } }[] };
+    assert.equal(bundle.resourceType, "Bundle");
+    assert.ok(bundle.entry.some((e) => e.resource.resourceType === "Observation"), "vital-signs observations");
+    assert.match(fhir.stdout, /p-77/, "the assigned patient is named");
+    // One line for what is wrong: both stores at once, a URL that is not PostgreSQL, an unknown device.
+    const both = cli(["export", "--format", "csv", "--device", DEVICE, "--store", url, "--db", "/tmp/x.sqlite"]);
+    assert.equal(both.status, 2);
+    assert.match(both.stderr.trim(), /^wearable export: give --db FILE \(SQLite\) or --store postgres:\/\/\.\.\. \(PostgreSQL\), not both$/);
+    const notPg = cli(["patient", "list", "--store", "mysql://x@127.0.0.1/db"]);
+    assert.equal(notPg.status, 2);
+    assert.match(notPg.stderr, /--store takes a postgres:\/\/ URL/);
+    const unknown = cli(["export", "--format", "csv", "--device", "00000000000000aa", "--store", url]);
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /device 00000000000000aa has no readings in postgres:\/\/.*\(devices in it: 26e298413417902f\)/);
+    assert.equal(unknown.stderr.trim().split("\n").length, 1);
   });
 
   it("rejects calls in one line while the server is down, and the same store commits again once it is back", async () => {

@@ -198,7 +198,8 @@ function simSummaryLine(summary: SimSummary): string {
 
 function mainHelp(): string {
   const lines = ["usage: npm run wearable -- <command> [flags]", "", "commands:"];
-  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(12)}${c.summary}`);
+  const width = Math.max(...Object.keys(commands).map((n) => n.length)) + 2;
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(width)}${c.summary}`);
   lines.push("", "Run a command with --help for its flags.");
   return lines.join("\n");
 }

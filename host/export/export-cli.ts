@@ -3,10 +3,9 @@
  * readings from the gateway's SQLite store as HL7 FHIR R4 (a Bundle, or NDJSON for bulk
  * `$import`) for the device's assigned patient, or as CSV.
  */
-import { existsSync } from "node:fs";
 import { writeSecretFile } from "../fs/private-files.js";
 import { formatHelp, parseFlags, UsageError, type FlagSpecs } from "../cli/args.js";
-import { SqliteStore, sqliteAvailable, SQLITE_MISSING } from "../gateway/store-sqlite.js";
+import { openRecordsStore, STORE_FLAG_HELP } from "./open-store.js";
 import { readingsCsv } from "./csv.js";
 import { fhirBundle, fhirNdjson, type BundleType } from "./fhir.js";
 import { PATIENT_ASSIGN_USAGE } from "./patient-cli.js";
@@ -17,11 +16,12 @@ export const exportFlags = {
   device: { type: "string", help: "device id, 16 hex digits", valueName: "ID" },
   since: { type: "string", help: "only readings at or after this time (ISO 8601)", valueName: "TIME" },
   db: { type: "string", help: "the gateway's SQLite file", default: "gateway.sqlite", valueName: "FILE" },
+  store: { type: "string", help: STORE_FLAG_HELP, valueName: "URL" },
   out: { type: "string", help: "write to FILE (mode 0600) instead of stdout", valueName: "FILE" },
 } satisfies FlagSpecs;
 
 export const EXPORT_SUMMARY = "Writes a device's stored readings as HL7 FHIR R4 vital-signs Observations of its patient (heart rate LOINC 8867-4, skin temperature 39106-0) or CSV.";
-export const EXPORT_USAGE = "npm run wearable -- export --format fhir|ndjson|csv --device ID [--bundle collection|transaction] [--since TIME] [--db FILE] [--out FILE]";
+export const EXPORT_USAGE = "npm run wearable -- export --format fhir|ndjson|csv --device ID [--bundle collection|transaction] [--since TIME] [--db FILE | --store postgres://...] [--out FILE]";
 
 export async function exportCommand(argv: string[]): Promise<number> {
   const { flags, positional, help } = parseFlags("export", exportFlags, argv);
@@ -38,23 +38,24 @@ export async function exportCommand(argv: string[]): Promise<number> {
     sinceMs = Date.parse(flags.since);
     if (Number.isNaN(sinceMs)) throw new UsageError(`export: --since needs an ISO 8601 time such as 2026-01-01T08:00:00Z, not "${flags.since}"`);
   }
-  if (!existsSync(flags.db!)) throw new Error(`export: ${flags.db} does not exist; run the gateway first (npm run wearable -- gateway --demo) or give --db`);
-  if (!sqliteAvailable()) throw new Error(`export: ${SQLITE_MISSING}`);
-  const store = new SqliteStore(flags.db!);
+  const store = await openRecordsStore("export", { db: flags.db!, store: flags.store, dbGiven: argv.some((a) => a === "--db" || a.startsWith("--db=")) });
   const device = flags.device.toLowerCase();
-  const known = store.devices();
-  if (!known.includes(device)) {
-    store.close();
-    const list = known.length ? `devices in it: ${known.slice(0, 5).join(", ")}${known.length > 5 ? `, and ${known.length - 5} more` : ""}` : "it holds no readings yet";
-    throw new Error(`export: device ${device} has no readings in ${flags.db} (${list})`);
+  let patient;
+  let readings;
+  try {
+    const known = await store.devices();
+    if (!known.includes(device)) {
+      const list = known.length ? `devices in it: ${known.slice(0, 5).join(", ")}${known.length > 5 ? `, and ${known.length - 5} more` : ""}` : "it holds no readings yet";
+      throw new Error(`export: device ${device} has no readings in ${store.label} (${list})`);
+    }
+    patient = await store.patientOf(device);
+    if (flags.format !== "csv" && patient === undefined) {
+      throw new Error(`export: device ${device} is assigned to no patient, and FHIR vital signs need one; assign it with ${PATIENT_ASSIGN_USAGE}`);
+    }
+    readings = await store.readings(device, sinceMs);
+  } finally {
+    await store.close();
   }
-  const patient = store.patientOf(device);
-  if (flags.format !== "csv" && patient === undefined) {
-    store.close();
-    throw new Error(`export: device ${device} is assigned to no patient, and FHIR vital signs need one; assign it with ${PATIENT_ASSIGN_USAGE}`);
-  }
-  const readings = store.readings(device, sinceMs);
-  store.close();
   const fhir = patient === undefined ? undefined : { device, patient, readings };
   const text =
     flags.format === "csv" ? readingsCsv(readings) : flags.format === "ndjson" ? fhirNdjson(fhir!) : JSON.stringify(fhirBundle(fhir!, flags.bundle as BundleType, exportTime()), null, 2) + "\n";
