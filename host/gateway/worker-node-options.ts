@@ -12,6 +12,6 @@
  *
  * Measured with `npm run -s bench -- --only gateway --json` on a 2-core machine: without these
  * options the gateway's frames per CPU second were 0.35 to 0.44 of the raw verify-and-decrypt
- * rate, with them 0.50 to 0.53 (docs/scaling.md, "Throughput").
+ * rate, with them 0.45 to 0.53 (docs/scaling.md, "Throughput").
  */
 export const GATEWAY_WORKER_NODE_OPTIONS: readonly string[] = ["--single-threaded", "--max-semi-space-size=128"];
