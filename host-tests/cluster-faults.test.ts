@@ -11,6 +11,7 @@ import { runFleet } from "../host/fleet/fleet.js";
 import { ClusterFleetTransport } from "../host/fleet/cluster-transport.js";
 import { clusterUnavailable, parseClusterFault } from "../host/fleet/cluster.js";
 import { repoRoot } from "../host/xs/build.js";
+import { expectedFrames } from "./support/fleet-frames.js";
 
 function wearable(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ["--import", "tsx", join(repoRoot, "host/cli/wearable.ts"), ...args], { cwd: repoRoot, encoding: "utf8", timeout: 60_000 });
@@ -78,9 +79,9 @@ describe("fleet on the cluster", function () {
       // Every fault happened and every part came back.
       assert.deepEqual(c.faults.map((f) => f.kind).sort(), ["kill-node", "kill-worker", "stop-db"], log);
       for (const f of c.faults) assert.ok(f.recoverySeconds !== null && f.recoverySeconds >= 0, `${f.kind} came back${log}`);
-      // 100 devices, one frame per 5 s for 90 s, device i booting i * 50 ms after the first: the
-      // first sends 18 frames, the others 17.
-      assert.equal(s.sent, 18 + 99 * 17, log);
+      // 100 devices, one frame per 5 s for 90 s (1,701: device i boots i * 50 ms after the first).
+      assert.equal(s.sent, expectedFrames(100, 1.5, 5), log);
+      assert.equal(s.sent, 1701, log);
       assert.equal(s.lost, 0, log);
       assert.equal(s.verified, s.sent, log);
       assert.deepEqual(s.rejected, {}, log);

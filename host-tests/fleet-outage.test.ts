@@ -9,6 +9,7 @@ import { MqttFleetTransport } from "../host/fleet/mqtt-transport.js";
 import { MOSQUITTO_INSTALL_HINT, mosquittoAvailable } from "../host/mqtt/broker.js";
 import type { GatewayReading } from "../host/gateway/gateway.js";
 import type { ReadingSink } from "../host/gateway/service.js";
+import { expectedFrames } from "./support/fleet-frames.js";
 
 /** Stores each (device, reading seq) once and counts every reading offered again. */
 class OnceStore implements ReadingSink {
@@ -35,17 +36,6 @@ class OnceStore implements ReadingSink {
   }
 }
 
-/** Frames a device with boot offset `i * period / n` sends by `minutes`. */
-function expectedFrames(n: number, minutes: number, periodS: number): number {
-  const periodMs = periodS * 1000;
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const first = periodMs + Math.floor((i * periodMs) / n);
-    const end = minutes * 60_000;
-    if (first <= end) total += Math.floor((end - first) / periodMs) + 1;
-  }
-  return total;
-}
 
 describe("fleet through a broker outage", () => {
   it("50 devices over MQTT, the broker down for 3 s mid-run: nothing lost, every reading stored once", async function () {

@@ -12,22 +12,12 @@ import { createInProcessTransport, runFleet, type FleetOptions } from "../host/f
 import { seededBytes } from "../host/sim/sim-keys.js";
 import { MqttFleetTransport } from "../host/fleet/mqtt-transport.js";
 import { MOSQUITTO_INSTALL_HINT, mosquittoAvailable } from "../host/mqtt/broker.js";
+import { expectedFrames } from "./support/fleet-frames.js";
 
 function options(o: Partial<FleetOptions>): FleetOptions {
   return { devices: 20, minutes: 0.5, engine: "generator", speed: "max", framePeriodS: 5, seed: 1, transport: createInProcessTransport(), progress: null, ...o };
 }
 
-/** Frames a device with boot offset `i * period / n` sends by `minutes`: at period + offset + k * period. */
-function expectedFrames(n: number, minutes: number, periodS: number): number {
-  const periodMs = periodS * 1000;
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const first = periodMs + Math.floor((i * periodMs) / n);
-    const end = minutes * 60_000;
-    if (first <= end) total += Math.floor((end - first) / periodMs) + 1;
-  }
-  return total;
-}
 
 describe("fleet", () => {
   it("generator devices: every frame sent is verified, none lost, latency measured", async () => {

@@ -60,6 +60,8 @@ export class AmqpGatewayWorker {
   readonly stats: AmqpWorkerStats = { deliveries: 0, redeliveries: 0, batches: 0, stored: 0, alreadyStored: 0, replies: 0, connections: 0, storeFailures: 0, ignored: 0 };
   private conn: ChannelModel | null = null;
   private channel: Channel | null = null;
+  /** Connections by generation, until they close. */
+  private readonly connections = new Map<number, ChannelModel>();
   /** Bumped at every (re)connection: deliveries of an older channel are never acknowledged on a newer one. */
   private generation = 0;
   private buffer: ConsumeMessage[] = [];
@@ -107,22 +109,36 @@ export class AmqpGatewayWorker {
   private async open(url: string): Promise<void> {
     const conn = await connect(url, { timeout: 5_000 });
     const gen = ++this.generation;
+    this.connections.set(gen, conn);
     conn.on("error", () => {});
+    // Only a connection that finished opening restarts the worker when it goes; one that failed
+    // half-way is closed here and the connect loop tries the next node.
     conn.on("close", () => {
-      if (gen === this.generation && !this.closed) this.restart(`lost the connection to ${redact(url)}`);
+      this.connections.delete(gen);
+      if (gen === this.generation && this.conn === conn && !this.closed) this.restart(`lost the connection to ${redact(url)}`);
     });
-    const ch = await conn.createChannel();
-    ch.on("error", () => {});
-    ch.on("close", () => {
-      if (gen === this.generation && !this.closed) this.restart("the broker closed the channel");
-    });
-    await ch.prefetch(this.batchSize * 2);
+    let ch: Channel;
+    let own: string[];
+    let others: string[];
+    try {
+      ch = await conn.createChannel();
+      ch.on("error", () => {});
+      ch.on("close", () => {
+        if (gen === this.generation && this.conn === conn && !this.closed) this.restart("the broker closed the channel");
+      });
+      await ch.prefetch(this.batchSize * 2);
+      own = this.o.partitions.filter((_, p) => p % this.o.workers === this.o.index);
+      others = this.o.partitions.filter((_, p) => p % this.o.workers !== this.o.index);
+      for (const q of own) await ch.consume(q, (m) => this.onDelivery(gen, m), { noAck: false });
+    } catch (e) {
+      // Consumers made before the failure must not keep their partitions (a single active
+      // consumer whose deliveries nobody takes would hold them): the connection goes.
+      await forceClose(conn);
+      throw e;
+    }
     this.conn = conn;
     this.channel = ch;
     this.stats.connections++;
-    const own = this.o.partitions.filter((_, p) => p % this.o.workers === this.o.index);
-    const others = this.o.partitions.filter((_, p) => p % this.o.workers !== this.o.index);
-    for (const q of own) await ch.consume(q, (m) => this.onDelivery(gen, m), { noAck: false });
     this.say(`gateway worker ${this.o.index}: connected to ${redact(url)}; consuming ${own.length} partition(s), standby on ${others.length}`);
     this.standbyTimer = setTimeout(() => {
       if (gen !== this.generation || this.closed) return;
@@ -143,11 +159,7 @@ export class AmqpGatewayWorker {
     this.conn = null;
     this.channel = null;
     this.restarting = (async () => {
-      try {
-        await conn?.close();
-      } catch {
-        /* already gone */
-      }
+      if (conn) await forceClose(conn);
       // A batch in flight finishes (its commit is valid) before the state is dropped.
       await this.flushing;
       this.o.gateway.reset();
@@ -166,7 +178,16 @@ export class AmqpGatewayWorker {
       if (gen === this.generation) this.restart("the broker cancelled a subscription");
       return;
     }
-    if (gen !== this.generation) return;
+    if (gen !== this.generation) {
+      // A delivery on a connection the worker left: that connection still holds a partition;
+      // closing it hands the partition (and this delivery) on.
+      const stale = this.connections.get(gen);
+      if (stale) {
+        this.connections.delete(gen);
+        void forceClose(stale);
+      }
+      return;
+    }
     this.buffer.push(m);
     if (this.buffer.length >= this.batchSize) this.kick();
     else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.batchDelayMs);
@@ -233,11 +254,25 @@ export class AmqpGatewayWorker {
     if (this.standbyTimer) clearTimeout(this.standbyTimer);
     await this.flushing;
     await this.restarting?.catch(() => {});
-    try {
-      await this.conn?.close();
-    } catch {
-      /* already gone */
-    }
+    for (const c of [this.conn, ...this.connections.values()]) if (c) await forceClose(c);
+    this.connections.clear();
+  }
+}
+
+/**
+ * Closes an AMQP connection, and if the broker does not confirm within 2 s (a node that stopped
+ * answering), drops its socket: either way the broker ends its consumers.
+ */
+async function forceClose(conn: ChannelModel): Promise<void> {
+  try {
+    await Promise.race([conn.close(), sleep(2_000)]);
+  } catch {
+    /* already closed */
+  }
+  try {
+    (conn as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  } catch {
+    /* gone */
   }
 }
 

@@ -16,7 +16,7 @@ import type { DeviceEpochSecrets, DeviceReplayState } from "../../protocol/frame
 import type { SharedStore, StoreBatch, StoredIdentity } from "./batch-gateway.js";
 import type { GatewayReading } from "./gateway.js";
 import { migrate } from "./store-migrations.js";
-import { seal, unseal, type PatientAssignment } from "./store-sqlite.js";
+import { readingOfRow, seal, unseal, type PatientAssignment, type ReadingRow } from "./store-sqlite.js";
 
 export type { StoreBatch } from "./batch-gateway.js";
 
@@ -94,22 +94,6 @@ function lastByKey<T>(items: readonly T[], key: (t: T) => string): T[] {
   const m = new Map<string, T>();
   for (const t of items) m.set(key(t), t);
   return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, t]) => t);
-}
-
-interface ReadingRow {
-  device: string;
-  generation: number;
-  seq: number;
-  time_ms: number;
-  hr_bpm: number | null;
-  hr_quality: number;
-  temp_c: number | null;
-  flags: number;
-  hr_reason: number | null;
-  alerts: number | null;
-  firmware_version: string | null;
-  epoch: number;
-  frame_seq: number;
 }
 
 const INSERT_READINGS = `INSERT INTO readings (device, generation, seq, time_ms, hr_bpm, hr_quality, temp_c, flags, hr_reason, alerts, firmware_version, epoch, frame_seq, received_ms)
@@ -306,22 +290,7 @@ export class PostgresStore implements SharedStore {
   /** Readings of a device from `sinceMs` on, in (generation, reading sequence) order. */
   async readings(device: string, sinceMs = 0): Promise<GatewayReading[]> {
     const rows = await this.query<ReadingRow>("reading readings", "SELECT * FROM readings WHERE device = $1 AND time_ms >= $2 ORDER BY generation, seq", [device, sinceMs]);
-    return rows.map((r) => ({
-      device: r.device,
-      ...(r.generation ? { generation: r.generation } : {}),
-      seq: r.seq,
-      time: new Date(r.time_ms).toISOString(),
-      timeMs: r.time_ms,
-      hr: r.hr_bpm,
-      hrQuality: r.hr_quality,
-      tempC: r.temp_c,
-      flags: r.flags,
-      ...(r.alerts ? { alerts: r.alerts } : {}),
-      ...(r.hr_reason ? { hrReason: r.hr_reason } : {}),
-      ...(r.firmware_version !== null ? { firmwareVersion: r.firmware_version } : {}),
-      frameSeq: r.frame_seq,
-      epoch: r.epoch,
-    }));
+    return rows.map(readingOfRow);
   }
 
   async devices(): Promise<string[]> {

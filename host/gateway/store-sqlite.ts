@@ -219,7 +219,8 @@ function readingParams(r: GatewayReading, receivedMs: number, out: unknown[], at
   out[at + 13] = receivedMs;
 }
 
-interface ReadingRow {
+/** A `readings` row as both stores return it (column names of the schema). */
+export interface ReadingRow {
   device: string;
   generation: number;
   seq: number;
@@ -233,6 +234,26 @@ interface ReadingRow {
   firmware_version: string | null;
   epoch: number;
   frame_seq: number;
+}
+
+/** The reading a `readings` row holds (optional fields only when set, as the gateway makes them). */
+export function readingOfRow(r: ReadingRow): GatewayReading {
+  return {
+    device: r.device,
+    ...(r.generation ? { generation: r.generation } : {}),
+    seq: r.seq,
+    time: new Date(r.time_ms).toISOString(),
+    timeMs: r.time_ms,
+    hr: r.hr_bpm,
+    hrQuality: r.hr_quality,
+    tempC: r.temp_c,
+    flags: r.flags,
+    ...(r.alerts ? { alerts: r.alerts } : {}),
+    ...(r.hr_reason ? { hrReason: r.hr_reason } : {}),
+    ...(r.firmware_version !== null ? { firmwareVersion: r.firmware_version } : {}),
+    frameSeq: r.frame_seq,
+    epoch: r.epoch,
+  };
 }
 
 export class SqliteStore implements ReadingSink {
@@ -359,22 +380,7 @@ export class SqliteStore implements ReadingSink {
   /** Readings of a device from `sinceMs` on, in (generation, reading sequence) order. */
   readings(device: string, sinceMs = 0): GatewayReading[] {
     const rows = this.db.prepare("SELECT * FROM readings WHERE device = ? AND time_ms >= ? ORDER BY generation, seq").all(device, sinceMs) as ReadingRow[];
-    return rows.map((r) => ({
-      device: r.device,
-      ...(r.generation ? { generation: r.generation } : {}),
-      seq: r.seq,
-      time: new Date(r.time_ms).toISOString(),
-      timeMs: r.time_ms,
-      hr: r.hr_bpm,
-      hrQuality: r.hr_quality,
-      tempC: r.temp_c,
-      flags: r.flags,
-      ...(r.alerts ? { alerts: r.alerts } : {}),
-      ...(r.hr_reason ? { hrReason: r.hr_reason } : {}),
-      ...(r.firmware_version !== null ? { firmwareVersion: r.firmware_version } : {}),
-      frameSeq: r.frame_seq,
-      epoch: r.epoch,
-    }));
+    return rows.map(readingOfRow);
   }
 
   devices(): string[] {
