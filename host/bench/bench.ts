@@ -157,7 +157,7 @@ const flagSpecs = {
   json: { type: "boolean", help: "one JSON object on stdout (progress on stderr)" },
   quick: { type: "boolean", help: "only the default algorithm choice (faster)" },
   only: { type: "string", help: `measure only these sections, comma-separated (${BENCH_SECTIONS.join(", ")})`, valueName: "LIST" },
-  "gateway-frames": { type: "number", help: "data frames the gateway section measures", default: 4000, min: 10, integer: true, valueName: "N" },
+  "gateway-frames": { type: "number", help: "data frames the gateway section measures", default: 20000, min: 10, integer: true, valueName: "N" },
 } as const;
 
 async function main(argv: string[]): Promise<void> {

@@ -53,7 +53,7 @@ import { repoRoot } from "../xs/build.js";
 export interface GatewayThroughputOptions {
   /** Devices, each announcing its epoch first (default 200). */
   devices?: number;
-  /** Data frames measured, interleaved over the devices (default 4000). */
+  /** Data frames measured, interleaved over the devices (default 20000). */
   frames?: number;
   /** Frames per store transaction (default 1024). */
   batchFrames?: number;
@@ -250,7 +250,7 @@ function rawPass(inputs: readonly RawInput[], from: number, to: number): number 
 
 export function measureGatewayThroughput(options: GatewayThroughputOptions = {}): GatewayThroughput {
   const devices = options.devices ?? 200;
-  const frames = options.frames ?? 4000;
+  const frames = options.frames ?? 20000;
   const batchFrames = options.batchFrames ?? DEFAULT_BATCH_FRAMES;
   const seed = options.seed ?? 1;
   const warmUpFrames = options.warmUpFrames ?? Math.min(2000, Math.floor(frames / 2));
@@ -393,7 +393,7 @@ export function measureGatewayThroughputInWorkerProcess(options: { frames: numbe
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const frames = Number(process.argv[2] ?? 4000);
+  const frames = Number(process.argv[2] ?? 20000);
   const devices = Number(process.argv[3] ?? Math.min(200, frames));
   process.stdout.write(JSON.stringify(measureGatewayThroughput({ frames, devices })) + "\n");
 }
