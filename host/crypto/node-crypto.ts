@@ -30,6 +30,7 @@ import {
   type KeyObject,
 } from "node:crypto";
 import type { AeadAlgorithm, Crypto, KeyAgreementAlgorithm, KeyPair, SignatureAlgorithm } from "../../hal/contracts/crypto.js";
+import { bytesEqual } from "../../hal/contracts/bytes.js";
 import { NobleCrypto } from "../../hal/portable/noble-crypto.js";
 import { es256IsLowS } from "../../protocol/cose.js";
 
@@ -99,7 +100,7 @@ class PublicKeyCache {
 
   get(alg: SignatureAlgorithm, raw: Uint8Array): KeyObject {
     const last = this.byArray.get(raw);
-    if (last !== undefined && last.alg === alg && sameBytes(last.bytes, raw)) return last.key;
+    if (last !== undefined && last.alg === alg && bytesEqual(last.bytes, raw)) return last.key;
     const id = alg + Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("latin1");
     let k = this.keys.get(id);
     if (k === undefined) {
@@ -110,12 +111,6 @@ class PublicKeyCache {
     this.byArray.set(raw, { alg, bytes: raw.slice(), key: k });
     return k;
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 export class NodeCrypto implements Crypto {
@@ -232,10 +227,7 @@ export class NodeCrypto implements Crypto {
       if (signature.length !== 64) return false;
       if (alg === "ES256") {
         if (publicKey.length !== 65 || publicKey[0] !== 0x04 || !es256IsLowS(signature)) return false;
-        const c0 = process.cpuUsage();
-        const r = nodeVerify("sha256", message, { key: this.publicKeys.get("ES256", publicKey), dsaEncoding: "ieee-p1363" }, signature);
-        const c = process.cpuUsage(c0); (globalThis as any).vus = ((globalThis as any).vus ?? 0) + c.user + c.system; (globalThis as any).vn = ((globalThis as any).vn ?? 0) + 1;
-        return r;
+        return nodeVerify("sha256", message, { key: this.publicKeys.get("ES256", publicKey), dsaEncoding: "ieee-p1363" }, signature);
       }
       if (alg === "EdDSA") {
         if (publicKey.length !== 32) return false;
